@@ -1,0 +1,87 @@
+"""``clusterkit run -n N JOB [args]``: launch a job with mpirun and the right flags."""
+
+import argparse
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+
+from ..launch import job_environment, mpi_flavour, mpirun_command
+from ..threads import available_cores
+
+__all__ = ["add_parser", "resolve_job", "positive_int"]
+
+
+def positive_int(text):
+    """argparse type: a positive integer, with a message naming what is valid."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive integer (number of ranks), got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive integer (number of ranks), got {value}")
+    return value
+
+
+def resolve_job(name):
+    """Return ``(target, is_module)`` for a job name, a module path or a script path.
+
+    Raises
+    ------
+    ValueError
+        Naming the valid jobs, if ``name`` is none of these.
+    """
+    from clusterkit.jobs import JOBS
+    if name in JOBS:
+        return JOBS[name], True
+    if name.endswith(".py"):
+        if os.path.isfile(name):
+            return os.path.abspath(name), False
+        raise ValueError(f"job script {name!r} not found")
+    if "." in name:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if found:
+            return name, True
+    raise ValueError(f"unknown job {name!r}; valid jobs: {', '.join(sorted(JOBS))} "
+                     "(or an importable module path such as mypkg.myjob, or a script.py)")
+
+
+def add_parser(sub):
+    """Register the ``run`` subcommand."""
+    p = sub.add_parser("run", help="launch a job on N ranks with mpirun",
+                       description="Launch JOB on N MPI ranks with mpirun: root allowed, "
+                       "oversubscription when N exceeds the cores, NUMBA_NUM_THREADS = "
+                       "cores / N unless set. The job's exit status is passed through.")
+    p.add_argument("-n", "--ranks", type=positive_int, default=1, metavar="N",
+                   help="number of ranks (default 1)")
+    p.add_argument("--dry-run", action="store_true", help="print the mpirun command only")
+    p.add_argument("job", metavar="JOB", help="job name, module path, or script.py")
+    p.add_argument("job_args", nargs=argparse.REMAINDER, metavar="...",
+                   help="arguments passed to the job")
+    p.set_defaults(handler=handle)
+
+
+def handle(args):
+    """Launch the job; return its exit status (128 + signal if it was killed)."""
+    target, is_module = resolve_job(args.job)
+    cores = available_cores()
+    argv = mpirun_command(args.ranks, target, args.job_args, flavour=mpi_flavour(),
+                          cores=cores, module=is_module)
+    env = job_environment(args.ranks, cores=cores)
+    if args.dry_run:
+        print(f"NUMBA_NUM_THREADS={env['NUMBA_NUM_THREADS']} " + " ".join(argv))
+        return 0
+    sys.stdout.flush()
+    proc = subprocess.Popen(argv, env=env)
+    try:
+        status = proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        status = proc.wait()
+    return 128 - status if status < 0 else status

@@ -1,0 +1,83 @@
+"""Communicator resolution and cross-rank agreement: the one place COMM_WORLD is touched."""
+
+from mpi4py import MPI
+
+__all__ = ["MPI", "resolve", "world", "any_rank", "all_ranks", "check"]
+
+_world = None
+
+
+def world():
+    """Return clusterkit's duplicate of ``MPI.COMM_WORLD``, created once, on first use.
+
+    The duplicate isolates clusterkit's messages from a user's own traffic on
+    ``COMM_WORLD``. It is made lazily (collectively, on every rank) — never at
+    import time.
+    """
+    global _world
+    if _world is None:
+        _world = MPI.COMM_WORLD.Dup()
+        _world.Set_name("clusterkit_world")
+    return _world
+
+
+def resolve(comm=None):
+    """Resolve the ``comm`` keyword every clusterkit function takes.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm or None
+        ``None`` means clusterkit's duplicate of the world communicator.
+
+    Returns
+    -------
+    mpi4py.MPI.Intracomm
+    """
+    if comm is None:
+        return world()
+    if not isinstance(comm, MPI.Intracomm):
+        raise TypeError(
+            f"comm must be an mpi4py.MPI.Intracomm or None, got {type(comm).__name__}")
+    return comm
+
+
+def any_rank(flag, comm=None):
+    """Return True on every rank if ``flag`` is true on at least one rank (collective)."""
+    return bool(resolve(comm).allreduce(bool(flag), op=MPI.LOR))
+
+
+def all_ranks(flag, comm=None):
+    """Return True on every rank if ``flag`` is true on all ranks (collective)."""
+    return bool(resolve(comm).allreduce(bool(flag), op=MPI.LAND))
+
+
+def check(ok, message, exc_type=ValueError, comm=None):
+    """Raise the same exception on every rank if ``ok`` is false on any rank.
+
+    A check that can fail on one rank only (a local block too small, a file
+    missing on one node) must not raise there alone: the others would wait
+    forever in their next collective. ``check`` is collective: every rank
+    calls it; if any rank's ``ok`` is false, every rank raises ``exc_type``
+    with the message of the lowest failing rank.
+
+    Parameters
+    ----------
+    ok : bool
+        This rank's verdict.
+    message : str or callable
+        The error message (a callable is only evaluated on the failing rank).
+    exc_type : type of Exception
+        Raised on every rank; ``ValueError`` by default.
+    comm : mpi4py.MPI.Intracomm, optional
+    """
+    comm = resolve(comm)
+    rank, size = comm.Get_rank(), comm.Get_size()
+    first = comm.allreduce(size if ok else rank, op=MPI.MIN)
+    if first == size:
+        return
+    text = None
+    if rank == first:
+        text = message() if callable(message) else str(message)
+        if size > 1:
+            text = f"{text} (on rank {rank})"
+    raise exc_type(comm.bcast(text, root=first))

@@ -1,0 +1,87 @@
+"""Build the ``mpirun`` command line for a job: a pure function, tested without running it."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+from .threads import threads_per_rank
+
+__all__ = ["mpi_flavour", "mpirun_command", "job_environment"]
+
+
+def mpi_flavour(mpirun="mpirun"):
+    """Return ``"openmpi"``, ``"mpich"`` or ``"unknown"`` for the ``mpirun`` found on PATH."""
+    exe = shutil.which(mpirun)
+    if exe is None:
+        raise FileNotFoundError(
+            f"{mpirun!r} not found on PATH; install Open MPI or MPICH (run tools/setup-env.sh) "
+            "or load your site's MPI module")
+    try:
+        text = subprocess.run([exe, "--version"], capture_output=True, text=True,
+                              timeout=30).stdout + ""
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if "Open MPI" in text or "OpenRTE" in text:
+        return "openmpi"
+    if "HYDRA" in text or "MPICH" in text or "Intel" in text:
+        return "mpich"
+    return "unknown"
+
+
+def job_environment(nranks, *, cores=None, env=None, euid=None):
+    """Return the environment for the ranks of an ``nranks`` job on this node.
+
+    Adds ``NUMBA_NUM_THREADS`` (cores ÷ ranks unless already set) and, when run as
+    root, the two variables Open MPI requires to start as root.
+    """
+    env = dict(os.environ if env is None else env)
+    env["NUMBA_NUM_THREADS"] = str(threads_per_rank(nranks, cores=cores, node_cores=cores,
+                                                    env=env))
+    if (os.geteuid() if euid is None else euid) == 0:
+        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    return env
+
+
+def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
+                   python=None, mpirun="mpirun", module=True):
+    """Return the argument list that launches ``target`` on ``nranks`` ranks.
+
+    Parameters
+    ----------
+    nranks : int
+        Number of ranks (>= 1).
+    target : str
+        A module run with ``python -m`` (``module=True``) or a script path.
+    args : sequence of str
+        The job's own arguments, passed through untouched.
+    flavour : {"openmpi", "mpich", "unknown"}
+        Which launcher's flags to use.
+    cores : int, optional
+        Cores available (default: measured); more ranks than cores turns on
+        oversubscription, and ranks are left unbound when they share cores or
+        run several threads.
+    python : str, optional
+        Interpreter (default: this one).
+    module : bool
+        Whether ``target`` is a module name.
+    """
+    if isinstance(nranks, bool) or not isinstance(nranks, int) or nranks < 1:
+        raise ValueError(f"number of ranks must be a positive integer, got {nranks!r}")
+    from .threads import available_cores
+    cores = available_cores() if cores is None else cores
+    python = python or sys.executable
+    argv = [mpirun, "-n", str(nranks)]
+    if flavour == "openmpi":
+        argv.append("-q")  # Open MPI's own banners would bury the job's one-line errors
+        threads = max(1, cores // nranks)
+        if nranks > cores:
+            argv += ["--oversubscribe", "--bind-to", "none"]
+        elif threads > 1:
+            argv += ["--bind-to", "none"]
+        argv += ["-x", "NUMBA_NUM_THREADS"]
+    elif flavour == "mpich":
+        argv += ["-genvlist", "NUMBA_NUM_THREADS"]
+    argv += [python] + (["-m", target] if module else [target]) + list(args)
+    return argv

@@ -1,0 +1,143 @@
+"""SPMD job entry: the abort guard, rank-0 argument parsing and the threads policy."""
+
+import argparse
+import os
+import sys
+import time
+import traceback
+
+from . import comm as _comm
+from .comm import MPI
+
+__all__ = ["run_job", "JobArgumentParser", "abort", "configure_threads", "INPUT_ERRORS"]
+
+#: exceptions that mean "bad input": one line on rank 0 and exit status 2, provided
+#: every rank raised one (otherwise it is a bug and the job aborts with tracebacks)
+INPUT_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError,
+                PermissionError, IsADirectoryError, NotADirectoryError)
+
+#: seconds the ranks wait for each other to agree that an input error is symmetric
+AGREE_TIMEOUT = float(os.environ.get("CLUSTERKIT_AGREE_TIMEOUT", "5"))
+
+
+def abort(exc=None, status=1):
+    """Print ``exc``'s traceback prefixed with this rank, then MPI-Abort the whole job.
+
+    Never returns. Every other rank is killed promptly by the MPI runtime, so an
+    exception on one rank cannot leave the others waiting in a collective.
+    """
+    rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
+    prefix = f"[rank {rank}/{size}]"
+    if exc is not None:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        lines = [f"{prefix} {line}" for line in text.rstrip("\n").split("\n")]
+        lines.append(f"{prefix} aborting the job: uncaught {type(exc).__name__} on rank {rank}")
+        sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.flush()
+    sys.stdout.flush()
+    MPI.COMM_WORLD.Abort(status)
+    os._exit(status)  # pragma: no cover - Abort does not return
+
+
+def _excepthook(exc_type, exc, tb):
+    if exc is None:
+        exc = exc_type()
+    exc.__traceback__ = tb
+    abort(exc)
+
+
+def _all_agree(guard, timeout):
+    """Return True if every rank of ``guard`` reaches this point within ``timeout`` s."""
+    request = guard.Ibarrier()
+    deadline = time.monotonic() + timeout
+    while not request.Test():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def configure_threads(comm=None):
+    """Apply the threads-per-rank policy to Numba (if it is imported) and return it."""
+    from .threads import threads_per_rank
+    local = _comm.resolve(comm).Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        n = threads_per_rank(local.Get_size())
+    finally:
+        local.Free()
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        n = min(n, numba.config.NUMBA_NUM_THREADS)
+        numba.set_num_threads(n)
+    return n
+
+
+def run_job(main, argv=None, comm=None, prog=None):
+    """Run ``main(argv, comm=comm)`` under the abort guard and return its exit status.
+
+    - returns ``main``'s result (``None`` → 0);
+    - a ``SystemExit`` (e.g. from argument parsing, identical on every rank)
+      passes its status through;
+    - an input error (:data:`INPUT_ERRORS`) raised on *every* rank prints one
+      line ``prog: error: …`` on rank 0 and returns 2; if the ranks do not all
+      raise one within ``CLUSTERKIT_AGREE_TIMEOUT`` seconds it is treated as a bug;
+    - any other exception prints its traceback with the rank and aborts the
+      whole job (``MPI_Abort``), so no rank is left hanging.
+
+    Use it as ``sys.exit(run_job(main))`` under ``if __name__ == "__main__"``.
+    Set ``CLUSTERKIT_DEBUG=1`` to get tracebacks for input errors too.
+    """
+    sys.excepthook = _excepthook
+    c = _comm.resolve(comm)
+    guard = c.Dup()
+    prog = prog or os.path.basename(sys.argv[0] or "clusterkit")
+    try:
+        try:
+            configure_threads(c)
+            status = main(argv, comm=c)
+        except SystemExit as exc:
+            code = exc.code
+            if code is None or isinstance(code, int):
+                return code or 0
+            if c.Get_rank() == 0:
+                print(code, file=sys.stderr)
+            return 1
+        except INPUT_ERRORS as exc:
+            if os.environ.get("CLUSTERKIT_DEBUG") or not _all_agree(guard, AGREE_TIMEOUT):
+                abort(exc)
+            if c.Get_rank() == 0:
+                sys.stderr.write(f"{prog}: error: {exc}\n")
+                sys.stderr.flush()
+            return 2
+        except BaseException as exc:  # noqa: BLE001 - the guard must catch everything
+            abort(exc)
+        return 0 if status is None else int(status)
+    finally:
+        sys.stdout.flush()
+        guard.Free()
+
+
+class JobArgumentParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose messages appear once (rank 0) and whose errors are one line.
+
+    Every rank parses the same ``argv``, so every rank exits with the same status;
+    only rank 0 prints.
+    """
+
+    def __init__(self, *args, comm=None, **kwargs):
+        self._ck_comm = comm
+        super().__init__(*args, **kwargs)
+
+    def _is_root(self):
+        return _comm.resolve(self._ck_comm).Get_rank() == 0
+
+    def _print_message(self, message, file=None):
+        if message and self._is_root():
+            super()._print_message(message, file)
+
+    def error(self, message):
+        """Print ``prog: error: message`` once and exit with status 2."""
+        if self._is_root():
+            sys.stderr.write(f"{self.prog}: error: {message}\n")
+            sys.stderr.flush()
+        raise SystemExit(2)

@@ -1,0 +1,79 @@
+"""Test helpers: assertions agreed across ranks, and launching jobs under mpirun with a timeout."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from .launch import job_environment, mpi_flavour, mpirun_command
+
+__all__ = ["assert_all", "assert_allclose_all", "assert_equal_all", "run_mpi", "MpiResult"]
+
+
+def assert_all(ok, message="", comm=None):
+    """Fail on every rank if ``ok`` is false on any rank (collective).
+
+    The AssertionError names the failing ranks and carries the message of the
+    lowest one, so a failure on one rank cannot leave the others hanging in a
+    later collective.
+    """
+    from .comm import resolve
+    c = resolve(comm)
+    verdicts = c.allgather((bool(ok), None if ok else str(message)))
+    failed = [r for r, (good, _) in enumerate(verdicts) if not good]
+    if failed:
+        raise AssertionError(f"failed on rank(s) {failed} of {c.Get_size()}: "
+                             f"{verdicts[failed[0]][1]}")
+
+
+def _agree_on(check, comm):
+    try:
+        check()
+    except AssertionError as exc:
+        assert_all(False, str(exc), comm)
+    else:
+        assert_all(True, "", comm)
+
+
+def assert_allclose_all(actual, desired, rtol=1e-7, atol=0.0, comm=None, **kwargs):
+    """``numpy.testing.assert_allclose`` on every rank, agreed across ranks."""
+    _agree_on(lambda: np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol,
+                                                 **kwargs), comm)
+
+
+def assert_equal_all(actual, desired, comm=None, **kwargs):
+    """``numpy.testing.assert_array_equal`` on every rank, agreed across ranks."""
+    _agree_on(lambda: np.testing.assert_array_equal(actual, desired, **kwargs), comm)
+
+
+class MpiResult(subprocess.CompletedProcess):
+    """A finished ``mpirun``: ``returncode``, ``stdout``, ``stderr`` and ``elapsed`` seconds."""
+
+    elapsed = 0.0
+
+
+def run_mpi(nranks, target, args=(), *, module=True, timeout=60, env=None, cwd=None):
+    """Launch ``target`` on ``nranks`` ranks exactly as ``clusterkit run`` does; wait at most ``timeout`` s.
+
+    Returns an :class:`MpiResult`; a run that exceeds ``timeout`` is killed and
+    raises ``subprocess.TimeoutExpired`` — a hang fails the test instead of blocking it.
+    """
+    argv = mpirun_command(nranks, target, args, flavour=mpi_flavour(), module=module,
+                          python=sys.executable)
+    full_env = job_environment(nranks, env=env if env is not None else os.environ)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, env=full_env, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # mpirun and every rank it started
+        out, err = proc.communicate()
+        raise subprocess.TimeoutExpired(argv, timeout, out, err) from None
+    result = MpiResult(argv, proc.returncode, out, err)
+    result.elapsed = time.monotonic() - t0
+    return result

@@ -1,0 +1,62 @@
+"""The abort guard, end to end: real mpirun jobs that fail on one rank must end promptly."""
+
+import subprocess
+import sys
+
+import pytest
+
+from clusterkit.testing import run_mpi
+
+REPEATS = 5  # a flaky hang shows up as a timeout in one of the repeats
+
+
+@pytest.mark.parametrize("nranks, bad_rank", [(2, 1), (4, 3)])
+@pytest.mark.parametrize("repeat", range(REPEATS))
+def test_exception_on_one_rank_ends_the_whole_job(nranks, bad_rank, repeat, test_job):
+    res = run_mpi(nranks, test_job("faulty.py"), ["raise", "--rank", str(bad_rank)],
+                  module=False, timeout=30)
+    assert res.returncode != 0
+    assert res.elapsed < 10, f"took {res.elapsed:.1f} s"
+    prefix = f"[rank {bad_rank}/{nranks}]"
+    assert f"{prefix} RuntimeError: deliberate failure on rank {bad_rank}" in res.stderr
+    assert f"{prefix} Traceback (most recent call last):" in res.stderr
+    assert f"aborting the job: uncaught RuntimeError on rank {bad_rank}" in res.stderr
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 4])
+def test_symmetric_bad_input_is_one_line_exit_2(nranks, test_job):
+    res = run_mpi(nranks, test_job("faulty.py"), ["bad-input"], module=False, timeout=30)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == ["faulty: error: --widget must be one of a, b; got 'c'"]
+
+
+def test_agreed_check_fails_on_every_rank_with_the_failing_rank_named(test_job):
+    res = run_mpi(4, test_job("faulty.py"), ["checked", "--rank", "2"], module=False,
+                  timeout=30)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "faulty: error: block too small on this rank; use fewer ranks (on rank 2)"]
+    assert "done" not in res.stdout
+
+
+def test_input_error_on_one_rank_only_is_a_bug_and_aborts(test_job):
+    res = run_mpi(2, test_job("faulty.py"), ["bad-input-one", "--rank", "1"], module=False,
+                  timeout=30, env={**__import__("os").environ, "CLUSTERKIT_AGREE_TIMEOUT": "1"})
+    assert res.returncode != 0 and res.returncode != 2
+    assert "[rank 1/2] ValueError: only one rank thinks the input is bad" in res.stderr
+    assert res.elapsed < 10
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_job_exit_status_passes_through_clusterkit_run(code, test_job):
+    proc = subprocess.run([sys.executable, "-m", "clusterkit.cli.main", "run", "-n", "2",
+                           test_job("faulty.py"), "status", "--code", str(code)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == code, proc.stderr
+
+
+def test_argument_errors_print_once(test_job):
+    res = run_mpi(4, test_job("faulty.py"), ["nonsense"], module=False, timeout=30)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("faulty: error: argument mode: invalid choice")

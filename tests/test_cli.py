@@ -1,0 +1,62 @@
+"""Serial tests of the ``clusterkit`` command: parsing, bad input, info, dry runs."""
+
+import subprocess
+import sys
+
+import pytest
+
+from clusterkit.cli.main import main
+
+
+def cli(*args):
+    """Run the console script in a subprocess; return (status, stdout, stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "clusterkit.cli.main", *args],
+                          capture_output=True, text=True, timeout=120)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["frobnicate"], "invalid choice: 'frobnicate' (choose from"),
+    (["run", "-n", "0", "demo"], "must be a positive integer (number of ranks), got 0"),
+    (["run", "-n", "abc", "demo"], "must be a positive integer (number of ranks), got 'abc'"),
+    (["run", "-n", "2", "no-such-job"], "unknown job 'no-such-job'; valid jobs: demo"),
+    (["run", "-n", "2", "missing.py"], "job script 'missing.py' not found"),
+    ([], "the following arguments are required: COMMAND"),
+])
+def test_bad_input_is_one_line_and_status_2(args, needle):
+    status, out, err = cli(*args)
+    assert status == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("clusterkit") and "error:" in lines[0]
+    assert needle in lines[0]
+
+
+def test_unknown_subcommand_names_the_valid_ones():
+    status, _, err = cli("frobnicate")
+    assert "'run'" in err and "'info'" in err
+
+
+def test_info_reports_the_stack():
+    status, out, err = cli("info")
+    assert status == 0, err
+    for label in ("python", "mpi4py", "MPI library", "numba threading layers", "h5py",
+                  "HDF5", "h5py parallel (mpio)", "sbatch", "srun"):
+        assert f"  {label} " in out, label
+    assert "Open MPI" in out or "MPICH" in out
+
+
+def test_run_dry_run_shows_flags(capsys):
+    assert main(["run", "-n", "64", "--dry-run", "demo", "--shape", "2,3,4"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "--oversubscribe" in line
+    assert line.endswith("-m clusterkit.jobs.demo --shape 2,3,4")
+    assert line.startswith("NUMBA_NUM_THREADS=")
+
+
+def test_run_accepts_module_paths_and_scripts(capsys, test_job):
+    assert main(["run", "-n", "1", "--dry-run", "clusterkit.jobs.demo"]) == 0
+    assert main(["run", "-n", "1", "--dry-run", test_job("faulty.py"), "ok"]) == 0
+    out = capsys.readouterr().out
+    assert "-m clusterkit.jobs.demo" in out and "faulty.py ok" in out

@@ -1,0 +1,66 @@
+"""Serial tests of the mpirun command builder and the threads-per-rank policy."""
+
+import pytest
+
+from clusterkit.launch import job_environment, mpirun_command
+from clusterkit.threads import threads_per_rank
+
+
+def test_oversubscribes_only_when_ranks_exceed_cores():
+    four = mpirun_command(4, "pkg.job", ["a", "--b"], cores=2, python="py")
+    two = mpirun_command(2, "pkg.job", [], cores=2, python="py")
+    assert "--oversubscribe" in four and "--oversubscribe" not in two
+    assert four[:3] == ["mpirun", "-n", "4"]
+    assert four[-5:] == ["py", "-m", "pkg.job", "a", "--b"]
+
+
+def test_threaded_ranks_are_not_bound_to_one_core():
+    one = mpirun_command(1, "pkg.job", cores=8, python="py")
+    assert one[one.index("--bind-to") + 1] == "none"
+    eight = mpirun_command(8, "pkg.job", cores=8, python="py")
+    assert "--bind-to" not in eight  # one thread per rank: keep Open MPI's core binding
+
+
+def test_script_target_and_mpich_flags():
+    argv = mpirun_command(3, "/x/job.py", ["--k", "1"], flavour="mpich", cores=2,
+                          python="py", module=False)
+    assert argv == ["mpirun", "-n", "3", "-genvlist", "NUMBA_NUM_THREADS",
+                    "py", "/x/job.py", "--k", "1"]
+
+
+@pytest.mark.parametrize("bad", [0, -1, "2", 1.5, True])
+def test_bad_rank_counts_rejected(bad):
+    with pytest.raises(ValueError, match="positive integer"):
+        mpirun_command(bad, "pkg.job", cores=2)
+
+
+@pytest.mark.parametrize("ranks, cores, expected", [(1, 2, 2), (2, 2, 1), (4, 2, 1),
+                                                    (3, 8, 2), (2, 64, 32)])
+def test_threads_are_cores_divided_by_ranks(ranks, cores, expected):
+    assert threads_per_rank(ranks, cores=cores, node_cores=cores, env={}) == expected
+
+
+def test_explicit_settings_win_in_order():
+    env = {"SLURM_CPUS_PER_TASK": "4"}
+    assert threads_per_rank(2, cores=2, node_cores=2, env=env) == 4
+    env["NUMBA_NUM_THREADS"] = "3"
+    assert threads_per_rank(2, cores=2, node_cores=2, env=env) == 3
+
+
+def test_bound_process_uses_its_own_cores():
+    # affinity of 2 cores out of 16: the rank was bound by the launcher
+    assert threads_per_rank(8, cores=2, node_cores=16, env={}) == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many"])
+def test_invalid_thread_settings_name_the_variable(value):
+    with pytest.raises(ValueError, match="NUMBA_NUM_THREADS must be a positive integer"):
+        threads_per_rank(1, env={"NUMBA_NUM_THREADS": value})
+
+
+def test_job_environment_root_and_threads():
+    env = job_environment(4, cores=2, env={"PATH": "/bin"}, euid=0)
+    assert env["NUMBA_NUM_THREADS"] == "1"
+    assert env["OMPI_ALLOW_RUN_AS_ROOT"] == env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] == "1"
+    user = job_environment(1, cores=2, env={"PATH": "/bin"}, euid=1000)
+    assert user["NUMBA_NUM_THREADS"] == "2" and "OMPI_ALLOW_RUN_AS_ROOT" not in user
