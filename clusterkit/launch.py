@@ -9,6 +9,9 @@ from .threads import threads_per_rank
 
 __all__ = ["mpi_flavour", "mpirun_command", "job_environment"]
 
+_SINGLETON_PREFIXES = ("PMIX_", "OMPI_MCA_ess", "OMPI_MCA_orte_", "OMPI_MCA_pmix",
+                       "OMPI_APP_CTX_", "ORTE_")
+
 
 def mpi_flavour(mpirun="mpirun"):
     """Return ``"openmpi"``, ``"mpich"`` or ``"unknown"`` for the ``mpirun`` found on PATH."""
@@ -36,6 +39,12 @@ def job_environment(nranks, *, cores=None, env=None, euid=None):
     root, the two variables Open MPI requires to start as root.
     """
     env = dict(os.environ if env is None else env)
+    if env.get("OMPI_MCA_ess") == "singleton":
+        # The caller initialised MPI without mpirun (e.g. imported mpi4py): its
+        # singleton runtime left PMIx/ORTE variables that make a child mpirun
+        # refuse to start ("recursive call"). They describe the caller, not the job.
+        for key in [k for k in env if k.startswith(_SINGLETON_PREFIXES)]:
+            del env[key]
     env["NUMBA_NUM_THREADS"] = str(threads_per_rank(nranks, cores=cores, node_cores=cores,
                                                     env=env))
     if (os.geteuid() if euid is None else euid) == 0:

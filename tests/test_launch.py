@@ -64,3 +64,13 @@ def test_job_environment_root_and_threads():
     assert env["OMPI_ALLOW_RUN_AS_ROOT"] == env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] == "1"
     user = job_environment(1, cores=2, env={"PATH": "/bin"}, euid=1000)
     assert user["NUMBA_NUM_THREADS"] == "2" and "OMPI_ALLOW_RUN_AS_ROOT" not in user
+
+
+def test_singleton_mpi_variables_of_the_caller_are_dropped():
+    caller = {"PATH": "/bin", "OMPI_MCA_ess": "singleton", "PMIX_RANK": "0",
+              "OMPI_MCA_orte_launch": "1", "ORTE_SCHIZO_DETECTION": "ORTE",
+              "OMPI_MCA_btl": "self,vader"}
+    env = job_environment(2, cores=2, env=caller, euid=1000)
+    assert not any(k.startswith(("PMIX_", "ORTE_", "OMPI_MCA_orte", "OMPI_MCA_ess"))
+                   for k in env)
+    assert env["OMPI_MCA_btl"] == "self,vader"  # a user's own MCA settings stay

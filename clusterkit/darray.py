@@ -1,0 +1,280 @@
+"""``DistArray``: one rank's ghosted block of a global array, plus gather/scatter/redistribute."""
+
+import numpy as np
+
+from . import collectives as _coll
+from .comm import MPI, check
+from .halo import HaloExchange, mpi_datatype
+
+__all__ = ["DistArray", "scatter"]
+
+_CHUNK = 1 << 30  # bytes per broadcast piece: keeps every MPI count below 2**31
+
+
+class DistArray:
+    """This rank's block of a global array decomposed by a :class:`~clusterkit.grid.Grid`.
+
+    ``ghosted`` is the local block with its ghost cells and ``interior`` the owned
+    cells (a view into it): plain C-contiguous NumPy arrays to hand to Numba kernels.
+
+    Parameters
+    ----------
+    grid : Grid
+        The decomposition, topology and halo widths.
+    dtype : dtype-like
+        Any native integer, float or complex dtype (``TypeError`` otherwise).
+    """
+
+    def __init__(self, grid, dtype="f8"):
+        self.mpi_type = mpi_datatype(dtype)
+        self.grid = grid
+        self.dtype = np.dtype(dtype)
+        self.ghosted = np.empty(grid.ghosted_shape, dtype=self.dtype)
+        self.interior = self.ghosted[grid.halo_spec.interior(grid.local_shape)]
+        self._halo = None
+
+    shape = property(lambda self: self.grid.shape, doc="Global shape.")
+    ndim = property(lambda self: self.grid.ndim, doc="Number of axes.")
+    comm = property(lambda self: self.grid.comm, doc="The grid's communicator.")
+
+    def __repr__(self):
+        return f"DistArray(shape={self.shape}, dtype={self.dtype}, grid={self.grid!r})"
+
+    # -- halos ------------------------------------------------------------------------
+    @property
+    def halo(self):
+        """The :class:`~clusterkit.halo.HaloExchange` of this array (built on first use)."""
+        if self._halo is None:
+            self._halo = HaloExchange(self.grid.topology, self.ghosted, self.grid.halo_spec)
+        return self._halo
+
+    def exchange_halos(self):
+        """Fill every ghost cell from the neighbours (blocking)."""
+        self.halo.exchange()
+
+    def start_halos(self):
+        """Start the ghost-cell exchange; do interior work, then call :meth:`finish_halos`."""
+        self.halo.start()
+
+    def finish_halos(self):
+        """Wait for the exchange started by :meth:`start_halos`."""
+        self.halo.finish()
+
+    # -- whole-array movement --------------------------------------------------------
+    def _block_type(self, rank, base_shape, origin=None):
+        dec = self.grid.decomposition
+        coords = dec.coords_of(rank)
+        sub = list(dec.local_shape(coords))
+        if 0 in sub:
+            return None
+        start = list(dec.local_start(coords)) if origin is None else list(origin)
+        return self.mpi_type.Create_subarray(list(base_shape), sub, start).Commit()
+
+    def _interior_type(self):
+        return self._block_type(self.grid.rank, self.ghosted.shape, self.grid.halo)
+
+    def gather(self, root=0):
+        """Return the global array on ``root`` (``None`` on the other ranks). Collective."""
+        comm, rank = self.comm, self.grid.rank
+        out = np.empty(self.shape, self.dtype) if rank == root else None
+        requests, types = [], []
+        if rank == root:
+            for r in range(self.grid.size):
+                t = self._block_type(r, self.shape)
+                if t is not None:
+                    types.append(t)
+                    requests.append(comm.Irecv([out, 1, t], source=r, tag=77))
+        mine = self._interior_type()
+        if mine is not None:
+            types.append(mine)
+            requests.append(comm.Isend([self.ghosted, 1, mine], dest=root, tag=77))
+        MPI.Request.Waitall(requests)
+        for t in types:
+            t.Free()
+        return out
+
+    def allgather(self):
+        """Return the global array on every rank. Collective."""
+        full = self.gather(root=0)
+        if full is None:
+            full = np.empty(self.shape, self.dtype)
+        flat = full.reshape(-1).view(np.uint8)
+        for i in range(0, flat.size, _CHUNK):
+            self.comm.Bcast(flat[i:i + _CHUNK], root=0)
+        return full
+
+    def redistribute(self, grid):
+        """Return a copy of this array laid out on another grid of the same global shape.
+
+        One ``MPI_Alltoallw`` with subarray datatypes moves every overlap of an old
+        block with a new block directly (e.g. lat-lon blocks ↔ time-split). Collective.
+        """
+        check(grid.shape == self.shape and grid.size == self.grid.size,
+              f"cannot redistribute an array of shape {self.shape} on {self.grid.size} "
+              f"ranks to a grid of shape {grid.shape} on {grid.size} ranks", comm=self.comm)
+        out = DistArray(grid, self.dtype)
+        old, new, me = self.grid.decomposition, grid.decomposition, self.grid.rank
+        mine_old = old.local_slices(old.coords_of(me))
+        mine_new = new.local_slices(new.coords_of(me))
+        send, recv, types = [[], [], []], [[], [], []], []
+
+        def part(buf, origin, a, b, bucket):
+            lo = [max(x.start, y.start) for x, y in zip(a, b)]
+            hi = [min(x.stop, y.stop) for x, y in zip(a, b)]
+            if any(h <= l for l, h in zip(lo, hi)):
+                bucket[0].append(0)
+                bucket[2].append(self.mpi_type)
+            else:
+                start = [l - s.start + o for l, s, o in zip(lo, a, origin)]
+                t = self.mpi_type.Create_subarray(list(buf.shape),
+                                                  [h - l for l, h in zip(lo, hi)],
+                                                  start).Commit()
+                types.append(t)
+                bucket[0].append(1)
+                bucket[2].append(t)
+            bucket[1].append(0)
+
+        for r in range(grid.size):
+            part(self.ghosted, self.grid.halo, mine_old, new.local_slices(new.coords_of(r)),
+                 send)
+            part(out.ghosted, grid.halo, mine_new, old.local_slices(old.coords_of(r)), recv)
+        self.grid.topology.cart.Alltoallw([self.ghosted] + send, [out.ghosted] + recv)
+        for t in types:
+            t.Free()
+        return out
+
+    # -- reductions (collective; the result is the same on every rank) ----------------
+    def _result(self, axes, value, replicate):
+        if len(axes) == self.ndim:
+            return value[()] if isinstance(value, np.ndarray) else value
+        out = DistArray(self.grid.reduced(axes), value.dtype)
+        out.interior[...] = value
+        return out.allgather() if replicate else out
+
+    def _weights(self, weights, axis):
+        if weights is None:
+            return None
+        if axis is None:
+            raise ValueError("weights need weights_axis: the axis they run along")
+        w = self.grid.local_coords(np.asarray(weights, dtype=np.float64), axis % self.ndim)
+        shape = [1] * self.ndim
+        shape[axis % self.ndim] = w.size
+        return w.reshape(shape)
+
+    def sum(self, axis=None, *, skipna=False, replicate=False):
+        """Sum over ``axis`` (all axes: the correctly rounded, grid-independent sum).
+
+        Parameters
+        ----------
+        axis : None, int or tuple of int
+            Axes to reduce; the others stay distributed.
+        skipna : bool
+            Treat NaN as missing (``numpy.nansum``).
+        replicate : bool
+            For partial reductions: return the whole result on every rank as a
+            NumPy array instead of a DistArray on :meth:`Grid.reduced`.
+        """
+        axes = _coll.normalize_axes(axis, self.ndim)
+        if len(axes) == self.ndim and self.dtype.kind == "f":
+            return self.dtype.type(_coll.exact_sum(self, skipna)) \
+                if self.dtype == np.float32 else _coll.exact_sum(self, skipna)
+        value = _coll.reduce_sum(self, axes, skipna)
+        return self._result(axes, value, replicate)
+
+    def mean(self, axis=None, *, skipna=False, weights=None, weights_axis=None,
+             replicate=False):
+        """Mean over ``axis``; NaN-skipping with ``skipna``; optionally weighted.
+
+        ``weights`` is a 1-D array along ``weights_axis`` (global length), e.g.
+        ``cos(latitude)``; with ``skipna`` the weights of missing cells are left
+        out (renormalised), as ``xarray``'s ``weighted(...).mean()``.
+        """
+        axes = _coll.normalize_axes(axis, self.ndim)
+        w = self._weights(weights, weights_axis)
+        if w is None and len(axes) == self.ndim and self.dtype.kind == "f":
+            total = _coll.exact_sum(self, skipna)
+            count = _coll.reduce_count(self, axes, skipna=True)[()] if skipna else float(np.prod(self.shape))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.float64(total) / count
+        num = _coll.reduce_sum(self, axes, skipna, weights=w)
+        if skipna or w is not None:
+            den = _coll.reduce_count(self, axes, weights=w, skipna=skipna)
+        else:
+            den = float(np.prod([self.shape[a] for a in axes]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = num / den
+        return self._result(axes, np.asarray(value), replicate)
+
+    def min(self, axis=None, *, skipna=False, replicate=False):
+        """Minimum over ``axis``; NaN propagates unless ``skipna``."""
+        axes = _coll.normalize_axes(axis, self.ndim)
+        return self._result(axes, _coll.reduce_minmax(self, axes, "min", skipna), replicate)
+
+    def max(self, axis=None, *, skipna=False, replicate=False):
+        """Maximum over ``axis``; NaN propagates unless ``skipna``."""
+        axes = _coll.normalize_axes(axis, self.ndim)
+        return self._result(axes, _coll.reduce_minmax(self, axes, "max", skipna), replicate)
+
+    def var(self, axis=None, *, ddof=0, skipna=False, replicate=False):
+        """Variance over ``axis`` (parallel Welford/Chan combination, not sums of squares)."""
+        axes = _coll.normalize_axes(axis, self.ndim)
+        n, _, m2 = _coll.reduce_moments(self, axes, skipna)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = np.where(n - ddof > 0, m2 / (n - ddof), np.nan)
+        return self._result(axes, np.asarray(value), replicate)
+
+    def std(self, axis=None, *, ddof=0, skipna=False, replicate=False):
+        """Standard deviation over ``axis`` (see :meth:`var`)."""
+        v = self.var(axis, ddof=ddof, skipna=skipna, replicate=replicate)
+        if isinstance(v, DistArray):
+            np.sqrt(v.interior, out=v.interior)
+            return v
+        return np.sqrt(v)
+
+    def argmin(self):
+        """Global flat C-order index of the first minimum (``numpy.argmin``)."""
+        return _coll.reduce_argext(self, "min")
+
+    def argmax(self):
+        """Global flat C-order index of the first maximum (``numpy.argmax``)."""
+        return _coll.reduce_argext(self, "max")
+
+
+def scatter(grid, array, root=0, dtype=None):
+    """Distribute ``array`` (significant on ``root`` only) over ``grid``. Collective.
+
+    Parameters
+    ----------
+    grid : Grid
+    array : array-like or None
+        The global array on ``root``; ignored on the other ranks.
+    root : int
+    dtype : dtype-like, optional
+        Defaults to the root array's dtype.
+    """
+    comm = grid.comm
+    ok, msg = True, ""
+    if grid.rank == root:
+        array = np.ascontiguousarray(array if dtype is None else np.asarray(array, dtype))
+        if array.shape != grid.shape:
+            ok, msg = False, (f"cannot scatter an array of shape {array.shape} over a grid "
+                              f"of shape {grid.shape}")
+        dtype = array.dtype
+    check(ok, msg, comm=comm)
+    dtype = comm.bcast(np.dtype(dtype).str, root=root)
+    out = DistArray(grid, dtype)
+    requests, types = [], []
+    if grid.rank == root:
+        for r in range(grid.size):
+            t = out._block_type(r, grid.shape)
+            if t is not None:
+                types.append(t)
+                requests.append(comm.Isend([array, 1, t], dest=r, tag=78))
+    mine = out._interior_type()
+    if mine is not None:
+        types.append(mine)
+        requests.append(comm.Irecv([out.ghosted, 1, mine], source=root, tag=78))
+    MPI.Request.Waitall(requests)
+    for t in types:
+        t.Free()
+    return out
