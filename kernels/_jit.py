@@ -1,0 +1,60 @@
+"""Compile one Python kernel body into a serial and a ``parallel=True`` Numba dispatcher."""
+
+import types
+
+import numba
+
+__all__ = ["njit_cached", "serial_and_parallel"]
+
+
+def njit_cached(func):
+    """Compile ``func`` with ``numba.njit(cache=True)`` (used for jitted helpers).
+
+    Parameters
+    ----------
+    func : function
+        Plain Python function (a kernel helper).
+
+    Returns
+    -------
+    numba dispatcher
+        The cached, nopython-compiled dispatcher.
+    """
+    return numba.njit(cache=True)(func)
+
+
+def _clone(func, suffix):
+    """Return a copy of ``func`` whose ``__qualname__`` ends with ``suffix``."""
+    clone = types.FunctionType(func.__code__, func.__globals__, func.__name__,
+                               func.__defaults__, func.__closure__)
+    clone.__kwdefaults__ = func.__kwdefaults__
+    clone.__doc__ = func.__doc__
+    clone.__module__ = func.__module__
+    clone.__qualname__ = f"{func.__qualname__}__{suffix}"
+    return clone
+
+
+def serial_and_parallel(body):
+    """Compile one kernel body twice: serially and with ``parallel=True``.
+
+    Both dispatchers use ``cache=True``. Numba keys its on-disk cache by the
+    function's module, qualified name, first line and bytecode, but not by
+    the compile options (numba/numba#6845), so two ``njit`` calls on the very
+    same function object would share one cache entry and the second variant
+    would silently load the first one's machine code. Each variant is
+    therefore compiled from a clone of ``body`` whose ``__qualname__`` carries
+    a ``__serial`` / ``__parallel`` suffix; the Python code is the same.
+
+    Parameters
+    ----------
+    body : function
+        Kernel written with ``numba.prange`` for its parallel loop.
+
+    Returns
+    -------
+    serial, parallel : numba dispatchers
+        ``njit(cache=True)`` and ``njit(cache=True, parallel=True)`` variants.
+    """
+    serial = numba.njit(cache=True)(_clone(body, "serial"))
+    parallel = numba.njit(cache=True, parallel=True)(_clone(body, "parallel"))
+    return serial, parallel

@@ -1,0 +1,86 @@
+"""clusterkit.kernels imports only numpy and numba; serial/parallel variants do not share a cache."""
+
+import ast
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+KERNELS_DIR = pathlib.Path(__file__).resolve().parent.parent / "kernels"
+ALLOWED_IMPORTS = {"numpy", "numba", "math", "numbers", "operator", "types"}
+
+
+def run_fresh(code, env=None):
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_import_leaves_mpi4py_and_h5py_out():
+    out = run_fresh(
+        "import sys, json\n"
+        "import numpy, numba\n"
+        "before = set(sys.modules)\n"
+        "import clusterkit.kernels as k\n"
+        "new = sorted(set(sys.modules) - before)\n"
+        "print(json.dumps({'new': new, 'all': k.__all__,\n"
+        "                  'bad': [m for m in ('mpi4py', 'h5py') if m in sys.modules]}))\n")
+    info = json.loads(out)
+    assert info["bad"] == []
+    foreign = [m for m in info["new"]
+               if m.split(".")[0] not in sys.stdlib_module_names
+               and m != "clusterkit" and not m.startswith("clusterkit.kernels")
+               and m.split(".")[0] not in ("numpy", "numba", "llvmlite")]
+    assert foreign == []
+    assert not any(m.startswith("clusterkit.") and not m.startswith("clusterkit.kernels")
+                   for m in info["new"])
+    assert {"star_stencil", "box_stencil", "diffusion_step", "upwind_step", "local_sum",
+            "local_sum_exact", "stream_triad", "chan_combine"} <= set(info["all"])
+
+
+@pytest.mark.parametrize("path", sorted(KERNELS_DIR.glob("*.py")), ids=lambda p: p.name)
+def test_module_imports_only_numpy_numba_and_stdlib_helpers(path):
+    tree = ast.parse(path.read_text())
+    assert ast.get_docstring(tree), f"{path.name} needs a module docstring"
+    names = {t.id for node in tree.body if isinstance(node, ast.Assign)
+             for t in node.targets if isinstance(t, ast.Name)}
+    assert "__all__" in names, f"{path.name} needs an explicit __all__"
+    for node in ast.walk(tree):  # also imports hidden inside functions
+        if isinstance(node, ast.Import):
+            roots = {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level > 0:
+                continue  # sibling kernel modules
+            roots = {node.module.split(".")[0]}
+        else:
+            continue
+        assert roots <= ALLOWED_IMPORTS, f"{path.name}: forbidden import {roots}"
+
+
+def test_public_names_resolve():
+    import clusterkit.kernels as k
+    for name in k.__all__:
+        assert getattr(k, name) is not None
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"),
+                    reason="needs the JIT")
+def test_serial_and_parallel_variants_have_separate_caches(tmp_path):
+    # numba keys its cache without the compile options (numba/numba#6845): were the two
+    # variants compiled from the same function object, the second would load the first's
+    # machine code from the cache. Compile serial first, then parallel, on an empty cache.
+    code = (
+        "import numpy as np\n"
+        "from clusterkit.kernels import stream\n"
+        "a, b = np.zeros(8), np.ones(8)\n"
+        "stream.stream_triad_serial(a, b, b, 1.0)\n"
+        "stream.stream_triad_parallel(a, b, b, 1.0)\n"
+        "print(sum(stream.stream_triad_serial.stats.cache_hits.values()),\n"
+        "      sum(stream.stream_triad_parallel.stats.cache_hits.values()))\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS="1")
+    assert run_fresh(code, env).split() == ["0", "0"]   # parallel did not load serial code
+    assert run_fresh(code, env).split() == ["1", "1"]   # and each variant's cache works

@@ -1,0 +1,350 @@
+"""Local reductions against math.fsum / exact rational sums / NumPy on adversarial data."""
+
+import math
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clusterkit.kernels import reductions as red
+
+EPS = np.finfo(np.float64).eps
+BIG = np.finfo(np.float64).max
+TINY = 5e-324
+SETTINGS = settings(deadline=None, max_examples=60,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+moderate = st.floats(min_value=-1e200, max_value=1e200, allow_nan=False)
+
+
+def exact_ref(values):
+    """Correctly rounded sum via exact rational arithmetic (inf on overflow)."""
+    vals = [float(v) for v in np.ravel(values)]
+    if any(math.isnan(v) for v in vals):
+        return math.nan
+    pinf, ninf = math.inf in vals, -math.inf in vals
+    if pinf and ninf:
+        return math.nan
+    if pinf or ninf:
+        return math.inf if pinf else -math.inf
+    total = sum((Fraction(v) for v in vals), Fraction(0))
+    try:
+        return float(total)
+    except OverflowError:
+        return math.inf if total > 0 else -math.inf
+
+
+def same(a, b):
+    """Equal floats, NaN equal to NaN."""
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def exact(x):
+    return red.exact_sum_value(red.local_sum_exact(np.asarray(x, dtype=np.float64)))
+
+
+def pairwise_bound(n, abs_sum):
+    nblocks = max(1, -(-n // red.BLOCK))
+    return (26 + 2 * math.log2(nblocks + 1)) * EPS * abs_sum
+
+
+# ----------------------------------------------------------------------------- local_sum
+
+@SETTINGS
+@given(st.lists(moderate, max_size=700))
+def test_local_sum_error_bound(values):
+    x = np.array(values, dtype=np.float64)
+    s = red.local_sum(x)
+    assert abs(s - math.fsum(values)) <= pairwise_bound(x.size, math.fsum(np.abs(x)))
+    assert red.local_sum(x, parallel=True) == s
+
+
+def test_local_sum_is_not_naive_accumulation():
+    x = np.full(1 << 16, 1e-16)
+    x[0] = 1.0
+    ref = math.fsum(x)
+    assert abs(np.cumsum(x)[-1] - ref) > 1e-12  # left-to-right loses every 1e-16
+    for parallel in (False, True):
+        assert abs(red.local_sum(x, parallel=parallel) - ref) < 1e-14
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 127, 128, 129, 1000, 128 * 300 + 5])
+def test_local_sum_serial_parallel_and_layouts_agree_bitwise(n):
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal(n) * np.exp(rng.uniform(-20, 20, n))
+    s = red.local_sum(x)
+    assert abs(s - math.fsum(x)) <= pairwise_bound(n, math.fsum(np.abs(x)))
+    assert red.local_sum(x, parallel=True) == s
+    assert red.local_sum(x[::-1].copy()[::-1]) == s  # negative stride, same sequence
+
+
+@pytest.mark.parametrize("shape, index", [
+    ((9, 37, 13), (slice(1, -1), slice(2, None), slice(None, None, 2))),
+    ((4, 3, 50, 11), (slice(None), slice(None, 2), slice(1, -1), slice(1, -1))),
+    ((30, 41), (slice(None, None, -1), slice(3, -3))),
+])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_local_sum_strided_equals_contiguous_copy(shape, index, parallel):
+    rng = np.random.default_rng(len(shape))
+    view = rng.standard_normal(shape)[index]
+    assert not view.flags.c_contiguous
+    copy = np.ascontiguousarray(view)
+    assert red.local_sum(view, parallel=parallel) == red.local_sum(copy)
+    assert red.local_sum(view.T, parallel=parallel) == red.local_sum(np.ascontiguousarray(view.T))
+    np.testing.assert_allclose(red.local_sum(view), math.fsum(view.ravel()), rtol=1e-13,
+                               atol=1e-13)
+
+
+def test_local_sum_float32_accumulates_in_float64():
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal(3000) * 1e4).astype(np.float32)
+    assert red.local_sum(x) == red.local_sum(x.astype(np.float64))
+    assert abs(red.local_sum(x) - math.fsum(x.astype(np.float64))) < 1e-9
+
+
+def test_local_sum_special_values():
+    assert red.local_sum(np.array([])) == 0.0
+    assert red.local_sum(np.array(2.5)) == 2.5
+    assert math.isnan(red.local_sum(np.array([1.0, np.nan])))
+    assert red.local_sum(np.array([1.0, np.inf])) == np.inf
+    assert math.isnan(red.local_sum(np.array([-np.inf, np.inf])))
+
+
+@pytest.mark.parametrize("func", [red.local_sum, red.local_sum_kahan, red.local_moments,
+                                  red.local_minmax, red.nan_count, red.local_sum_exact])
+def test_reductions_reject_non_float_input(func):
+    with pytest.raises(TypeError, match="dtype"):
+        func(np.arange(5))
+    with pytest.raises(TypeError, match="dtype"):
+        func([1, 2, 3])
+    with pytest.raises(TypeError, match="dtype"):
+        func(np.ones(3, dtype=np.complex128))
+
+
+# ------------------------------------------------------------------------- Neumaier
+
+def test_kahan_neumaier_recovers_cancelled_term():
+    s, c = red.local_sum_kahan(np.array([1e100, 1.0, -1e100]))
+    assert s + c == 1.0
+    s, c = red.local_sum_kahan(np.array([1.0, 1e100, 1.0, -1e100]))
+    assert s + c == 2.0
+
+
+@SETTINGS
+@given(st.lists(moderate, max_size=300), st.integers(0, 300))
+def test_kahan_error_bound_and_combine(values, cut):
+    x = np.array(values, dtype=np.float64)
+    ref = math.fsum(values)
+    s, c = red.local_sum_kahan(x)
+    n = x.size
+    bound = 2 * EPS * abs(ref) + 4 * n * EPS**2 * math.fsum(np.abs(x))
+    assert abs((s + c) - ref) <= bound
+    cut = min(cut, n)
+    sa, ca = red.local_sum_kahan(x[:cut])
+    sb, cb = red.local_sum_kahan(x[cut:])
+    s2, c2 = red.neumaier_combine(sa, ca, sb, cb)
+    assert abs((s2 + c2) - ref) <= 2 * bound + 2 * EPS * abs(ref)
+
+
+def test_kahan_non_finite():
+    s, c = red.local_sum_kahan(np.array([1.0, np.inf, 2.0]))
+    assert (s, c) == (np.inf, 0.0)
+    s, c = red.local_sum_kahan(np.array([np.nan, 1.0]))
+    assert math.isnan(s) and c == 0.0
+
+
+# -------------------------------------------------------------------------- moments
+
+def moments_ref(x):
+    x = np.asarray(x, dtype=np.float64).ravel()
+    if x.size == 0:
+        return 0, 0.0, 0.0
+    mean = math.fsum(x) / x.size
+    return x.size, mean, math.fsum((x - mean) ** 2)
+
+
+@pytest.mark.parametrize("n", [1, 2, 127, 128, 129, 1000, 128 * 5 + 3])
+@pytest.mark.parametrize("offset", [0.0, 1e9])
+def test_moments_match_reference(n, offset):
+    rng = np.random.default_rng(n)
+    x = offset + rng.standard_normal(n)
+    count, mean, m2 = red.local_moments(x)
+    rc, rmean, rm2 = moments_ref(x)
+    assert count == rc
+    assert abs(mean - rmean) <= 1e-14 * (abs(offset) + 1)
+    # A streaming mean carries an error ~eps*offset, which enters M2 to first order
+    # (relative ~1e-7 here); the naive sum(x**2) - n*mean**2 would be off by ~1e2.
+    assert abs(m2 - rm2) <= (1e-12 + 1e-15 * offset) * rm2
+
+
+def test_moments_strided_float32_and_empty():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 40, 9)).astype(np.float32)[::2, 3:, 1:-1]
+    count, mean, m2 = red.local_moments(x)
+    rc, rmean, rm2 = moments_ref(x)
+    assert count == rc == x.size
+    assert math.isclose(mean, rmean, rel_tol=1e-12, abs_tol=1e-14)
+    assert math.isclose(m2, rm2, rel_tol=1e-12)
+    assert red.local_moments(np.empty((0, 3))) == (0, 0.0, 0.0)
+
+
+def test_moments_nan_handling():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(500)
+    x[rng.random(500) < 0.2] = np.nan
+    count, mean, m2 = red.local_moments(x)
+    assert count == 500 and math.isnan(mean) and math.isnan(m2)
+    count, mean, m2 = red.local_moments(x, skipna=True)
+    good = x[~np.isnan(x)]
+    assert count == good.size
+    assert math.isclose(mean, np.mean(good), rel_tol=1e-12)
+    assert math.isclose(m2, np.var(good) * good.size, rel_tol=1e-12)
+    assert red.local_moments(np.full(7, np.nan), skipna=True) == (0, 0.0, 0.0)
+
+
+@SETTINGS
+@given(st.lists(st.floats(-1e6, 1e6), min_size=0, max_size=400), st.integers(0, 400))
+def test_chan_combine_of_parts_equals_whole(values, cut):
+    x = np.array(values, dtype=np.float64)
+    cut = min(cut, x.size)
+    a = red.local_moments(x[:cut])
+    b = red.local_moments(x[cut:])
+    n, mean, m2 = red.chan_combine(*a, *b)
+    rn, rmean, rm2 = moments_ref(x)
+    assert n == rn
+    scale = max(1.0, float(np.max(np.abs(x)))) if x.size else 1.0
+    assert abs(mean - rmean) <= 1e-13 * scale
+    assert abs(m2 - rm2) <= 1e-11 * (rm2 + x.size * scale**2 * 1e-10)
+
+
+def test_chan_combine_identity_and_formula():
+    assert red.chan_combine(0, 0.0, 0.0, 3, 2.0, 8.0) == (3, 2.0, 8.0)
+    assert red.chan_combine(3, 2.0, 8.0, 0, 0.0, 0.0) == (3, 2.0, 8.0)
+    # {0, 2} and {4}: n = 3, mean = 2, M2 = 4 + 0 + 4 = 8
+    n, mean, m2 = red.chan_combine(2, 1.0, 2.0, 1, 4.0, 0.0)
+    assert (n, mean, m2) == (3, 2.0, 8.0)
+
+
+# --------------------------------------------------------------- min/max, NaN count
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_minmax_and_nan_count(dtype):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((7, 33, 5)).astype(dtype)[:, ::3]
+    assert red.local_minmax(x) == (float(x.min()), float(x.max()))
+    assert red.nan_count(x) == 0
+    x = x.copy()
+    x[1, 2, 3] = np.inf
+    x[2, 0, 0] = -np.inf
+    assert red.local_minmax(x) == (-np.inf, np.inf)
+    x[3, 1, 1] = x[0, 0, 4] = np.nan
+    lo, hi = red.local_minmax(x)
+    assert math.isnan(lo) and math.isnan(hi)
+    assert red.local_minmax(x, skipna=True) == (float(np.nanmin(x)), float(np.nanmax(x)))
+    assert red.nan_count(x) == int(np.isnan(x).sum()) == 2
+
+
+def test_minmax_identities_for_empty_input():
+    assert red.local_minmax(np.array([])) == (np.inf, -np.inf)
+    assert red.local_minmax(np.full(4, np.nan), skipna=True) == (np.inf, -np.inf)
+    assert red.nan_count(np.array([])) == 0
+
+
+# -------------------------------------------------------------------------- exact sum
+
+ADVERSARIAL = [
+    [1.0, 2.0**-53],                      # tie -> even (1.0)
+    [1.0, 2.0**-53, TINY],                # just above the tie (sticky bit far below)
+    [1.0, 2.0**-53, 2.0**-60],            # just above the tie (sticky bit in the same digit)
+    [1.0 + 2.0**-52, 2.0**-53],           # tie -> even (up)
+    [BIG, BIG, -BIG],                     # intermediate overflow, exact BIG
+    [BIG, 2.0**970],                      # exactly half an ulp above BIG -> inf
+    [BIG, 2.0**969],                      # below the overflow threshold -> BIG
+    [-BIG, -BIG],                         # -inf
+    [1e308, 1e-308, -1e308],              # huge + tiny cancellation
+    [TINY, TINY, -TINY],                  # subnormals
+    [2.0**-1022, -TINY],                  # normal/subnormal boundary
+    [1e16, 1.0, -1e16, 1.0],              # 2
+    [0.1] * 10,
+    [3.0, -3.0, 0.0, -0.0],
+    [2.0**53, 1.0, 1.0],
+    [1e300, 1.0, -1e300, 1e-300, 5e-324] * 3,
+]
+
+
+@pytest.mark.parametrize("values", ADVERSARIAL)
+def test_exact_sum_adversarial(values):
+    expect = exact_ref(values)
+    got = exact(values)
+    assert same(got, expect), (got, expect)
+    assert same(exact([-v for v in values]), -expect)
+    assert same(exact(values[::-1]), expect)
+
+
+def test_exact_sum_many_huge_values_cancel():
+    x = np.concatenate([np.full(3000, BIG), np.full(3000, -BIG), [1e-300, TINY]])
+    np.random.default_rng(0).shuffle(x)
+    assert exact(x) == exact_ref(x) == 1e-300
+
+
+@pytest.mark.parametrize("values, expect", [
+    ([1.0, np.nan], math.nan), ([np.inf, 1.0], math.inf), ([-np.inf, 1.0], -math.inf),
+    ([np.inf, -np.inf], math.nan), ([], 0.0), ([0.0, -0.0], 0.0),
+])
+def test_exact_sum_special_values(values, expect):
+    assert same(exact(values), expect)
+
+
+@SETTINGS
+@given(st.lists(finite, max_size=60))
+def test_exact_sum_is_correctly_rounded(values):
+    assert same(exact(values), exact_ref(values))
+
+
+@SETTINGS
+@given(st.lists(finite, max_size=60), st.lists(st.integers(0, 60), max_size=6),
+       st.randoms(use_true_random=False))
+def test_exact_sum_independent_of_split_and_order(values, cuts, rnd):
+    values = values + [-v for v in values[: len(values) // 2]]  # force cancellation
+    rnd.shuffle(values)
+    x = np.array(values, dtype=np.float64)
+    whole = red.local_sum_exact(x)
+    bounds = [0] + sorted(min(c, x.size) for c in cuts) + [x.size]
+    parts = [red.local_sum_exact(x[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    rnd.shuffle(parts)
+    total = np.sum(parts, axis=0)  # what MPI.SUM over ranks does
+    assert same(red.exact_sum_value(total), red.exact_sum_value(whole))
+    assert same(red.exact_sum_value(whole), exact_ref(values))
+    red.exact_sum_normalize(total)
+    np.testing.assert_array_equal(total, whole)  # the normalised state is unique
+
+
+def test_exact_sum_streaming_float32_and_strided():
+    rng = np.random.default_rng(2)
+    a = (rng.standard_normal((5, 30, 7)) * 1e20).astype(np.float32)[:, ::4, 1:]
+    b = rng.standard_normal(100) * np.exp(rng.uniform(-600, 600, 100))
+    acc = red.local_sum_exact(a)
+    assert red.local_sum_exact(b, acc=acc) is acc
+    expect = exact_ref(np.concatenate([a.astype(np.float64).ravel(), b]))
+    assert red.exact_sum_value(acc) == expect
+
+
+def test_exact_accumulator_checks():
+    with pytest.raises(ValueError, match="shape"):
+        red.exact_sum_value(np.zeros(5, dtype=np.int64))
+    with pytest.raises(TypeError, match="int64"):
+        red.exact_sum_value(np.zeros(red.EXACT_ACC_LEN))
+    bad = np.zeros(red.EXACT_ACC_LEN, dtype=np.int64)
+    bad[-1] = -1
+    with pytest.raises(ValueError, match="counts"):
+        red.exact_sum_value(bad)
+    with pytest.raises(ValueError, match="shape"):
+        red.local_sum_exact(np.ones(3), acc=np.zeros(3, dtype=np.int64))
+
+
+def test_reductions_module_does_not_pull_in_mpi():
+    assert "mpi4py" not in sys.modules or "clusterkit.comm" in sys.modules
