@@ -15,6 +15,7 @@ setup(
     packages=[
         "clusterkit",
         "clusterkit.cli",
+        "clusterkit.bench",
         "clusterkit.kernels",
         "clusterkit.jobs",
     ],

@@ -60,3 +60,13 @@ def test_rprint_rank0_and_prefixed(comm, capsys):
     expected = ("hello\n" if rank == 0 else "") + \
         f"[rank {rank}/{size}] a\n[rank {rank}/{size}] b\n"
     assert_all(out == expected, f"got {out!r}")
+
+
+@pytest.mark.parametrize("typecode, value", [("d", 1.5), ("q", 3), ("f", 0.25)])
+def test_allreduce_scalar_sums_and_maxes(comm, typecode, value):
+    from mpi4py import MPI
+    from clusterkit.collectives import allreduce_scalar
+    size, rank = comm.Get_size(), comm.Get_rank()
+    total = allreduce_scalar(value * (rank + 1), MPI.SUM, comm, typecode)
+    assert_all(total == value * size * (size + 1) / 2, f"sum {total}", comm)
+    assert_all(allreduce_scalar(rank, MPI.MAX, comm, typecode) == size - 1, "max", comm)

@@ -29,6 +29,8 @@ stage() {  # stage NAME COMMAND...
 }
 
 stage serial "$PY" "${PYTEST[@]}" -m "not mpi" --timeout=300 --junitxml="$LOGS/serial.xml"
+stage kernels-nojit env NUMBA_DISABLE_JIT=1 "$PY" "${PYTEST[@]}" -m "not mpi" \
+    -k "kernels" --timeout=300 --junitxml="$LOGS/kernels-nojit.xml"
 for n in 1 2 3 4; do
     stage "mpi-n$n" timeout -k 10 1500 mpirun -n "$n" --bind-to none \
         tools/rank-output.sh "$LOGS/mpi-n$n" \

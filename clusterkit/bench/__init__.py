@@ -1,0 +1,3 @@
+"""Benchmark support: slowest-rank timing, machine/version records, JSON results."""
+
+__all__: list[str] = []
