@@ -9,8 +9,13 @@ PY := $(CLUSTERKIT_VENV)/bin/python
 setup:
 	@bash tools/setup-env.sh
 
+DEMO := build/demo
 demo: setup
-	@$(PY) -m clusterkit.cli.main run -n 2 demo
+	@mkdir -p $(DEMO)
+	@test -f $(DEMO)/climate.nc || $(PY) -m clusterkit.cli.main make-dataset \
+		$(DEMO)/climate.nc --shape 365,181,360 --land-mask
+	@$(PY) -m clusterkit.cli.main run -n 2 climate-stats $(DEMO)/climate.nc \
+		$(DEMO)/climate-stats.nc --percentiles 5,95 --overwrite
 
 test: setup
 	@bash tools/run-tests.sh

@@ -16,6 +16,7 @@ setup(
         "clusterkit",
         "clusterkit.cli",
         "clusterkit.bench",
+        "clusterkit.io",
         "clusterkit.kernels",
         "clusterkit.jobs",
     ],
@@ -24,7 +25,8 @@ setup(
         "clusterkit.kernels": "kernels",
         "clusterkit.jobs": "jobs",
     },
-    install_requires=["numpy>=1.24", "numba>=0.58", "mpi4py>=3.1", "h5py>=3.8"],
-    extras_require={"test": ["pytest", "pytest-mpi", "pytest-timeout", "hypothesis"]},
+    install_requires=["numpy>=1.24", "numba>=0.58", "mpi4py>=3.1", "h5py>=3.8", "cftime>=1.6"],
+    extras_require={"test": ["pytest", "pytest-mpi", "pytest-timeout", "hypothesis",
+                             "xarray", "netCDF4", "h5netcdf", "pandas"]},
     entry_points={"console_scripts": ["clusterkit = clusterkit.cli.main:main"]},
 )

@@ -39,6 +39,9 @@ class Grid:
         Process grid; 0 entries are chosen automatically (as ``MPI_Dims_create``).
     keep : sequence of int
         Axes never split (e.g. ``(0,)`` keeps time whole on every rank).
+    allow_empty : bool
+        Allow more blocks than cells along an axis (some ranks then own nothing
+        and sit out the work), for grids smaller than the rank count.
     comm : mpi4py.MPI.Intracomm, optional
 
     Raises
@@ -49,12 +52,19 @@ class Grid:
     """
 
     def __init__(self, shape, *, periodic=False, halo=0, corners=True, dims=None, keep=(),
-                 comm=None):
+                 allow_empty=False, comm=None):
         base = _comm.resolve(comm)
         shape = _shape(shape)
         self.halo_spec = HaloSpec(halo, len(shape), corners)
-        decomposition = Decomposition.auto(shape, base.Get_size(), dims=dims, keep=keep,
-                                           halo=[max(w, 1) for w in self.halo_spec.widths])
+        choose = dict(dims=dims, keep=keep, halo=[max(w, 1) for w in self.halo_spec.widths])
+        try:
+            decomposition = Decomposition.auto(shape, base.Get_size(), **choose)
+        except ValueError:
+            if not allow_empty:
+                raise
+            # more ranks than cells: the best grid that leaves some ranks idle
+            decomposition = Decomposition.auto(shape, base.Get_size(), allow_empty=True,
+                                               **choose)
         self.topology = CartTopology(decomposition, periodic, base)
         local = self.topology.local_shape()
         wide = [(a, w, n) for a, (w, n) in enumerate(zip(self.halo_spec.widths, local))

@@ -9,7 +9,18 @@ import traceback
 from . import comm as _comm
 from .comm import MPI
 
-__all__ = ["run_job", "JobArgumentParser", "abort", "configure_threads", "INPUT_ERRORS"]
+__all__ = ["run_job", "JobArgumentParser", "abort", "on_abort", "configure_threads",
+           "INPUT_ERRORS"]
+
+_ON_ABORT = []
+
+
+def on_abort(callback):
+    """Register ``callback()`` to run on this rank just before the job is aborted.
+
+    Used to delete temporary output files, so that an aborted job leaves none.
+    """
+    _ON_ABORT.append(callback)
 
 #: exceptions that mean "bad input": one line on rank 0 and exit status 2, provided
 #: every rank raised one (otherwise it is a bug and the job aborts with tracebacks)
@@ -35,6 +46,11 @@ def abort(exc=None, status=1):
         sys.stderr.write("\n".join(lines) + "\n")
     sys.stderr.flush()
     sys.stdout.flush()
+    for callback in reversed(_ON_ABORT):
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - nothing may stop the abort
+            pass
     MPI.COMM_WORLD.Abort(status)
     os._exit(status)  # pragma: no cover - Abort does not return
 

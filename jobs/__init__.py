@@ -5,6 +5,7 @@ __all__ = ["JOBS", "job_module"]
 #: job name (as typed after ``clusterkit run``) -> importable module
 JOBS = {
     "demo": "clusterkit.jobs.demo",
+    "climate-stats": "clusterkit.jobs.climate_stats",
 }
 
 

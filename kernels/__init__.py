@@ -1,6 +1,7 @@
 """Numba kernels on plain local ndarrays (no MPI, no I/O); see DESIGN.md."""
 
 from .advection import upwind_step, upwind_step_parallel, upwind_step_serial
+from .climate import TimeStats, accumulate_time_stats
 from .diffusion import (
     diffusion_kappa_dt_limit,
     diffusion_step,
@@ -29,6 +30,8 @@ from .stencil import (
 from .stream import stream_triad, stream_triad_parallel, stream_triad_serial
 
 __all__ = [
+    "TimeStats",
+    "accumulate_time_stats",
     "EXACT_ACC_LEN",
     "box_stencil",
     "box_stencil_parallel",

@@ -19,7 +19,7 @@ def cli(*args):
     (["frobnicate"], "invalid choice: 'frobnicate' (choose from"),
     (["run", "-n", "0", "demo"], "must be a positive integer (number of ranks), got 0"),
     (["run", "-n", "abc", "demo"], "must be a positive integer (number of ranks), got 'abc'"),
-    (["run", "-n", "2", "no-such-job"], "unknown job 'no-such-job'; valid jobs: demo"),
+    (["run", "-n", "2", "no-such-job"], "unknown job 'no-such-job'; valid jobs: "),
     (["run", "-n", "2", "missing.py"], "job script 'missing.py' not found"),
     ([], "the following arguments are required: COMMAND"),
 ])
@@ -31,6 +31,12 @@ def test_bad_input_is_one_line_and_status_2(args, needle):
     assert len(lines) == 1, err
     assert lines[0].startswith("clusterkit") and "error:" in lines[0]
     assert needle in lines[0]
+
+
+def test_unknown_job_lists_every_registered_job():
+    from clusterkit.jobs import JOBS
+    _, _, err = cli("run", "-n", "2", "no-such-job")
+    assert all(name in err for name in JOBS)
 
 
 def test_unknown_subcommand_names_the_valid_ones():

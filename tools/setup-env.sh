@@ -19,6 +19,7 @@ PYTHON="${PYTHON:-python3}"
 STAMP="$VENV/.clusterkit-env"
 CONSTRAINTS="$ROOT/tools/constraints.txt"
 APT_PACKAGES=(openmpi-bin libopenmpi-dev libhdf5-openmpi-dev pkg-config)
+APT_OPTIONAL=(netcdf-bin)  # ncdump, to check our NetCDF-4 output with netCDF-C
 
 say() { printf 'setup-env: %s\n' "$*" >&2; }
 die() { printf 'setup-env: error: %s\n' "$*" >&2; exit 1; }
@@ -95,7 +96,13 @@ if ! "$VENV/bin/python" -c 'import h5py, sys; sys.exit(0 if h5py.get_config().mp
     rm -f "$cfg"
 fi
 
-"${PIP[@]}" install -c "$CONSTRAINTS" numba pytest pytest-mpi pytest-timeout hypothesis
+"${PIP[@]}" install -c "$CONSTRAINTS" numba cftime pytest pytest-mpi pytest-timeout hypothesis \
+    xarray netCDF4 h5netcdf pandas
+if ! command -v ncdump >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+    say "installing ${APT_OPTIONAL[*]} (test tools)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${APT_OPTIONAL[@]}" >/dev/null \
+        || say "could not install ${APT_OPTIONAL[*]}; the ncdump checks will be skipped"
+fi
 "${PIP[@]}" install -c "$CONSTRAINTS" --no-build-isolation -e "$ROOT"
 
 "$VENV/bin/python" - <<'PY' || die "verification failed (see above)"

@@ -4,11 +4,12 @@ import argparse
 import sys
 
 from . import info as _info
+from . import make_dataset as _make_dataset
 from . import run as _run
 
 __all__ = ["main", "build_parser", "CliParser"]
 
-_COMMANDS = {"run": _run, "info": _info}
+_COMMANDS = {"run": _run, "info": _info, "make-dataset": _make_dataset}
 
 
 class CliParser(argparse.ArgumentParser):
@@ -37,7 +38,7 @@ def main(argv=None):
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return args.handler(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, OSError) as exc:
         sys.stderr.write(f"clusterkit {args.command}: error: {exc}\n")
         return 2
 

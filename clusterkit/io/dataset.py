@@ -1,0 +1,163 @@
+"""Open a NetCDF-4/HDF5 file on every rank and read decoded hyperslabs of its variables."""
+
+import os
+
+import h5py
+import numpy as np
+
+from .. import comm as _comm
+from ..comm import MPI
+from . import cf
+
+__all__ = ["Dataset", "INTERNAL_ATTRS", "public_attrs"]
+
+#: HDF5 / netCDF-4 bookkeeping attributes that are not the variable's own
+INTERNAL_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME", "_Netcdf4Dimid",
+                  "_Netcdf4Coordinates", "_nc3_strict", "_NCProperties"}
+
+
+def public_attrs(obj):
+    """A variable's own attributes as a dict (without HDF5/netCDF-4 bookkeeping)."""
+    return {k: v for k, v in obj.attrs.items() if k not in INTERNAL_ATTRS}
+
+
+class Dataset:
+    """A NetCDF-4/HDF5 file opened collectively for reading.
+
+    With a parallel h5py and several ranks the file is opened with the ``mpio``
+    driver and reads are collective transfers; otherwise each rank opens it
+    with the default driver and reads independently.
+
+    Parameters
+    ----------
+    path : str
+        File to open.
+    comm : mpi4py.MPI.Intracomm, optional
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError, ValueError
+        On every rank: missing, unreadable, or not an HDF5/NetCDF-4 file.
+    """
+
+    def __init__(self, path, comm=None):
+        self.comm = _comm.resolve(comm)
+        self.path = path
+        problem = None
+        if self.comm.Get_rank() == 0:
+            if not os.path.exists(path):
+                problem = ("FileNotFoundError", f"input file {path!r} does not exist")
+            elif os.path.isdir(path):
+                problem = ("ValueError", f"input {path!r} is a directory, not a NetCDF-4 file")
+            elif not os.access(path, os.R_OK):
+                problem = ("PermissionError", f"input file {path!r} is not readable")
+            elif not h5py.is_hdf5(path):
+                problem = ("ValueError", f"input {path!r} is not a NetCDF-4/HDF5 file "
+                           "(NetCDF-3 classic files: convert with 'nccopy -k nc4')")
+        problem = self.comm.bcast(problem, root=0)
+        if problem:
+            raise {"FileNotFoundError": FileNotFoundError, "PermissionError": PermissionError,
+                   "ValueError": ValueError}[problem[0]](problem[1])
+        self.parallel = bool(h5py.get_config().mpi) and self.comm.Get_size() > 1
+        kwargs = {"driver": "mpio", "comm": self.comm} if self.parallel else {}
+        self.file = h5py.File(path, "r", **kwargs)
+
+    def close(self):
+        """Close the file (collective)."""
+        self.file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- structure -------------------------------------------------------------------
+    def variables(self):
+        """Names of the variables (datasets at the root), in file order."""
+        return [k for k, v in self.file.items() if isinstance(v, h5py.Dataset)]
+
+    def dims(self, name):
+        """Dimension names of variable ``name`` (from its dimension scales)."""
+        ds = self.file[name]
+        out = []
+        for i, dim in enumerate(ds.dims):
+            attached = [s.name for s in dim.values()]
+            out.append(attached[0].rsplit("/", 1)[-1] if attached else f"phony_dim_{i}")
+        return tuple(out)
+
+    def attrs(self, name):
+        """The public attributes of variable ``name``."""
+        return public_attrs(self.file[name])
+
+    def shape(self, name):
+        """Shape of variable ``name``."""
+        return self.file[name].shape
+
+    def coordinate(self, dim):
+        """Values of the coordinate variable of ``dim`` (None if there is none)."""
+        if dim in self.file and self.file[dim].ndim == 1 and \
+                cf.attr_str(self.file[dim].attrs, "CLASS") == "DIMENSION_SCALE" and \
+                not cf.attr_str(self.file[dim].attrs, "NAME").startswith("This is a netCDF"):
+            return self.file[dim][...]
+        if dim in self.file and self.file[dim].ndim == 1 and "units" in self.file[dim].attrs:
+            return self.file[dim][...]
+        return None
+
+    def axis_kinds(self, name):
+        """``{dim: "time"|"lat"|"lon"|None}`` for the dimensions of ``name`` (by CF attributes)."""
+        kinds = {}
+        for d in self.dims(name):
+            kinds[d] = cf.axis_kind(self.attrs(d)) if self.coordinate(d) is not None else None
+        return kinds
+
+    def find_variable(self, var=None):
+        """The data variable to analyse: ``var``, or the one with time, lat and lon dimensions.
+
+        Raises
+        ------
+        ValueError
+            Naming the candidates, if ``var`` is missing or the choice is ambiguous.
+        """
+        names = self.variables()
+        candidates = [n for n in names if {"time", "lat", "lon"} <=
+                      set(self.axis_kinds(n).values()) and n not in self.dims(n)]
+        if var is not None:
+            if var not in names:
+                raise ValueError(f"variable {var!r} not found in {self.path!r}; candidates: "
+                                 f"{', '.join(candidates) or 'none'}")
+            kinds = self.axis_kinds(var)
+            missing = {"time", "lat", "lon"} - set(kinds.values())
+            if missing:
+                raise ValueError(f"variable {var!r} has no identifiable "
+                                 f"{'/'.join(sorted(missing))} dimension (dims "
+                                 f"{self.dims(var)}); CF attributes standard_name, units or "
+                                 "axis identify them")
+            return var
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            raise ValueError(f"no variable in {self.path!r} has identifiable time, latitude "
+                             f"and longitude dimensions (variables: {', '.join(names)})")
+        raise ValueError(f"several data variables in {self.path!r}: {', '.join(candidates)}; "
+                         "choose one with --var")
+
+    # -- data ------------------------------------------------------------------------
+    def read(self, name, selection, dtype=None, decode=True):
+        """Read (and CF-decode) the hyperslab ``selection`` of ``name``. Collective.
+
+        Every rank must call it; ranks may pass empty selections. With the ``mpio``
+        driver the transfer is collective when every rank reads something.
+        """
+        ds = self.file[name]
+        shape = tuple(len(range(*s.indices(n))) for s, n in zip(selection, ds.shape))
+        raw = np.empty(shape, ds.dtype)
+        nonempty = raw.size > 0
+        collective = self.parallel and bool(
+            self.comm.allreduce(nonempty, op=MPI.LAND))
+        if collective:
+            with ds.collective:
+                ds.read_direct(raw, tuple(selection))
+        elif nonempty:
+            ds.read_direct(raw, tuple(selection))
+        return cf.unpack(raw, self.attrs(name), dtype) if decode else raw

@@ -1,0 +1,106 @@
+"""Writing climate-stats results: the statistics file and the anomalies file (NetCDF-4)."""
+
+import numpy as np
+
+from clusterkit.io.cf import attr_str
+from clusterkit.io.ncwrite import NCWriter
+
+__all__ = ["write_statistics", "write_anomalies"]
+
+_COORD_SKIP = {"_FillValue", "bounds"}
+
+
+def _coord(w, layout, dim):
+    values, attrs = layout.coords[dim]
+    w.dimension(dim, values, {k: v for k, v in attrs.items() if k not in _COORD_SKIP})
+
+
+def _only_if(cond, block):
+    """``block`` if ``cond`` else an empty block of the same rank (for replicated results)."""
+    return block if cond else block[tuple(slice(0, 0) for _ in block.shape)]
+
+
+def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q):
+    """Write every statistic of one climate-stats run to ``path``. Collective."""
+    local = grid.local_shape
+    extra_local = tuple(local[1:-2])
+    start = grid.local_start
+    e0, y0, x0 = tuple(start[1:-2]), start[-2], start[-1]
+    coords = grid.topology.coords
+    units = attr_str(layout.attrs, "units")
+    name = layout.var
+    E, lat, lon, time = layout.extra, layout.lat_dim, layout.lon_dim, layout.time_dim
+    months = np.unique(layout.months)
+
+    def field(a, lead=()):
+        return a.reshape(tuple(lead) + extra_local + tuple(local[-2:]))
+
+    with NCWriter(path, comm=grid.comm, overwrite=overwrite,
+                  attrs={"title": f"clusterkit climate-stats of {name}",
+                         "source_variable": name}) as w:
+        for d in (time,) + E + (lat, lon):
+            _coord(w, layout, d)
+        w.dimension("month", (months + 1).astype(np.int32),
+                    {"long_name": "calendar month", "units": "1"})
+        specs = [
+            ("global_mean", (time,) + E, "area-weighted (cos latitude) mean over lat and lon",
+             units, "area: mean (weights: cos(latitude))"),
+            ("zonal_mean", (time,) + E + (lat,), "mean over longitude", units,
+             f"{lon}: mean"),
+            ("climatology", ("month",) + E + (lat, lon), "mean per calendar month", units,
+             "time: mean within months"),
+            ("time_mean", E + (lat, lon), "mean over time", units, "time: mean"),
+            ("time_std", E + (lat, lon), "standard deviation over time (ddof 0)", units,
+             "time: standard_deviation"),
+            ("time_min", E + (lat, lon), "minimum over time", units, "time: minimum"),
+            ("time_max", E + (lat, lon), "maximum over time", units, "time: maximum"),
+            ("trend", E + (lat, lon), f"least-squares slope per year ({layout.calendar} "
+             "calendar)", f"{units} year-1".strip(), "time: linear trend"),
+        ]
+        if q is not None:
+            # the coordinate cannot share the data variable's name in netCDF: "pct"
+            w.dimension("pct", q, {"long_name": "percentile", "units": "percent"})
+            specs.append(("percentile", ("pct",) + E + (lat, lon),
+                          "percentile over time (linear interpolation)", units,
+                          "time: percentile"))
+        for var, dims, long_name, u, methods in specs:
+            w.variable(var, dims, "f8", {"long_name": f"{name} {long_name}", "units": u,
+                                         "cell_methods": methods})
+        nt = layout.shape[0]
+        w.write("global_mean", _only_if(coords[-2] == 0 and coords[-1] == 0,
+                                        glob.reshape((nt,) + extra_local)), (0,) + e0)
+        w.write("zonal_mean", _only_if(coords[-1] == 0,
+                                       zonal.reshape((nt,) + extra_local + (local[-2],))),
+                (0,) + e0 + (y0,))
+        w.write("climatology", field(results["climatology"][months], (months.size,)),
+                (0,) + e0 + (y0, x0))
+        for var in ("time_mean", "time_std", "time_min", "time_max", "trend"):
+            w.write(var, field(results[var]), e0 + (y0, x0))
+        if q is not None:
+            w.write("percentile", field(results["percentile"], (q.size,)),
+                    (0,) + e0 + (y0, x0))
+
+
+def write_anomalies(path, overwrite, ds, grid, layout, climatology, chunk, progress):
+    """Stream the variable again and write value − climatology of its month. Collective."""
+    local = grid.local_shape
+    sel = grid.local_slices
+    z = int(np.prod(local[1:-2]))
+    nt = layout.shape[0]
+    dtype = np.float32 if layout.attrs.get("scale_factor") is None and \
+        ds.file[layout.var].dtype == np.float32 else np.float64
+    with NCWriter(path, comm=grid.comm, overwrite=overwrite,
+                  attrs={"title": f"clusterkit anomalies of {layout.var}"}) as w:
+        for d in (layout.time_dim,) + layout.extra + (layout.lat_dim, layout.lon_dim):
+            _coord(w, layout, d)
+        w.variable("anomaly", layout.dims, dtype,
+                   {"long_name": f"{layout.var} minus its monthly climatology",
+                    "units": attr_str(layout.attrs, "units")})
+        for t0 in range(0, nt, chunk):
+            t1 = min(nt, t0 + chunk)
+            x = ds.read(layout.var, (slice(t0, t1),) + tuple(sel[1:]), dtype=np.float64)
+            x = x.reshape((t1 - t0, z) + local[-2:])
+            anom = (x - climatology[layout.months[t0:t1]]).astype(dtype)
+            w.write("anomaly", anom.reshape((t1 - t0,) + tuple(local[1:])),
+                    (t0,) + tuple(s.start for s in sel[1:]))
+            progress.advance(t1 - t0)

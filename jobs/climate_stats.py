@@ -1,0 +1,210 @@
+"""climate-stats: area-weighted, zonal, monthly and per-point statistics of a CF dataset.
+
+    clusterkit run -n N climate-stats INPUT OUTPUT [--var NAME] [--percentiles 5,95]
+                                      [--anomalies PATH] [--overwrite]
+    mpirun -n N python -m clusterkit.jobs.climate_stats INPUT OUTPUT ...
+
+For x(time, [extra dims...], lat, lon) OUTPUT (NetCDF-4) holds global_mean
+(cos-latitude weighted, NaN-skipping), zonal_mean, climatology (per calendar
+month present), time_mean, time_std (ddof 0), time_min, time_max, trend (OLS
+slope per year of the file's calendar) and, with --percentiles, percentile.
+The ranks split lat/lon (and extra dims), keep time whole, and stream the
+variable through in time chunks, so memory per rank stays bounded.
+"""
+
+import sys
+
+import numpy as np
+
+from clusterkit.comm import MPI
+from clusterkit.grid import Grid
+from clusterkit.io import cf
+from clusterkit.io.dataset import Dataset
+from clusterkit.io.ncwrite import check_output_path
+from clusterkit.kernels import TimeStats, accumulate_time_stats
+from clusterkit.log import rprint
+from clusterkit.runtime import JobArgumentParser, run_job
+
+from ._climate_output import write_anomalies, write_statistics
+from ._progress import Progress
+
+__all__ = ["main", "parse_percentiles", "Layout"]
+
+
+def parse_percentiles(text):
+    """``"5,95"`` → array([5., 95.]); every value must lie in [0, 100]."""
+    try:
+        q = np.array([float(s) for s in text.split(",")])
+    except ValueError:
+        q = np.array([np.nan])
+    if q.size == 0 or np.any(~np.isfinite(q)) or q.min() < 0 or q.max() > 100:
+        raise ValueError(f"--percentiles must be comma-separated numbers in [0, 100], "
+                         f"got {text!r}")
+    return q
+
+
+class Layout:
+    """Where time, the extra dimensions, latitude and longitude are in the variable."""
+
+    def __init__(self, ds, var):
+        self.var = var
+        self.dims = ds.dims(var)
+        kinds = ds.axis_kinds(var)
+        order = [kinds[d] for d in self.dims]
+        if (len(self.dims) < 3 or order[0] != "time" or order[-2] != "lat"
+                or order[-1] != "lon" or {"time", "lat", "lon"} & set(order[1:-2])):
+            raise ValueError(f"variable {var!r} has dimensions {self.dims} ({order}); "
+                             "expected (time, [extra dims...], latitude, longitude)")
+        self.shape = ds.shape(var)
+        self.time_dim, self.lat_dim, self.lon_dim = self.dims[0], self.dims[-2], self.dims[-1]
+        self.extra = self.dims[1:-2]
+        self.attrs = ds.attrs(var)
+        self.time_attrs = ds.attrs(self.time_dim)
+        self.calendar = cf.calendar_of(self.time_attrs)
+        self.time = ds.coordinate(self.time_dim)
+        self.months = np.array([d.month for d in cf.decode_time(self.time, self.time_attrs)],
+                               dtype=np.int64) - 1
+        self.tyears = cf.days_since_first(self.time, self.time_attrs) / \
+            cf.YEAR_DAYS[self.calendar]
+        self.lat = ds.coordinate(self.lat_dim).astype(np.float64)
+        self.coords = {d: (ds.coordinate(d) if ds.coordinate(d) is not None
+                           else np.arange(n), ds.attrs(d) if d in ds.file else {})
+                       for d, n in zip(self.dims, self.shape)}
+
+
+def _chunk_steps(grid, layout, chunk_mb, comm):
+    """Time steps per chunk, agreed by all ranks (the collective reads must pair up)."""
+    per_step = max(1, int(np.prod(grid.local_shape[1:])) * 8)
+    steps = max(1, int(chunk_mb * 2 ** 20) // per_step)
+    return int(comm.allreduce(min(steps, layout.shape[0]), op=MPI.MIN))
+
+
+def _stream(ds, grid, layout, chunk, progress):
+    """First pass: per-point statistics and zonal partial sums, chunk by chunk."""
+    local = grid.local_shape
+    z = int(np.prod(local[1:-2]))
+    stats = TimeStats((z, local[-2], local[-1]))
+    nt = layout.shape[0]
+    zs = np.zeros((nt, z, local[-2]))
+    zc = np.zeros_like(zs)
+    sel = grid.local_slices
+    for t0 in range(0, nt, chunk):
+        t1 = min(nt, t0 + chunk)
+        x = ds.read(layout.var, (slice(t0, t1),) + tuple(sel[1:]))
+        x = x.reshape((t1 - t0, z) + local[-2:])
+        accumulate_time_stats(x, layout.months[t0:t1], layout.tyears[t0:t1], stats,
+                              zs[t0:t1], zc[t0:t1])
+        progress.advance(t1 - t0)
+    return stats, zs, zc
+
+
+def _zonal_and_global(grid, layout, zs, zc):
+    """Zonal means (T, Z, Yloc) and cos-latitude weighted global means (T, Z)."""
+    ndim = grid.ndim
+    lon_group = grid.topology.sub((ndim - 1,))
+    zs_all, zc_all = np.empty_like(zs), np.empty_like(zc)
+    lon_group.Allreduce(zs, zs_all, op=MPI.SUM)
+    lon_group.Allreduce(zc, zc_all, op=MPI.SUM)
+    w = np.cos(np.deg2rad(layout.lat[grid.local_slices[-2]]))
+    partial = np.stack([zs @ w, zc @ w]) if zs.size else np.zeros((2,) + zs.shape[:2])
+    total = np.empty_like(partial)
+    grid.topology.sub((ndim - 2, ndim - 1)).Allreduce(partial, total, op=MPI.SUM)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        zonal = np.where(zc_all > 0, zs_all / zc_all, np.nan)
+        glob = np.where(total[1] > 0, total[0] / total[1], np.nan)
+    return zonal, glob
+
+
+def _percentiles(ds, grid, layout, q, rows_mb):
+    """Second pass: NaN-skipping linear percentiles over time, a few rows at a time."""
+    local = grid.local_shape
+    z = int(np.prod(local[1:-2]))
+    ny, nx, nt = local[-2], local[-1], layout.shape[0]
+    out = np.full((q.size, z, ny, nx), np.nan)
+    rows = max(1, int(rows_mb * 2 ** 20) // max(1, nt * z * nx * 8))
+    passes = int(grid.comm.allreduce(-(-ny // rows) if ny else 0, op=MPI.MAX))
+    sel = list(grid.local_slices)
+    for p in range(passes):
+        y0, y1 = min(ny, p * rows), min(ny, (p + 1) * rows)
+        lat = slice(sel[-2].start + y0, sel[-2].start + y1)
+        x = ds.read(layout.var, tuple(sel[:-2]) + (lat, sel[-1]), dtype=np.float64)
+        if x.size:
+            x = x.reshape((nt, z, y1 - y0, nx))
+            with np.errstate(all="ignore"), _quiet():
+                out[:, :, y0:y1] = np.nanpercentile(x, q, axis=0)
+    return out
+
+
+class _quiet:
+    """Silence NumPy's all-NaN-slice warnings (those cells are NaN, as documented)."""
+
+    def __enter__(self):
+        import warnings
+        self._cm = warnings.catch_warnings()
+        self._cm.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)
+
+
+def main(argv=None, comm=None):
+    """Compute the statistics of INPUT into OUTPUT; return 0."""
+    p = JobArgumentParser(prog="climate-stats", comm=comm,
+                          description=__doc__.split("\n")[0])
+    p.add_argument("input", metavar="INPUT", help="NetCDF-4/HDF5 file")
+    p.add_argument("output", metavar="OUTPUT", help="NetCDF-4 file to write")
+    p.add_argument("--var", help="variable (default: the one with time, lat and lon)")
+    p.add_argument("--percentiles", help="e.g. 5,50,95 (NaN-skipping, linear)")
+    p.add_argument("--anomalies", metavar="PATH", help="also write anomaly(time, ...)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--chunk-mb", type=float, default=128.0,
+                   help="MiB of input per rank per time chunk (default 128)")
+    args = p.parse_args(argv)
+    q = parse_percentiles(args.percentiles) if args.percentiles else None
+    check_output_path(args.output, args.overwrite, comm)
+    if args.anomalies:
+        if args.anomalies == args.output:
+            raise ValueError("--anomalies must name a different file than OUTPUT")
+        check_output_path(args.anomalies, args.overwrite, comm)
+    t0 = MPI.Wtime()
+    with Dataset(args.input, comm) as ds:
+        layout = Layout(ds, ds.find_variable(args.var))
+        grid = Grid(layout.shape, keep=(0,), allow_empty=True, comm=comm)
+        chunk = _chunk_steps(grid, layout, args.chunk_mb, comm)
+        passes = (2 if args.anomalies else 1) * layout.shape[0]
+        progress = Progress(passes, comm, label="climate-stats")
+        stats, zs, zc = _stream(ds, grid, layout, chunk, progress)
+        zonal, glob = _zonal_and_global(grid, layout, zs, zc)
+        results = stats.results()
+        if q is not None:
+            results["percentile"] = _percentiles(ds, grid, layout, q, args.chunk_mb)
+        write_statistics(args.output, args.overwrite, grid, layout, results, zonal, glob, q)
+        if args.anomalies:
+            write_anomalies(args.anomalies, args.overwrite, ds, grid, layout,
+                            results["climatology"], chunk, progress)
+        progress.done()
+    elapsed = comm.allreduce(MPI.Wtime() - t0, op=MPI.MAX)
+    rprint(f"climate-stats: {layout.var}{layout.shape} on {comm.Get_size()} ranks "
+           f"(grid {grid.dims}) -> {args.output} in {elapsed:.2f} s", comm=comm)
+    _summary(layout, glob, results, comm)
+    return 0
+
+
+def _summary(layout, glob, results, comm):
+    """Print a few headline numbers on rank 0 (first level for 4-D variables)."""
+    u = cf.attr_str(layout.attrs, "units")
+    g = comm.bcast(glob[:, 0] if comm.Get_rank() == 0 and glob.size else None, root=0)
+    trend = results["trend"]
+    part = np.array([np.nansum(trend), np.count_nonzero(~np.isnan(trend))], dtype=float)
+    comm.Allreduce(MPI.IN_PLACE, part, op=MPI.SUM)
+    with np.errstate(all="ignore"):
+        if g is not None:
+            rprint(f"  global mean: first step {g[0]:.3f} {u}, last step {g[-1]:.3f} {u}, "
+                   f"over all steps {np.nanmean(g):.3f} {u}", comm=comm)
+        rprint(f"  mean trend {part[0] / part[1]:+.4f} {u}/year over {int(part[1])} points; "
+               f"months in climatology: {np.unique(layout.months).size}", comm=comm)
+
+
+if __name__ == "__main__":
+    sys.exit(run_job(main, prog="climate-stats"))

@@ -1,0 +1,156 @@
+"""climate-stats end to end: generated datasets with every quirk, 1-4 ranks, compared with xarray."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from clusterkit.io.cf import CALENDARS, YEAR_DAYS
+from clusterkit.testing import run_mpi
+
+xr = pytest.importorskip("xarray")
+CODER = xr.coders.CFDatetimeCoder(use_cftime=True)
+
+DATASETS = {  # name: make-dataset options
+    "standard-land-desc": ["--shape", "40,7,12", "--step-days", "10", "--land-mask",
+                           "--descending-lat"],
+    "noleap-packed-levels": ["--shape", "30,5,8", "--step-days", "15", "--calendar", "noleap",
+                             "--packed", "--compress", "--levels", "2", "--lon180"],
+    "360day-tiny": ["--shape", "25,3,2", "--step-days", "30", "--calendar", "360_day"],
+    "julian-sliver": ["--shape", "14,2,1", "--step-days", "40", "--calendar", "julian",
+                      "--land-mask"],
+    "all_leap": ["--shape", "20,4,6", "--step-days", "20", "--calendar", "all_leap"],
+}
+
+
+def make(tmp_path, name, opts):
+    path = str(tmp_path / f"{name}.nc")
+    subprocess.run([sys.executable, "-m", "clusterkit.cli.main", "make-dataset", path, *opts],
+                   check=True, capture_output=True, timeout=120)
+    return path
+
+
+def reference(path, q=None):
+    """The statistics computed with xarray (plus NumPy for the trend)."""
+    ds = xr.open_dataset(path, engine="h5netcdf", decode_times=CODER)
+    x = ds["tas"].astype(np.float64)
+    w = np.cos(np.deg2rad(ds["lat"]))
+    ref = {"global_mean": x.weighted(w).mean(("lat", "lon")), "zonal_mean": x.mean("lon"),
+           "climatology": x.groupby("time.month").mean("time"),
+           "time_mean": x.mean("time"), "time_std": x.std("time"),
+           "time_min": x.min("time"), "time_max": x.max("time")}
+    if q is not None:
+        ref["percentile"] = x.quantile(np.asarray(q) / 100, dim="time")
+    cal = CALENDARS[ds["time"].encoding.get("calendar", "standard")]
+    raw = xr.open_dataset(path, engine="h5netcdf", decode_times=False)["time"].values
+    t = (raw - raw[0]) / YEAR_DAYS[cal]
+    v = np.moveaxis(x.values, 0, -1)
+    valid = ~np.isnan(v)
+    n = valid.sum(-1)
+    with np.errstate(all="ignore"):
+        tm = np.where(valid, t, 0).sum(-1) / n
+        vm = np.where(valid, v, 0).sum(-1) / n
+        cov = np.where(valid, (t - tm[..., None]) * (v - vm[..., None]), 0).sum(-1)
+        var = np.where(valid, (t - tm[..., None]) ** 2, 0).sum(-1)
+        ref["trend"] = np.where(n >= 2, cov / var, np.nan)
+    return ref
+
+
+def compare(out_path, ref):
+    out = xr.open_dataset(out_path, engine="h5netcdf", decode_times=CODER)
+    for name, want in ref.items():
+        got = out[name].values
+        want = np.asarray(getattr(want, "values", want))
+        if name == "climatology":
+            assert list(out["month"].values) == list(ref[name]["month"].values)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+        assert np.array_equal(np.isnan(got), np.isnan(want)), name
+    return out
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+@pytest.mark.parametrize("nranks", [1, 2, 3, 4])
+def test_statistics_match_xarray(tmp_path, name, nranks):
+    src = make(tmp_path, name, DATASETS[name])
+    out = str(tmp_path / "stats.nc")
+    q = [5, 50, 95]
+    res = run_mpi(nranks, "clusterkit.jobs.climate_stats",
+                  [src, out, "--percentiles", "5,50,95", "--chunk-mb", "0.001"], timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("climate-stats:") == 1
+    ds = compare(out, reference(src, q))
+    assert ds["time"].attrs.get("units") is None  # decoded by xarray: units moved to encoding
+    assert ds["time"].encoding["units"] == "days since 2000-01-01 00:00:00"
+    assert [f for f in os.listdir(tmp_path) if f.startswith(".")] == []
+
+
+def test_anomalies_are_value_minus_monthly_climatology(tmp_path):
+    src = make(tmp_path, "a", DATASETS["standard-land-desc"])
+    out, anom = str(tmp_path / "s.nc"), str(tmp_path / "anom.nc")
+    res = run_mpi(3, "clusterkit.jobs.climate_stats", [src, out, "--anomalies", anom],
+                  timeout=120)
+    assert res.returncode == 0, res.stderr
+    x = xr.open_dataset(src, engine="h5netcdf", decode_times=CODER)["tas"].astype(np.float64)
+    want = x.groupby("time.month") - x.groupby("time.month").mean("time")
+    got = xr.open_dataset(anom, engine="h5netcdf", decode_times=CODER)["anomaly"]
+    np.testing.assert_allclose(got.values, want.values, rtol=1e-5, atol=1e-4)
+
+
+def test_output_opens_with_netcdf_c_and_ncdump(tmp_path):
+    src = make(tmp_path, "c", DATASETS["noleap-packed-levels"])
+    out = str(tmp_path / "s.nc")
+    assert run_mpi(2, "clusterkit.jobs.climate_stats", [src, out, "--percentiles", "50"],
+                   timeout=120).returncode == 0
+    code = ("import sys, netCDF4; d = netCDF4.Dataset(sys.argv[1]); "
+            "print(sorted(d.variables), d['percentile'].dimensions, d['time'].calendar)")
+    proc = subprocess.run([sys.executable, "-c", code, out], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "'global_mean'" in proc.stdout and "('pct', 'plev', 'lat', 'lon')" in proc.stdout
+    assert "noleap" in proc.stdout
+    if shutil.which("ncdump"):
+        head = subprocess.run(["ncdump", "-h", out], capture_output=True, text=True).stdout
+        assert "double zonal_mean(time, plev, lat)" in head
+        assert 'trend:units = "K year-1"' in head
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["{missing}", "{out}"], "does not exist"),
+    (["{notnc}", "{out}"], "is not a NetCDF-4/HDF5 file"),
+    (["{src}", "{out}", "--var", "pr"], "variable 'pr' not found in"),
+    (["{src}", "{existing}"], "exists; pass --overwrite"),
+    (["{src}", "/nonexistent-dir/out.nc"], "output directory '/nonexistent-dir' does not exist"),
+    (["{src}", "{out}", "--percentiles", "5,abc"], "--percentiles must be comma-separated"),
+    (["{src}", "{out}", "--percentiles", "101"], "--percentiles must be comma-separated"),
+    (["{badcal}", "{out}"], "unsupported calendar 'martian'"),
+    (["{nocoords}", "{out}"], "no variable in"),
+])
+def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, args, needle):
+    import h5py
+    src = make(tmp_path, "b", DATASETS["360day-tiny"])
+    notnc = tmp_path / "notnc.nc"
+    notnc.write_text("hello")
+    existing = tmp_path / "existing.nc"
+    existing.write_text("keep me")
+    badcal = str(tmp_path / "badcal.nc")
+    shutil.copy(src, badcal)
+    with h5py.File(badcal, "a") as f:
+        f["time"].attrs["calendar"] = np.bytes_(b"martian")
+    nocoords = str(tmp_path / "nocoords.nc")
+    with h5py.File(nocoords, "w") as f:
+        f["x"] = np.zeros((3, 4, 5))
+    out = tmp_path / "out.nc"
+    subs = dict(missing=str(tmp_path / "missing.nc"), notnc=str(notnc), src=src, out=str(out),
+                existing=str(existing), badcal=badcal, nocoords=nocoords)
+    res = run_mpi(2, "clusterkit.jobs.climate_stats", [a.format(**subs) for a in args],
+                  timeout=60)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("climate-stats: error:"), res.stderr
+    assert needle in lines[0]
+    assert not out.exists()
+    assert existing.read_text() == "keep me"
+    assert [f for f in os.listdir(tmp_path) if f.startswith(".")] == []

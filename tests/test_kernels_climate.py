@@ -1,0 +1,68 @@
+"""The one-pass climate statistics kernel against NumPy twins, fed in uneven time chunks."""
+
+import numpy as np
+import pytest
+
+from clusterkit.kernels import TimeStats, accumulate_time_stats
+
+
+def numpy_twin(x, month, ty):
+    """Independent NumPy computation of every statistic over the whole time axis."""
+    import warnings
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        valid = ~np.isnan(x)
+        n = valid.sum(0)
+        out = {"time_mean": np.nanmean(x, 0), "time_std": np.nanstd(x, 0),
+               "time_min": np.nanmin(x, 0), "time_max": np.nanmax(x, 0)}
+        T = np.broadcast_to(ty[:, None, None, None], x.shape)
+        tm = np.nansum(np.where(valid, T, 0), 0) / n
+        xm = np.nanmean(x, 0)
+        cov = np.nansum(np.where(valid, (T - tm) * (x - xm), 0), 0)
+        var_t = np.nansum(np.where(valid, (T - tm) ** 2, 0), 0)
+        out["trend"] = np.where((n >= 2) & (var_t > 0), cov / var_t, np.nan)
+        out["climatology"] = np.stack([np.nanmean(np.where((month == m)[:, None, None, None],
+                                                           x, np.nan), 0) for m in range(12)])
+        zs = np.nansum(x, axis=3)
+        zc = valid.sum(3).astype(float)
+    return out, zs, zc
+
+
+@pytest.mark.parametrize("shape", [(17, 1, 5, 7), (30, 2, 3, 11), (5, 1, 1, 1), (40, 3, 2, 13)])
+@pytest.mark.parametrize("dtype", ["f4", "f8"])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_chunked_accumulation_matches_numpy(shape, dtype, parallel):
+    rng = np.random.default_rng(sum(shape))
+    x = (280 + 10 * rng.standard_normal(shape)).astype(dtype)
+    x[rng.random(shape) < 0.3] = np.nan
+    x[:, :, 0, 0] = np.nan           # a point never valid
+    x[1:, :, -1, -1] = np.nan        # a point valid once
+    month = rng.integers(0, 12, size=shape[0])
+    ty = np.cumsum(rng.random(shape[0])) / 3.0
+    stats = TimeStats(shape[1:])
+    zs = np.empty((shape[0],) + shape[1:3])
+    zc = np.empty_like(zs)
+    cuts = sorted({0, shape[0], *rng.integers(0, shape[0], size=3).tolist()})
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        accumulate_time_stats(x[a:b], month[a:b], ty[a:b], stats, zs[a:b], zc[a:b],
+                              parallel=parallel)
+    ref, zs_ref, zc_ref = numpy_twin(x.astype(np.float64), month, ty)
+    got = stats.results()
+    for name, want in ref.items():
+        np.testing.assert_allclose(got[name], want, rtol=1e-10, atol=1e-9, err_msg=name)
+    np.testing.assert_allclose(zs, zs_ref, rtol=1e-12)
+    np.testing.assert_array_equal(zc, zc_ref)
+
+
+def test_bad_arguments():
+    stats = TimeStats((1, 2, 3))
+    zs = np.zeros((4, 1, 2))
+    with pytest.raises(ValueError, match="does not match accumulators"):
+        accumulate_time_stats(np.zeros((4, 1, 2, 4)), np.zeros(4, int), np.zeros(4), stats,
+                              zs, zs.copy())
+    with pytest.raises(ValueError, match="month indices must be in 0..11"):
+        accumulate_time_stats(np.zeros((4, 1, 2, 3)), np.full(4, 12), np.zeros(4), stats,
+                              zs, zs.copy())
+    with pytest.raises(TypeError):
+        accumulate_time_stats(np.zeros((4, 1, 2, 3), int), np.zeros(4, int), np.zeros(4),
+                              stats, zs, zs.copy())
