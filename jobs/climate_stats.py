@@ -83,19 +83,32 @@ def _stream(ds, grid, layout, chunk, progress):
     """First pass: per-point statistics and zonal partial sums, chunk by chunk."""
     local = grid.local_shape
     z = int(np.prod(local[1:-2]))
-    stats = TimeStats((z, local[-2], local[-1]))
     nt = layout.shape[0]
     zs = np.zeros((nt, z, local[-2]))
     zc = np.zeros_like(zs)
     sel = grid.local_slices
+    tc = layout.tyears - 0.5 * (layout.tyears[0] + layout.tyears[-1])  # centred time
+    stats = None
     for t0 in range(0, nt, chunk):
         t1 = min(nt, t0 + chunk)
         x = ds.read(layout.var, (slice(t0, t1),) + tuple(sel[1:]))
         x = x.reshape((t1 - t0, z) + local[-2:])
-        accumulate_time_stats(x, layout.months[t0:t1], layout.tyears[t0:t1], stats,
-                              zs[t0:t1], zc[t0:t1])
+        if stats is None:
+            stats = TimeStats.from_first_chunk(x)
+        accumulate_time_stats(x, layout.months[t0:t1], tc[t0:t1], stats, zs[t0:t1],
+                              zc[t0:t1])
         progress.advance(t1 - t0)
     return stats, zs, zc
+
+
+def _grid(layout, comm):
+    """Split the levels and latitudes, keeping time and longitude whole where possible:
+    every rank then reads long contiguous runs, and zonal sums need no messages."""
+    ndim = len(layout.shape)
+    try:
+        return Grid(layout.shape, keep=(0, ndim - 1), comm=comm)
+    except ValueError:
+        return Grid(layout.shape, keep=(0,), allow_empty=True, comm=comm)
 
 
 def _zonal_and_global(grid, layout, zs, zc):
@@ -170,7 +183,7 @@ def main(argv=None, comm=None):
     t0 = MPI.Wtime()
     with Dataset(args.input, comm) as ds:
         layout = Layout(ds, ds.find_variable(args.var))
-        grid = Grid(layout.shape, keep=(0,), allow_empty=True, comm=comm)
+        grid = _grid(layout, comm)
         chunk = _chunk_steps(grid, layout, args.chunk_mb, comm)
         passes = (2 if args.anomalies else 1) * layout.shape[0]
         progress = Progress(passes, comm, label="climate-stats")

@@ -34,7 +34,7 @@ def _clone(func, suffix):
     return clone
 
 
-def serial_and_parallel(body):
+def serial_and_parallel(body, **options):
     """Compile one kernel body twice: serially and with ``parallel=True``.
 
     Both dispatchers use ``cache=True``. Numba keys its on-disk cache by the
@@ -49,12 +49,14 @@ def serial_and_parallel(body):
     ----------
     body : function
         Kernel written with ``numba.prange`` for its parallel loop.
+    **options
+        Further ``numba.njit`` options for both variants (e.g. ``fastmath``).
 
     Returns
     -------
     serial, parallel : numba dispatchers
         ``njit(cache=True)`` and ``njit(cache=True, parallel=True)`` variants.
     """
-    serial = numba.njit(cache=True)(_clone(body, "serial"))
-    parallel = numba.njit(cache=True, parallel=True)(_clone(body, "parallel"))
+    serial = numba.njit(cache=True, **options)(_clone(body, "serial"))
+    parallel = numba.njit(cache=True, parallel=True, **options)(_clone(body, "parallel"))
     return serial, parallel

@@ -1,4 +1,16 @@
-"""One-pass, NaN-skipping climate statistics over time chunks of a (time, level, lat, lon) block."""
+"""One-pass, NaN-skipping climate statistics over time chunks of a (time, level, lat, lon) block.
+
+Per point the kernel keeps shifted sums: with a per-point shift ``K`` close to
+the point's mean (the mean of the first chunk), ``d = x - K`` and it adds up
+``n, Σd, Σd², Σt, Σt², Σt·d``, the minimum, the maximum, and per calendar month
+``Σd`` and the count. Shifting makes the sums of squares as accurate as
+Welford's update (the cancellation in ``Σd² - (Σd)²/n`` is of the size of the
+variance, not of the mean) while every operation is an add or a multiply, so
+the loop vectorises: no division per element. The time coordinate is centred
+the same way by the caller. Rows are independent: the parallel variant splits
+them over threads; each row is processed in tiles of lon points that keep the
+accumulators in L1 cache across the chunk's time steps.
+"""
 
 import numpy as np
 from numba import prange
@@ -9,59 +21,51 @@ from ._jit import serial_and_parallel
 __all__ = ["TimeStats", "accumulate_time_stats", "accumulate_time_stats_serial",
            "accumulate_time_stats_parallel"]
 
+_TILE = 128
 
-def _accumulate_body(x, month, tyears, n, mean, m2, vmin, vmax, tmean, tm2, cty,
-                     msum, mcnt, zsum, zcnt):
-    """Fold a chunk ``x`` (T, Z, Y, X) into per-point accumulators (Z, Y, X).
 
-    Per point, over the valid (non-NaN) samples: count ``n``; Welford mean and
-    M2; min; max; the Welford mean/M2 of the time coordinate ``tyears`` and the
-    co-moment ``cty`` of time and value (OLS slope = cty / tm2); per calendar
-    month (``month`` in 0..11) the sum ``msum`` and count ``mcnt`` (12, Z, Y, X).
-    Per time step and row it also writes ``zsum``/``zcnt`` (T, Z, Y): the sum
-    and count of the valid values along X (the zonal partial sums).
-
-    Rows (z, y) are independent: the parallel variant splits them over threads;
-    each row's accumulators stay in cache across the chunk's time steps.
-    """
+def _accumulate_body(x, month, tc, shift, n, s1, s2, vmin, vmax, st, stt, stv, msum, mcnt,
+                     zsum, zcnt):
+    """Fold a chunk ``x`` (T, Z, Y, X) into per-point shifted sums (Z, Y, X); see the module."""
     nt, nz, ny, nx = x.shape
-    for zy in prange(nz * ny):
-        z = zy // ny
-        y = zy - z * ny
+    for row in prange(nz * ny):
+        z = row // ny
+        y = row - z * ny
         for t in range(nt):
-            m = month[t]
-            tv = tyears[t]
-            zs = 0.0
-            zc = 0.0
-            for i in range(nx):
-                v = np.float64(x[t, z, y, i])
-                if v != v:
-                    continue
-                zs += v
-                zc += 1.0
-                k = n[z, y, i] + 1.0
-                n[z, y, i] = k
-                inv = 1.0 / k
-                d = v - mean[z, y, i]
-                mu = mean[z, y, i] + d * inv
-                mean[z, y, i] = mu
-                m2[z, y, i] += d * (v - mu)
-                dt = tv - tmean[z, y, i]
-                tmean[z, y, i] += dt * inv
-                tm2[z, y, i] += dt * (tv - tmean[z, y, i])
-                cty[z, y, i] += dt * (v - mu)
-                if v < vmin[z, y, i]:
-                    vmin[z, y, i] = v
-                if v > vmax[z, y, i]:
-                    vmax[z, y, i] = v
-                msum[m, z, y, i] += v
-                mcnt[m, z, y, i] += 1.0
-            zsum[t, z, y] = zs
-            zcnt[t, z, y] = zc
+            zsum[t, z, y] = 0.0
+            zcnt[t, z, y] = 0.0
+        for x0 in range(0, nx, _TILE):
+            x1 = min(nx, x0 + _TILE)
+            for t in range(nt):
+                m = month[t]
+                tv = tc[t]
+                tv2 = tv * tv
+                zs = 0.0
+                zc = 0.0
+                for i in range(x0, x1):
+                    v = np.float64(x[t, z, y, i])
+                    ok = v == v
+                    w = 1.0 if ok else 0.0
+                    d = v - shift[z, y, i] if ok else 0.0
+                    n[z, y, i] += w
+                    s1[z, y, i] += d
+                    s2[z, y, i] += d * d
+                    st[z, y, i] += tv * w
+                    stt[z, y, i] += tv2 * w
+                    stv[z, y, i] += tv * d
+                    vmin[z, y, i] = min(vmin[z, y, i], v if ok else np.inf)
+                    vmax[z, y, i] = max(vmax[z, y, i], v if ok else -np.inf)
+                    msum[m, z, y, i] += d
+                    mcnt[m, z, y, i] += w
+                    zs += v if ok else 0.0
+                    zc += w
+                zsum[t, z, y] += zs
+                zcnt[t, z, y] += zc
 
 
-accumulate_time_stats_serial, accumulate_time_stats_parallel = \
-    serial_and_parallel(_accumulate_body)
+# reassociation lets LLVM vectorise the zonal reductions; NaN/inf semantics are kept
+accumulate_time_stats_serial, accumulate_time_stats_parallel = serial_and_parallel(
+    _accumulate_body, fastmath={"reassoc", "contract", "nsz"})
 
 
 class TimeStats:
@@ -71,11 +75,14 @@ class TimeStats:
     ----------
     shape : tuple of int
         (Z, Y, X) of the block.
+    shift : numpy.ndarray, optional
+        Per-point shift (Z, Y, X), ideally near each point's mean (NaN → 0).
+        :meth:`from_first_chunk` picks the first chunk's mean.
     """
 
-    FIELDS = ("n", "mean", "m2", "vmin", "vmax", "tmean", "tm2", "cty")
+    FIELDS = ("n", "s1", "s2", "st", "stt", "stv", "vmin", "vmax")
 
-    def __init__(self, shape):
+    def __init__(self, shape, shift=None):
         self.shape = tuple(shape)
         for f in self.FIELDS:
             setattr(self, f, np.zeros(self.shape))
@@ -83,22 +90,41 @@ class TimeStats:
         self.vmax[...] = -np.inf
         self.msum = np.zeros((12,) + self.shape)
         self.mcnt = np.zeros((12,) + self.shape)
+        self.shift = np.zeros(self.shape) if shift is None else \
+            np.nan_to_num(np.asarray(shift, dtype=np.float64), nan=0.0, posinf=0.0,
+                          neginf=0.0).reshape(self.shape)
+
+    @classmethod
+    def from_first_chunk(cls, chunk):
+        """Accumulators whose shift is the NaN-skipping mean of ``chunk`` (T, Z, Y, X)."""
+        import warnings
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            shift = np.nanmean(chunk, axis=0, dtype=np.float64) if chunk.shape[0] else None
+        return cls(chunk.shape[1:], shift)
 
     def results(self):
-        """Time mean, std (ddof 0), min, max and OLS slope per year; NaN where undefined."""
+        """Time mean, std (ddof 0), min, max, OLS slope per unit of t, monthly means.
+
+        NaN where undefined: no valid sample (all), fewer than 2 (trend).
+        """
         with np.errstate(invalid="ignore", divide="ignore"):
-            valid = self.n > 0
-            mean = np.where(valid, self.mean, np.nan)
-            std = np.where(valid, np.sqrt(np.maximum(self.m2, 0.0) / self.n), np.nan)
+            n = self.n
+            valid = n > 0
+            mean = np.where(valid, self.shift + self.s1 / n, np.nan)
+            m2 = np.maximum(self.s2 - self.s1 * self.s1 / n, 0.0)
+            std = np.where(valid, np.sqrt(m2 / n), np.nan)
             vmin = np.where(valid, self.vmin, np.nan)
             vmax = np.where(valid, self.vmax, np.nan)
-            trend = np.where((self.n >= 2) & (self.tm2 > 0), self.cty / self.tm2, np.nan)
-            clim = np.where(self.mcnt > 0, self.msum / self.mcnt, np.nan)
+            sxx = self.stt - self.st * self.st / n
+            sxy = self.stv - self.st * self.s1 / n
+            trend = np.where((n >= 2) & (sxx > 0), sxy / sxx, np.nan)
+            clim = np.where(self.mcnt > 0, self.shift + self.msum / self.mcnt, np.nan)
         return {"time_mean": mean, "time_std": std, "time_min": vmin, "time_max": vmax,
                 "trend": trend, "climatology": clim}
 
 
-def accumulate_time_stats(x, month, tyears, stats, zsum, zcnt, *, parallel=False):
+def accumulate_time_stats(x, month, tc, stats, zsum, zcnt, *, parallel=False):
     """Fold the chunk ``x`` (T, Z, Y, X) into ``stats`` (a :class:`TimeStats`).
 
     Parameters
@@ -107,8 +133,9 @@ def accumulate_time_stats(x, month, tyears, stats, zsum, zcnt, *, parallel=False
         float32/float64 values, NaN = missing.
     month : numpy.ndarray
         (T,) int64 calendar month index 0..11 of each step.
-    tyears : numpy.ndarray
-        (T,) float64 time coordinate for the trend (years since the first step).
+    tc : numpy.ndarray
+        (T,) float64 time coordinate for the trend, best centred (e.g. years
+        minus the middle of the record).
     stats : TimeStats
         Accumulators of shape (Z, Y, X).
     zsum, zcnt : numpy.ndarray
@@ -121,9 +148,9 @@ def accumulate_time_stats(x, month, tyears, stats, zsum, zcnt, *, parallel=False
         raise ValueError(f"chunk of shape {x.shape} does not match accumulators {stats.shape}")
     nt = x.shape[0]
     month = np.ascontiguousarray(month, dtype=np.int64)
-    tyears = np.ascontiguousarray(tyears, dtype=np.float64)
-    if month.shape != (nt,) or tyears.shape != (nt,):
-        raise ValueError(f"month and tyears must have shape ({nt},)")
+    tc = np.ascontiguousarray(tc, dtype=np.float64)
+    if month.shape != (nt,) or tc.shape != (nt,):
+        raise ValueError(f"month and tc must have shape ({nt},)")
     if nt and (month.min() < 0 or month.max() > 11):
         raise ValueError("month indices must be in 0..11")
     for name, arr in (("zsum", zsum), ("zcnt", zcnt)):
@@ -131,6 +158,6 @@ def accumulate_time_stats(x, month, tyears, stats, zsum, zcnt, *, parallel=False
         if arr.shape != (nt,) + stats.shape[:2]:
             raise ValueError(f"{name} must have shape {(nt,) + stats.shape[:2]}")
     kernel = accumulate_time_stats_parallel if parallel else accumulate_time_stats_serial
-    kernel(x, month, tyears, stats.n, stats.mean, stats.m2, stats.vmin, stats.vmax,
-           stats.tmean, stats.tm2, stats.cty, stats.msum, stats.mcnt, zsum, zcnt)
+    kernel(x, month, tc, stats.shift, stats.n, stats.s1, stats.s2, stats.vmin, stats.vmax,
+           stats.st, stats.stt, stats.stv, stats.msum, stats.mcnt, zsum, zcnt)
     return stats

@@ -38,8 +38,8 @@ def test_chunked_accumulation_matches_numpy(shape, dtype, parallel):
     x[:, :, 0, 0] = np.nan           # a point never valid
     x[1:, :, -1, -1] = np.nan        # a point valid once
     month = rng.integers(0, 12, size=shape[0])
-    ty = np.cumsum(rng.random(shape[0])) / 3.0
-    stats = TimeStats(shape[1:])
+    ty = np.cumsum(rng.random(shape[0])) / 3.0 - 2.0
+    stats = TimeStats.from_first_chunk(x[:3])
     zs = np.empty((shape[0],) + shape[1:3])
     zc = np.empty_like(zs)
     cuts = sorted({0, shape[0], *rng.integers(0, shape[0], size=3).tolist()})
@@ -52,6 +52,17 @@ def test_chunked_accumulation_matches_numpy(shape, dtype, parallel):
         np.testing.assert_allclose(got[name], want, rtol=1e-10, atol=1e-9, err_msg=name)
     np.testing.assert_allclose(zs, zs_ref, rtol=1e-12)
     np.testing.assert_array_equal(zc, zc_ref)
+
+
+def test_shifted_sums_keep_precision_for_large_offsets():
+    """Values 1e6 ± 1e-3: naive float64 sums of squares would lose the variance."""
+    rng = np.random.default_rng(1)
+    x = (1e6 + 1e-3 * rng.standard_normal((200, 1, 1, 4)))
+    stats = TimeStats.from_first_chunk(x[:10])
+    zs = np.empty((200, 1, 1))
+    accumulate_time_stats(x, np.zeros(200, int), np.linspace(-1, 1, 200), stats, zs,
+                          np.empty_like(zs))
+    np.testing.assert_allclose(stats.results()["time_std"], x.std(0), rtol=1e-6)
 
 
 def test_bad_arguments():

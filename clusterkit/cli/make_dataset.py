@@ -20,8 +20,8 @@ def add_parser(sub):
     """Register the ``make-dataset`` subcommand."""
     p = sub.add_parser("make-dataset", help="write a synthetic CF climate dataset",
                        description="Write a synthetic NetCDF-4 climate dataset (seasonal "
-                       "cycle, trend, noise). Runs on one process, or in parallel under "
-                       "mpirun / 'clusterkit run -n N make-dataset'.")
+                       "cycle, trend, noise). Runs on one process, or in parallel as "
+                       "'mpirun -n N clusterkit make-dataset ...' (every rank writes its part).")
     p.add_argument("output", metavar="OUT")
     p.add_argument("--shape", type=parse_shape, default=(365, 181, 360), metavar="T,Y,X",
                    help="time steps, latitudes, longitudes (default 365,181,360)")
@@ -42,9 +42,11 @@ def add_parser(sub):
 def handle(args):
     """Write the dataset; return 0."""
     from clusterkit.io.synth import make_dataset
+    from clusterkit.comm import world
     make_dataset(args.output, args.shape, calendar=args.calendar, land_mask=args.land_mask,
                  compress=args.compress, descending_lat=args.descending_lat,
                  levels=args.levels, lon180=args.lon180, packed=args.packed, var=args.var,
                  step_days=args.step_days, overwrite=args.overwrite)
-    print(f"wrote {args.output}")
+    if world().Get_rank() == 0:
+        print(f"wrote {args.output}")
     return 0
