@@ -88,15 +88,26 @@ def _stream(ds, grid, layout, chunk, progress):
     zc = np.zeros_like(zs)
     sel = grid.local_slices
     tc = layout.tyears - 0.5 * (layout.tyears[0] + layout.tyears[-1])  # centred time
+    # raw values are decoded inside the kernel (no extra pass); the buffer is reused
+    missing = cf.fill_values(layout.attrs)
+    packing = [np.asarray(layout.attrs[k]) for k in ("scale_factor", "add_offset")
+               if k in layout.attrs]
+    decode = (float(np.asarray(layout.attrs.get("scale_factor", 1.0)).reshape(())),
+              float(np.asarray(layout.attrs.get("add_offset", 0.0)).reshape(())), missing,
+              bool(packing) and all(a.dtype == np.float32 for a in packing))
+    raw_ok = len(missing) <= 2
+    buf = np.empty((min(chunk, nt),) + tuple(local[1:]), ds.dtype(layout.var)) \
+        if raw_ok else None
     stats = None
     for t0 in range(0, nt, chunk):
         t1 = min(nt, t0 + chunk)
-        x = ds.read(layout.var, (slice(t0, t1),) + tuple(sel[1:]))
+        x = ds.read(layout.var, (slice(t0, t1),) + tuple(sel[1:]), decode=not raw_ok, out=buf)
         x = x.reshape((t1 - t0, z) + local[-2:])
         if stats is None:
-            stats = TimeStats.from_first_chunk(x)
+            first = cf.unpack(x, layout.attrs) if raw_ok else x
+            stats = TimeStats.from_first_chunk(first)
         accumulate_time_stats(x, layout.months[t0:t1], tc[t0:t1], stats, zs[t0:t1],
-                              zc[t0:t1])
+                              zc[t0:t1], decode=decode if raw_ok else None)
         progress.advance(t1 - t0)
     return stats, zs, zc
 
@@ -217,6 +228,9 @@ def _summary(layout, glob, results, comm):
                    f"over all steps {np.nanmean(g):.3f} {u}", comm=comm)
         rprint(f"  mean trend {part[0] / part[1]:+.4f} {u}/year over {int(part[1])} points; "
                f"months in climatology: {np.unique(layout.months).size}", comm=comm)
+    import resource
+    peak = comm.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, op=MPI.MAX)
+    rprint(f"  peak memory per rank: {peak / 1024:.0f} MiB", comm=comm)
 
 
 if __name__ == "__main__":

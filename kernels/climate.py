@@ -22,11 +22,20 @@ __all__ = ["TimeStats", "accumulate_time_stats", "accumulate_time_stats_serial",
            "accumulate_time_stats_parallel"]
 
 _TILE = 128
+_RAW_DTYPES = tuple(np.dtype(t) for t in ("f4", "f8", "i1", "i2", "i4", "u1", "u2"))
 
 
-def _accumulate_body(x, month, tc, shift, n, s1, s2, vmin, vmax, st, stt, stv, msum, mcnt,
-                     zsum, zcnt):
-    """Fold a chunk ``x`` (T, Z, Y, X) into per-point shifted sums (Z, Y, X); see the module."""
+def _accumulate_body(x, month, tc, decode, shift, n, s1, s2, vmin, vmax, st, stt, stv, msum,
+                     mcnt, zsum, zcnt):
+    """Fold a chunk ``x`` (T, Z, Y, X) into per-point shifted sums (Z, Y, X); see the module.
+
+    ``decode`` = (scale, offset, missing_1, missing_2, single): a raw value r is missing
+    if it is NaN or equals a missing value, else it means ``r * scale + offset``,
+    evaluated in float32 when ``single`` is 1 (as CF readers do for float32 packing).
+    """
+    scale, offset, miss1, miss2 = decode[0], decode[1], decode[2], decode[3]
+    single = decode[4] == 1.0
+    scale32, offset32 = np.float32(scale), np.float32(offset)
     nt, nz, ny, nx = x.shape
     for row in prange(nz * ny):
         z = row // ny
@@ -43,8 +52,12 @@ def _accumulate_body(x, month, tc, shift, n, s1, s2, vmin, vmax, st, stt, stv, m
                 zs = 0.0
                 zc = 0.0
                 for i in range(x0, x1):
-                    v = np.float64(x[t, z, y, i])
-                    ok = v == v
+                    r = np.float64(x[t, z, y, i])
+                    ok = (r == r) & (r != miss1) & (r != miss2)
+                    if single:
+                        v = np.float64(np.float32(r) * scale32 + offset32)
+                    else:
+                        v = r * scale + offset
                     w = 1.0 if ok else 0.0
                     d = v - shift[z, y, i] if ok else 0.0
                     n[z, y, i] += w
@@ -63,9 +76,10 @@ def _accumulate_body(x, month, tc, shift, n, s1, s2, vmin, vmax, st, stt, stv, m
                 zcnt[t, z, y] += zc
 
 
-# reassociation lets LLVM vectorise the zonal reductions; NaN/inf semantics are kept
+# reassociation lets LLVM vectorise the zonal reductions; NaN/inf semantics are kept,
+# and no contraction into FMAs, so float32 decoding rounds exactly as CF readers do
 accumulate_time_stats_serial, accumulate_time_stats_parallel = serial_and_parallel(
-    _accumulate_body, fastmath={"reassoc", "contract", "nsz"})
+    _accumulate_body, fastmath={"reassoc", "nsz"})
 
 
 class TimeStats:
@@ -124,7 +138,7 @@ class TimeStats:
                 "trend": trend, "climatology": clim}
 
 
-def accumulate_time_stats(x, month, tc, stats, zsum, zcnt, *, parallel=False):
+def accumulate_time_stats(x, month, tc, stats, zsum, zcnt, *, decode=None, parallel=False):
     """Fold the chunk ``x`` (T, Z, Y, X) into ``stats`` (a :class:`TimeStats`).
 
     Parameters
@@ -140,10 +154,22 @@ def accumulate_time_stats(x, month, tc, stats, zsum, zcnt, *, parallel=False):
         Accumulators of shape (Z, Y, X).
     zsum, zcnt : numpy.ndarray
         (T, Z, Y) float64 outputs: sum and count of valid values along X.
+    decode : tuple, optional
+        ``(scale, offset, missing_values[, single])`` to decode raw (packed or
+        fill-valued) input on the fly: ``x * scale + offset`` (in float32 if
+        ``single``, as xarray does for float32 packing attributes), with values
+        equal to one of ``missing_values`` (at most two) treated as missing.
     parallel : bool
         Threaded variant.
     """
-    check_array("x", x, ndim=4)
+    check_array("x", x, ndim=4, dtypes=_RAW_DTYPES)
+    scale, offset, missing, single = (tuple(decode) + (False,))[:4] if decode is not None \
+        else (1.0, 0.0, (), False)
+    missing = [float(m) for m in missing]
+    if len(missing) > 2:
+        raise ValueError(f"at most two missing values are supported, got {missing}")
+    missing += [np.nan] * (2 - len(missing))
+    dec = np.array([float(scale), float(offset)] + missing + [1.0 if single else 0.0])
     if x.shape[1:] != stats.shape:
         raise ValueError(f"chunk of shape {x.shape} does not match accumulators {stats.shape}")
     nt = x.shape[0]
@@ -158,6 +184,6 @@ def accumulate_time_stats(x, month, tc, stats, zsum, zcnt, *, parallel=False):
         if arr.shape != (nt,) + stats.shape[:2]:
             raise ValueError(f"{name} must have shape {(nt,) + stats.shape[:2]}")
     kernel = accumulate_time_stats_parallel if parallel else accumulate_time_stats_serial
-    kernel(x, month, tc, stats.shift, stats.n, stats.s1, stats.s2, stats.vmin, stats.vmax,
+    kernel(x, month, tc, dec, stats.shift, stats.n, stats.s1, stats.s2, stats.vmin, stats.vmax,
            stats.st, stats.stt, stats.stv, stats.msum, stats.mcnt, zsum, zcnt)
     return stats

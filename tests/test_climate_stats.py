@@ -154,3 +154,25 @@ def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, args, needle):
     assert not out.exists()
     assert existing.read_text() == "keep me"
     assert [f for f in os.listdir(tmp_path) if f.startswith(".")] == []
+
+
+@pytest.mark.skipif(not shutil.which("cdo"), reason="CDO not installed "
+                    "(bash benchmarks/setup-baselines.sh installs it)")
+def test_agrees_with_cdo_fldmean_zonmean_ymonmean(tmp_path):
+    """zonmean and ymonmean agree to float32 precision (CDO writes float32). CDO's
+    fldmean weights by cell areas with great-circle edges, not cos(latitude): on a 2°
+    grid that differs by ~1e-6 relative, which bounds the fldmean tolerance."""
+    src = make(tmp_path, "cdo", ["--shape", "40,90,180", "--step-days", "9", "--land-mask"])
+    out = str(tmp_path / "s.nc")
+    assert run_mpi(2, "clusterkit.jobs.climate_stats", [src, out], timeout=120).returncode == 0
+    ours = xr.open_dataset(out, engine="h5netcdf", decode_times=CODER)
+    for op, var in (("fldmean", "global_mean"), ("zonmean", "zonal_mean"),
+                    ("ymonmean", "climatology")):
+        dst = str(tmp_path / f"{op}.nc")
+        subprocess.run(["cdo", "-s", "-O", op, src, dst], check=True, timeout=120)
+        theirs = xr.open_dataset(dst, engine="h5netcdf", decode_times=CODER)["tas"]
+        want = np.squeeze(theirs.values).astype(np.float64)
+        got = np.squeeze(ours[var].values)
+        rtol = 1e-5 if op == "fldmean" else 1e-6
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=0, err_msg=op)
+        assert np.array_equal(np.isnan(got), np.isnan(want)), op

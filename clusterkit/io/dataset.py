@@ -143,15 +143,20 @@ class Dataset:
                          "choose one with --var")
 
     # -- data ------------------------------------------------------------------------
-    def read(self, name, selection, dtype=None, decode=True):
+    def read(self, name, selection, dtype=None, decode=True, out=None):
         """Read (and CF-decode) the hyperslab ``selection`` of ``name``. Collective.
 
         Every rank must call it; ranks may pass empty selections. With the ``mpio``
         driver the transfer is collective when every rank reads something.
+        ``out`` (raw reads only): a reusable buffer of the variable's dtype at least
+        as large as the selection; a view of it is returned.
         """
         ds = self.file[name]
         shape = tuple(len(range(*s.indices(n))) for s, n in zip(selection, ds.shape))
-        raw = np.empty(shape, ds.dtype)
+        if out is not None and not decode:
+            raw = out.reshape(-1)[:int(np.prod(shape))].reshape(shape)
+        else:
+            raw = np.empty(shape, ds.dtype)
         nonempty = raw.size > 0
         collective = self.parallel and bool(
             self.comm.allreduce(nonempty, op=MPI.LAND))
@@ -161,3 +166,7 @@ class Dataset:
         elif nonempty:
             ds.read_direct(raw, tuple(selection))
         return cf.unpack(raw, self.attrs(name), dtype) if decode else raw
+
+    def dtype(self, name):
+        """The stored dtype of variable ``name``."""
+        return self.file[name].dtype

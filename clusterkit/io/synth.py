@@ -109,8 +109,8 @@ def make_dataset(path, shape, *, calendar="standard", land_mask=False, compress=
         attrs.update(scale_factor=np.float32(scale), add_offset=np.float32(offset))
         dtype, fill = np.int16, np.int16(-32767)
     else:
-        block = block.astype(np.float32)
-        dtype, fill = np.float32, np.float32(1e20)
+        block = np.where(np.isnan(block), 1e20, block).astype(np.float32)  # real files flag
+        dtype, fill = np.float32, np.float32(1e20)                           # missing values
     chunks = None
     if compress:
         chunks = tuple([1] + [min(n, 32) for n in full[1:-2]] + [min(ny, 181), min(nx, 360)])
