@@ -93,9 +93,10 @@ def _stream(ds, grid, layout, chunk, progress):
     packing = [np.asarray(layout.attrs[k]) for k in ("scale_factor", "add_offset")
                if k in layout.attrs]
     decode = (float(np.asarray(layout.attrs.get("scale_factor", 1.0)).reshape(())),
-              float(np.asarray(layout.attrs.get("add_offset", 0.0)).reshape(())), missing,
-              bool(packing) and all(a.dtype == np.float32 for a in packing))
-    raw_ok = len(missing) <= 2
+              float(np.asarray(layout.attrs.get("add_offset", 0.0)).reshape(())), missing)
+    # float32 packing is decoded in float32 (as xarray does) by cf.unpack, not the kernel
+    single = bool(packing) and all(a.dtype == np.float32 for a in packing)
+    raw_ok = len(missing) <= 2 and not single
     buf = np.empty((min(chunk, nt),) + tuple(local[1:]), ds.dtype(layout.var)) \
         if raw_ok else None
     stats = None

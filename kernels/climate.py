@@ -29,13 +29,10 @@ def _accumulate_body(x, month, tc, decode, shift, n, s1, s2, vmin, vmax, st, stt
                      mcnt, zsum, zcnt):
     """Fold a chunk ``x`` (T, Z, Y, X) into per-point shifted sums (Z, Y, X); see the module.
 
-    ``decode`` = (scale, offset, missing_1, missing_2, single): a raw value r is missing
-    if it is NaN or equals a missing value, else it means ``r * scale + offset``,
-    evaluated in float32 when ``single`` is 1 (as CF readers do for float32 packing).
+    ``decode`` = (scale, offset, missing_1, missing_2): a raw value r is missing if it
+    is NaN or equals a missing value, else it means ``r * scale + offset`` (float64).
     """
     scale, offset, miss1, miss2 = decode[0], decode[1], decode[2], decode[3]
-    single = decode[4] == 1.0
-    scale32, offset32 = np.float32(scale), np.float32(offset)
     nt, nz, ny, nx = x.shape
     for row in prange(nz * ny):
         z = row // ny
@@ -45,31 +42,43 @@ def _accumulate_body(x, month, tc, decode, shift, n, s1, s2, vmin, vmax, st, stt
             zcnt[t, z, y] = 0.0
         for x0 in range(0, nx, _TILE):
             x1 = min(nx, x0 + _TILE)
+            w_ = x1 - x0
+            # 1-D views indexed from 0: LLVM can then prove the indices non-negative
+            # and vectorise the loop (no wrap-around checks)
+            sh = shift[z, y, x0:x1]
+            nr = n[z, y, x0:x1]
+            s1r = s1[z, y, x0:x1]
+            s2r = s2[z, y, x0:x1]
+            str_ = st[z, y, x0:x1]
+            sttr = stt[z, y, x0:x1]
+            stvr = stv[z, y, x0:x1]
+            mnr = vmin[z, y, x0:x1]
+            mxr = vmax[z, y, x0:x1]
             for t in range(nt):
                 m = month[t]
                 tv = tc[t]
                 tv2 = tv * tv
+                xr = x[t, z, y, x0:x1]
+                msr = msum[m, z, y, x0:x1]
+                mcr = mcnt[m, z, y, x0:x1]
                 zs = 0.0
                 zc = 0.0
-                for i in range(x0, x1):
-                    r = np.float64(x[t, z, y, i])
+                for i in range(w_):
+                    r = np.float64(xr[i])
                     ok = (r == r) & (r != miss1) & (r != miss2)
-                    if single:
-                        v = np.float64(np.float32(r) * scale32 + offset32)
-                    else:
-                        v = r * scale + offset
+                    v = r * scale + offset
                     w = 1.0 if ok else 0.0
-                    d = v - shift[z, y, i] if ok else 0.0
-                    n[z, y, i] += w
-                    s1[z, y, i] += d
-                    s2[z, y, i] += d * d
-                    st[z, y, i] += tv * w
-                    stt[z, y, i] += tv2 * w
-                    stv[z, y, i] += tv * d
-                    vmin[z, y, i] = min(vmin[z, y, i], v if ok else np.inf)
-                    vmax[z, y, i] = max(vmax[z, y, i], v if ok else -np.inf)
-                    msum[m, z, y, i] += d
-                    mcnt[m, z, y, i] += w
+                    d = v - sh[i] if ok else 0.0
+                    nr[i] += w
+                    s1r[i] += d
+                    s2r[i] += d * d
+                    str_[i] += tv * w
+                    sttr[i] += tv2 * w
+                    stvr[i] += tv * d
+                    mnr[i] = min(mnr[i], v if ok else np.inf)
+                    mxr[i] = max(mxr[i], v if ok else -np.inf)
+                    msr[i] += d
+                    mcr[i] += w
                     zs += v if ok else 0.0
                     zc += w
                 zsum[t, z, y] += zs
@@ -77,7 +86,7 @@ def _accumulate_body(x, month, tc, decode, shift, n, s1, s2, vmin, vmax, st, stt
 
 
 # reassociation lets LLVM vectorise the zonal reductions; NaN/inf semantics are kept,
-# and no contraction into FMAs, so float32 decoding rounds exactly as CF readers do
+# and no contraction into FMAs (decoding rounds as a plain multiply-add)
 accumulate_time_stats_serial, accumulate_time_stats_parallel = serial_and_parallel(
     _accumulate_body, fastmath={"reassoc", "nsz"})
 
@@ -155,21 +164,19 @@ def accumulate_time_stats(x, month, tc, stats, zsum, zcnt, *, decode=None, paral
     zsum, zcnt : numpy.ndarray
         (T, Z, Y) float64 outputs: sum and count of valid values along X.
     decode : tuple, optional
-        ``(scale, offset, missing_values[, single])`` to decode raw (packed or
-        fill-valued) input on the fly: ``x * scale + offset`` (in float32 if
-        ``single``, as xarray does for float32 packing attributes), with values
-        equal to one of ``missing_values`` (at most two) treated as missing.
+        ``(scale, offset, missing_values)`` to decode raw (packed or fill-valued)
+        input on the fly: ``x * scale + offset`` in float64, with values equal to
+        one of ``missing_values`` (at most two) treated as missing.
     parallel : bool
         Threaded variant.
     """
     check_array("x", x, ndim=4, dtypes=_RAW_DTYPES)
-    scale, offset, missing, single = (tuple(decode) + (False,))[:4] if decode is not None \
-        else (1.0, 0.0, (), False)
+    scale, offset, missing = decode if decode is not None else (1.0, 0.0, ())
     missing = [float(m) for m in missing]
     if len(missing) > 2:
         raise ValueError(f"at most two missing values are supported, got {missing}")
     missing += [np.nan] * (2 - len(missing))
-    dec = np.array([float(scale), float(offset)] + missing + [1.0 if single else 0.0])
+    dec = np.array([float(scale), float(offset)] + missing)
     if x.shape[1:] != stats.shape:
         raise ValueError(f"chunk of shape {x.shape} does not match accumulators {stats.shape}")
     nt = x.shape[0]
