@@ -28,6 +28,11 @@ __all__ = ["allreduce_scalar", "normalize_axes", "reduce_sum", "reduce_count",
 _SCALAR_BUFS = {}
 
 
+def _c_array(a):
+    """A C-contiguous copy-if-needed that keeps 0-d results 0-d (unlike ascontiguousarray)."""
+    return np.array(a, order="C", copy=None)
+
+
 def allreduce_scalar(value, op=MPI.SUM, comm=None, dtype="d"):
     """Allreduce one number through preallocated buffers (no pickling); returns a Python number.
 
@@ -89,7 +94,7 @@ def reduce_sum(a, axes, skipna=False, weights=None):
     if x.dtype.kind == "c":
         acc = np.complex128
     local = (np.nansum if skipna else np.sum)(x, axis=axes, dtype=acc)
-    local = np.ascontiguousarray(local)
+    local = _c_array(local)
     out = np.empty_like(local)
     _group(a, axes).Allreduce(local, out, op=MPI.SUM)
     return out
@@ -103,7 +108,7 @@ def reduce_count(a, axes, weights=None, skipna=True):
         valid = np.ones(a.interior.shape, bool)
     if weights is not None:
         valid = valid * weights
-    local = np.ascontiguousarray(np.sum(valid, axis=axes, dtype=np.float64))
+    local = _c_array(np.sum(valid, axis=axes, dtype=np.float64))
     out = np.empty_like(local)
     _group(a, axes).Allreduce(local, out, op=MPI.SUM)
     return out
@@ -131,11 +136,11 @@ def reduce_minmax(a, axes, kind, skipna=False):
         flag = np.any(~nan if skipna else nan, axis=axes)
     else:
         local = func(x, axis=axes, initial=ident)
-    local = np.ascontiguousarray(local)
+    local = _c_array(local)
     out = np.empty_like(local)
     group.Allreduce(local, out, op=MPI.MIN if kind == "min" else MPI.MAX)
     if isfloat:
-        flag = np.ascontiguousarray(flag)
+        flag = _c_array(flag)
         anyflag = np.empty_like(flag)
         group.Allreduce(flag, anyflag, op=MPI.LOR)
         out = np.where(anyflag, out, np.nan) if skipna else np.where(anyflag, np.nan, out)

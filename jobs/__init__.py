@@ -6,6 +6,8 @@ __all__ = ["JOBS", "job_module"]
 JOBS = {
     "demo": "clusterkit.jobs.demo",
     "climate-stats": "clusterkit.jobs.climate_stats",
+    "diffusion": "clusterkit.jobs.diffusion",
+    "stencil": "clusterkit.jobs.stencil",
 }
 
 

@@ -120,10 +120,10 @@ class TimeStats:
     @classmethod
     def from_first_chunk(cls, chunk):
         """Accumulators whose shift is the NaN-skipping mean of ``chunk`` (T, Z, Y, X)."""
-        import warnings
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            shift = np.nanmean(chunk, axis=0, dtype=np.float64) if chunk.shape[0] else None
+        valid = ~np.isnan(chunk)
+        count = valid.sum(axis=0)
+        total = np.where(valid, chunk, 0).sum(axis=0, dtype=np.float64)
+        shift = total / np.maximum(count, 1)  # points without samples: shift 0
         return cls(chunk.shape[1:], shift)
 
     def results(self):

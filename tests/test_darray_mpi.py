@@ -96,6 +96,9 @@ def test_reductions_match_numpy(comm, shape, axis, dtype):
         "var": (u.var(axis=axis, replicate=True), G64.var(axis=axis)),
         "std": (u.std(axis=axis, ddof=1, replicate=True), G64.std(axis=axis, ddof=1)),
     }
+    if axis is None:
+        for name, (got, _) in checks.items():
+            assert_all(np.ndim(got) == 0, f"{name} of everything is not a scalar", comm)
     for name, (got, want) in checks.items():
         assert_allclose_all(np.asarray(got, dtype=np.float64), want, rtol=rtol, atol=1e-9,
                             comm=comm, err_msg=name)
