@@ -27,8 +27,9 @@ grids the field changes visibly only near the poles; use a coarse grid
 Every K steps (and at the first and last step) rank 0 prints the
 area-weighted mean, the minimum and the maximum (collectives of
 ``DistArray``); at the end, the drift of the mean and the time per step
-(slowest rank). ``--dump-npy PATH`` (a debugging aid used by the tests)
-writes the final field ``u[lat, lon]`` with ``numpy.save``.
+(slowest rank). ``--output FILE`` writes the final field ``u(lat, lon)`` with its
+coordinates to a NetCDF-4 file (collectively, atomically). ``--dump-npy PATH`` (a
+debugging aid used by the tests) writes it with ``numpy.save``.
 """
 
 import os
@@ -40,6 +41,7 @@ import numpy as np
 from clusterkit import comm as _comm
 from clusterkit.comm import MPI
 from clusterkit.grid import Grid
+from clusterkit.io.ncwrite import NCWriter, check_output_path
 from clusterkit.kernels import (
     diffusion_kappa_dt_limit,
     diffusion_step,
@@ -139,6 +141,9 @@ def _parser(comm):
     p.add_argument("--kappa", type=float, default=0.9, metavar="F",
                    help="diffusion number kappa*dt/R^2 as a fraction F of the explicit "
                         "stability limit, 0 < F <= 1 (default 0.9)")
+    p.add_argument("--output", metavar="FILE",
+                   help="write the final field u(lat, lon) with its coordinates (NetCDF-4)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.add_argument("--dump-npy", metavar="PATH",
                    help="debugging aid: write the final field u[lat, lon] to PATH with "
                         "numpy.save (rank 0; temporary name, then renamed)")
@@ -185,8 +190,7 @@ def check_options(shape, steps, every, kappa, nranks):
 
 
 def _scalar(value):
-    # full reductions of DistArray may come back as 1-element arrays: make them floats
-    return float(np.asarray(value).reshape(-1)[0])
+    return float(value)
 
 
 def _diagnostic(u, weights, step, comm):
@@ -216,6 +220,8 @@ def main(argv=None, comm=None):
         folder = os.path.dirname(os.path.abspath(args.dump_npy))
         _comm.check(comm.Get_rank() != 0 or os.path.isdir(folder),
                     f"--dump-npy: folder {folder!r} does not exist", comm=comm)
+    if args.output:
+        check_output_path(args.output, args.overwrite, comm)
     grid = Grid((ny, nx), periodic=(False, True), halo=1, corners=False, dims=dims, comm=comm)
     dphi, dlam, cos_c, cos_b, cos_a = metric(ny, nx)
     rows = grid.local_slices[0]
@@ -267,7 +273,25 @@ def main(argv=None, comm=None):
            f"missing) to the end of the first step, slowest rank", comm=comm)
     if args.dump_npy:
         _dump(u, args.dump_npy)
+    if args.output:
+        _write(u, args.output, args.overwrite, args.steps, kappa_dt)
+        rprint(f"wrote {args.output}", comm=comm)
     return 0
+
+
+def _write(u, path, overwrite, steps, kappa_dt):
+    """Write the final field with its coordinates to a NetCDF-4 file (collective)."""
+    ny, nx = u.shape
+    with NCWriter(path, comm=u.grid.comm, overwrite=overwrite,
+                  attrs={"title": "clusterkit diffusion job: final field",
+                         "steps": np.int64(steps), "kappa_dt_over_r2": kappa_dt}) as w:
+        w.dimension("lat", latitudes(ny), {"units": "degrees_north",
+                                           "standard_name": "latitude", "axis": "Y"})
+        w.dimension("lon", longitudes(nx), {"units": "degrees_east",
+                                            "standard_name": "longitude", "axis": "X"})
+        w.variable("u", ("lat", "lon"), "f8", {"units": "K", "long_name": "temperature "
+                                                "after diffusion"})
+        w.write("u", u.interior, u.grid.local_start)
 
 
 if __name__ == "__main__":

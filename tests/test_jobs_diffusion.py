@@ -191,3 +191,19 @@ def test_metric_matches_the_twin_and_the_kernel_limit():
     u0 = initial_field(lat[[0, -1]], lon)
     assert np.ptp(u0, axis=1).max() < 1e-9
     assert diffusion_kappa_dt_limit(*got) > 0
+
+
+def test_output_file_holds_the_final_field_with_coordinates(tmp_path):
+    import xarray as xr
+    out, npy = tmp_path / "u.nc", tmp_path / "u.npy"
+    res = run_mpi(3, "clusterkit.jobs.diffusion", ["--shape", "19,24", "--steps", "7",
+                                                   "--output", str(out), "--dump-npy",
+                                                   str(npy)], timeout=60)
+    assert res.returncode == 0, res.stderr
+    ds = xr.open_dataset(out, engine="h5netcdf")
+    np.testing.assert_array_equal(ds["u"].values, np.load(npy))
+    assert ds["lat"].attrs["units"] == "degrees_north" and ds["lat"].values[0] == -90.0
+    assert ds["lon"].size == 24
+    again = run_mpi(2, "clusterkit.jobs.diffusion", ["--shape", "19,24", "--steps", "1",
+                                                     "--output", str(out)], timeout=60)
+    assert again.returncode == 2 and "exists; pass --overwrite" in again.stderr
