@@ -176,3 +176,47 @@ def test_agrees_with_cdo_fldmean_zonmean_ymonmean(tmp_path):
         rtol = 1e-5 if op == "fldmean" else 1e-6
         np.testing.assert_allclose(got, want, rtol=rtol, atol=0, err_msg=op)
         assert np.array_equal(np.isnan(got), np.isnan(want)), op
+
+
+FOREIGN = r"""
+import sys, numpy as np, xarray as xr
+rng = np.random.default_rng(3)
+t = np.arange(50) * 8.0
+lat = np.linspace(60, -60, 9)                      # descending
+lon = np.linspace(-170, 170, 18)                   # -180..180
+x = 285 + 10 * np.cos(np.deg2rad(lat))[None, :, None] + rng.normal(0, 2, (50, 9, 18))
+x[:, 2:4, 5:9] = np.nan
+ds = xr.Dataset(
+    {"t2m": (("valid_time", "latitude", "longitude"), x, {"units": "K"}),
+     "station_count": (("valid_time",), np.arange(50))},
+    coords={"valid_time": ("valid_time", t, {"units": "hours since 1990-06-01 00:00",
+                                             "calendar": "proleptic_gregorian"}),
+            "latitude": ("latitude", lat, {"units": "degrees_north"}),
+            "longitude": ("longitude", lon, {"standard_name": "longitude"})})
+enc = {"t2m": {"dtype": "int16", "scale_factor": 0.002, "add_offset": 285.0,
+               "_FillValue": -32767, "zlib": True, "chunksizes": (10, 9, 18)}}
+ds.to_netcdf(sys.argv[1], engine="netcdf4", encoding=enc)
+"""
+
+
+def test_file_written_by_netcdf_c_with_other_names_and_packing(tmp_path):
+    """Coordinates named valid_time/latitude/longitude, found by their CF attributes;
+    int16 packing with _FillValue and compression, written by netCDF-C (netCDF4)."""
+    src = str(tmp_path / "foreign.nc")
+    subprocess.run([sys.executable, "-c", FOREIGN, src], check=True, timeout=120)
+    out = str(tmp_path / "s.nc")
+    res = run_mpi(3, "clusterkit.jobs.climate_stats", [src, out], timeout=120)
+    assert res.returncode == 0, res.stderr
+    ds = xr.open_dataset(src, engine="h5netcdf", decode_times=CODER)
+    x = ds["t2m"].astype(np.float64)
+    w = np.cos(np.deg2rad(ds["latitude"]))
+    got = xr.open_dataset(out, engine="h5netcdf", decode_times=CODER)
+    np.testing.assert_allclose(got["global_mean"].values,
+                               x.weighted(w).mean(("latitude", "longitude")).values, rtol=1e-6)
+    np.testing.assert_allclose(got["zonal_mean"].values, x.mean("longitude").values,
+                               rtol=1e-6)
+    np.testing.assert_allclose(got["time_std"].values, x.std("valid_time").values,
+                               rtol=1e-5, atol=1e-9)
+    assert list(got["zonal_mean"].dims) == ["valid_time", "latitude"]
+    assert got["valid_time"].encoding["calendar"] == "proleptic_gregorian"
+    assert got["latitude"].values[0] == 60.0
