@@ -6,10 +6,15 @@ import sys
 from . import info as _info
 from . import make_dataset as _make_dataset
 from . import run as _run
+from . import submit as _submit
+from . import status as _status
+from . import cancel as _cancel
+from . import logs as _logs
 
 __all__ = ["main", "build_parser", "CliParser"]
 
-_COMMANDS = {"run": _run, "info": _info, "make-dataset": _make_dataset}
+_COMMANDS = {"run": _run, "info": _info, "make-dataset": _make_dataset,
+             "submit": _submit, "status": _status, "cancel": _cancel, "logs": _logs}
 
 
 class CliParser(argparse.ArgumentParser):

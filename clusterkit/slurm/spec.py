@@ -1,0 +1,358 @@
+"""A Slurm job specification: one validated dataclass and the Slurm value syntaxes it checks."""
+
+import dataclasses
+import os
+import re
+import sys
+
+__all__ = ["JobSpec", "ARRAY_INDEX", "MAIL_TYPES", "parse_time", "check_array",
+           "check_dependency", "check_memory", "check_count", "check_text", "check_job_id",
+           "check_sbatch_option"]
+
+#: Placeholder in job arguments replaced, in each array task, by its index.
+ARRAY_INDEX = "{array_index}"
+
+#: Values ``--mail-type`` accepts (a comma-separated list of them).
+MAIL_TYPES = ("NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "INVALID_DEPEND", "STAGE_OUT",
+              "TIME_LIMIT", "TIME_LIMIT_90", "TIME_LIMIT_80", "TIME_LIMIT_50", "ARRAY_TASKS")
+
+_TIME_FORMATS = "MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED"
+_TIME_RE = re.compile(r"(?:(?P<d>\d+)-(?P<dh>\d{1,2})(?::(?P<dm>\d{1,2})(?::(?P<ds>\d{1,2}))?)?"
+                      r"|(?P<h>\d+):(?P<hm>\d{1,2}):(?P<hs>\d{1,2})"
+                      r"|(?P<m>\d+)(?::(?P<ms>\d{1,2}))?)")
+_MAX_TIME_S = 2**31 - 1            # Slurm parses times into a C int of seconds
+_MAX_ARRAY_INDEX = 4_000_000       # the largest MaxArraySize Slurm allows, minus one
+_ARRAY_ITEM_RE = re.compile(r"(\d+)(?:-(\d+)(?::(\d+))?)?")
+_JOB_ID_RE = re.compile(r"[1-9]\d*(?:_\d+)?")
+_DEP_TYPES = ("after", "afterany", "afterburstbuffer", "aftercorr", "afternotok", "afterok")
+_NAME_RE = re.compile(r"[A-Za-z0-9_.+-]+")
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MEMORY_RE = re.compile(r"(\d+)([KMGTkmgt]?)")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: #SBATCH options clusterkit writes itself, with the clusterkit option to use instead.
+_MANAGED = {"job-name": "--job-name", "output": "--output-dir", "error": "--output-dir",
+            "array": "--array", "dependency": "--dependency", "signal": "--signal-requeue",
+            "requeue": "--signal-requeue", "open-mode": "--signal-requeue",
+            "nodes": "--nodes", "ntasks-per-node": "--ntasks-per-node",
+            "cpus-per-task": "--cpus-per-task", "ntasks": "--nodes/--ntasks-per-node",
+            "time": "--time", "partition": "--partition", "account": "--account",
+            "qos": "--qos", "mem": "--mem", "mem-per-cpu": "--mem-per-cpu",
+            "mail-type": "--mail-type", "mail-user": "--mail-user",
+            "constraint": "--constraint", "exclusive": "--exclusive"}
+
+
+def check_text(option, value, *, max_len=1024, spaces=True):
+    """Return ``value`` if it is non-empty text fit for an ``#SBATCH`` line.
+
+    Raises
+    ------
+    ValueError
+        If it is empty, too long, or contains a control character (newline, tab, NUL…)
+        or, with ``spaces=False``, whitespace.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{option} must be non-empty text, got {value!r}")
+    if _CONTROL_RE.search(value):
+        raise ValueError(f"{option} must not contain control characters (newline, tab, …), "
+                         f"got {value!r}")
+    if not spaces and any(c.isspace() for c in value):
+        raise ValueError(f"{option} must not contain whitespace, got {value!r}")
+    if len(value.encode()) > max_len:
+        raise ValueError(f"{option} is longer than {max_len} bytes")
+    return value
+
+
+def check_count(option, value):
+    """Return ``value`` as an int if it is a positive integer, else raise ValueError."""
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{option} must be a positive integer, got {value!r}")
+    return value
+
+
+def parse_time(text):
+    """Return a Slurm time limit in seconds, or ``None`` for ``UNLIMITED``/``INFINITE``.
+
+    Accepts the formats ``sbatch --time`` accepts: ``MM``, ``MM:SS``, ``HH:MM:SS``,
+    ``D-HH``, ``D-HH:MM``, ``D-HH:MM:SS``; the leading field may be any size, the
+    others are clock fields (seconds and minutes below 60, hours below 24 after days).
+
+    Raises
+    ------
+    ValueError
+        For any other text, for a zero limit (Slurm would read it as "no limit": say
+        ``UNLIMITED``), or for a limit beyond what Slurm can store.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"--time must be text ({_TIME_FORMATS}), got {text!r}")
+    if text.upper() in ("UNLIMITED", "INFINITE"):
+        return None
+    m = _TIME_RE.fullmatch(text)
+    if m is None:
+        raise ValueError(f"--time must be one of {_TIME_FORMATS}, got {text!r}")
+    g = {k: int(v) for k, v in m.groupdict().items() if v is not None}
+    clock = [("dm", 60), ("ds", 60), ("hm", 60), ("hs", 60), ("ms", 60), ("dh", 24)]
+    for key, limit in clock:
+        if g.get(key, 0) >= limit:
+            raise ValueError(f"--time {text!r}: a field after the first must be below {limit}")
+    seconds = (g.get("d", 0) * 86400 + (g.get("dh", 0) + g.get("h", 0)) * 3600
+               + (g.get("dm", 0) + g.get("hm", 0) + g.get("m", 0)) * 60
+               + g.get("ds", 0) + g.get("hs", 0) + g.get("ms", 0))
+    if seconds == 0:
+        raise ValueError(f"--time must be positive, got {text!r} (use UNLIMITED for no limit)")
+    if seconds > _MAX_TIME_S:
+        raise ValueError(f"--time {text!r} is longer than Slurm can store (about 68 years); "
+                         "use UNLIMITED")
+    return seconds
+
+
+def check_array(text):
+    """Return ``text`` if it is valid ``--array`` syntax, else raise ValueError.
+
+    Comma-separated items ``N``, ``N-M`` or ``N-M:STEP`` (``N <= M``, ``STEP >= 1``),
+    optionally followed by ``%LIMIT`` (at most LIMIT tasks at once, ``LIMIT >= 1``):
+    ``0-9%2``, ``1,3,5``, ``0-15:4``.
+    """
+    what = "--array must be indices like 0-9, 0-9%2, 1,3,5 or 0-15:4"
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"{what}, got {text!r}")
+    body, pct, limit = text.partition("%")
+    if pct and not (limit.isdigit() and int(limit) >= 1):
+        raise ValueError(f"{what}; the %LIMIT after the indices must be a positive "
+                         f"integer, got {text!r}")
+    for item in body.split(","):
+        m = _ARRAY_ITEM_RE.fullmatch(item)
+        if m is None:
+            raise ValueError(f"{what}, got {text!r} (bad item {item!r})")
+        start, stop, step = (int(x) if x is not None else None for x in m.groups())
+        if stop is not None and stop < start:
+            raise ValueError(f"{what}; range {item!r} ends before it starts")
+        if step is not None and step < 1:
+            raise ValueError(f"{what}; the step in {item!r} must be at least 1")
+        if max(start, stop or 0) > _MAX_ARRAY_INDEX:
+            raise ValueError(f"{what}; index in {item!r} exceeds {_MAX_ARRAY_INDEX}")
+    return text
+
+
+def check_job_id(text, option="job ID"):
+    """Return ``text`` if it is a Slurm job ID (``123``) or array task ID (``123_4``)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        text = str(text)
+    if not isinstance(text, str) or not _JOB_ID_RE.fullmatch(text):
+        raise ValueError(f"{option} must be a job ID such as 123 or an array task such as "
+                         f"123_4, got {text!r}")
+    return text
+
+
+def check_dependency(text):
+    """Return ``text`` if it is valid ``--dependency`` syntax, else raise ValueError.
+
+    ``TYPE:ID[:ID…]`` with TYPE one of after, afterany, afterburstbuffer, aftercorr,
+    afternotok, afterok (``after`` also takes ``ID+MINUTES``), or ``singleton``; several
+    joined with ``,`` (all must hold) or ``?`` (any may hold), not both.
+    """
+    what = ("--dependency must be TYPE:ID[:ID...] (TYPE: " + ", ".join(_DEP_TYPES)
+            + ") or singleton, joined by ',' (all) or '?' (any)")
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"{what}, got {text!r}")
+    if "," in text and "?" in text:
+        raise ValueError(f"{what}; ',' and '?' cannot be mixed, got {text!r}")
+    for item in re.split(r"[,?]", text):
+        kind, _, ids = item.partition(":")
+        if kind == "singleton" and not ids:
+            continue
+        if kind not in _DEP_TYPES or not ids:
+            raise ValueError(f"{what}, got {text!r} (bad item {item!r})")
+        for jid in ids.split(":"):
+            base, plus, minutes = jid.partition("+")
+            if plus and (kind != "after" or not minutes.isdigit()):
+                raise ValueError(f"{what}; only after:ID+MINUTES takes a delay, got {item!r}")
+            if not _JOB_ID_RE.fullmatch(base):
+                raise ValueError(f"{what}; {base!r} in {item!r} is not a job ID")
+    return text
+
+
+def check_memory(option, text, *, allow_zero=False):
+    """Return ``text`` if it is a Slurm memory size: an integer with an optional K/M/G/T unit."""
+    m = _MEMORY_RE.fullmatch(text) if isinstance(text, str) else None
+    if m is None or (int(m.group(1)) == 0 and not allow_zero):
+        zero = " (0 = all of a node's memory)" if allow_zero else ""
+        raise ValueError(f"{option} must be a positive size like 4000, 500M or 4G{zero}, "
+                         f"got {text!r}")
+    return text
+
+
+def check_sbatch_option(text):
+    """Return ``text`` if it is ``--option`` or ``--option=value`` for an ``#SBATCH`` line.
+
+    Options clusterkit writes itself (job name, output, array, …) are refused with the
+    clusterkit option to use instead.
+    """
+    check_text("an extra sbatch option", text)
+    name, _, _ = text.partition("=")
+    if not re.fullmatch(r"--[a-z][a-z0-9-]*", name):
+        raise ValueError(f"an extra sbatch option must look like --option or --option=value, "
+                         f"got {text!r}")
+    if name[2:] in _MANAGED:
+        raise ValueError(f"sbatch option {name} is set by clusterkit; use clusterkit submit "
+                         f"{_MANAGED[name[2:]]} instead")
+    return text
+
+
+def _name(option, value, *, list_ok=False):
+    if value is None:
+        return None
+    check_text(option, value, spaces=False)
+    parts = value.split(",") if list_ok else [value]
+    if not all(_NAME_RE.fullmatch(p) for p in parts):
+        raise ValueError(f"{option} must be a Slurm name (letters, digits, _ . + -), "
+                         f"got {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSpec:
+    """Everything a batch script needs, validated on construction.
+
+    Parameters
+    ----------
+    target : str
+        Module run with ``python -m`` (``module=True``) or a script path.
+    args : sequence of str
+        The job's own arguments, passed verbatim; in an array job ``{array_index}``
+        inside an argument becomes the task's index.
+    module : bool
+        Whether ``target`` is a module name.
+    python : str
+        Interpreter on the compute nodes (default: this one).
+    job_name : str, optional
+        Default: the last part of ``target``.
+    nodes, ntasks_per_node, cpus_per_task : int
+        Positive counts; ranks = nodes × ntasks_per_node, each with cpus_per_task cores.
+    time : str, optional
+        Time limit in a format :func:`parse_time` accepts.
+    partition, account, qos, constraint : str, optional
+    mem, mem_per_cpu : str, optional
+        Memory per node or per CPU (not both).
+    exclusive : bool
+        Whole nodes.
+    mail_type, mail_user : str, optional
+    array : str, optional
+        ``--array`` indices (:func:`check_array`).
+    dependency : str, optional
+        ``--dependency`` expression (:func:`check_dependency`).
+    output_dir : str
+        Where the script, ``slurm-%j.out`` and ``slurm-%j.err`` go (absolute path).
+    signal_requeue : int, optional
+        Seconds before the time limit at which the job gets USR1, checkpoints and is
+        requeued (the requeue template).
+    env : sequence of (name, value)
+        Extra environment variables for the job (values verbatim).
+    sbatch_extra : sequence of str
+        Extra ``--option=value`` lines (:func:`check_sbatch_option`).
+
+    Raises
+    ------
+    ValueError
+        On construction, naming the first invalid field and what would be valid.
+    """
+
+    target: str
+    args: tuple = ()
+    module: bool = True
+    python: str = dataclasses.field(default_factory=lambda: sys.executable)
+    job_name: str | None = None
+    nodes: int = 1
+    ntasks_per_node: int = 1
+    cpus_per_task: int = 1
+    time: str | None = None
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    mem: str | None = None
+    mem_per_cpu: str | None = None
+    exclusive: bool = False
+    mail_type: str | None = None
+    mail_user: str | None = None
+    array: str | None = None
+    dependency: str | None = None
+    output_dir: str = dataclasses.field(default_factory=lambda: os.path.abspath("clusterkit-jobs"))
+    signal_requeue: int | None = None
+    env: tuple = ()
+    sbatch_extra: tuple = ()
+
+    def __post_init__(self):
+        setv = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        check_text("job", self.target)
+        check_text("python", self.python)
+        for option in ("args", "env", "sbatch_extra"):
+            value = getattr(self, option)
+            if isinstance(value, (str, bytes)):
+                raise ValueError(f"{option} must be a sequence, got a string {value!r}")
+            setv(option, tuple(tuple(v) if option == "env" else v for v in value))
+        for arg in self.args:
+            if not isinstance(arg, str) or "\0" in arg:
+                raise ValueError(f"job arguments must be text without NUL bytes, got {arg!r}")
+        if self.array is None and any(ARRAY_INDEX in a for a in self.args):
+            raise ValueError(f"a job argument uses {ARRAY_INDEX} but no --array is given")
+        if self.job_name is None:
+            base = os.path.basename(self.target)
+            setv("job_name", base[:-3] if base.endswith(".py") else base.rsplit(".", 1)[-1])
+        check_text("--job-name", self.job_name)
+        for option in ("nodes", "ntasks_per_node", "cpus_per_task"):
+            setv(option, check_count("--" + option.replace("_", "-"), getattr(self, option)))
+        if self.time is not None:
+            parse_time(self.time)
+        _name("--partition", self.partition, list_ok=True)
+        _name("--account", self.account)
+        _name("--qos", self.qos)
+        if self.constraint is not None:
+            check_text("--constraint", self.constraint, spaces=False)
+        if self.mem is not None and self.mem_per_cpu is not None:
+            raise ValueError("give --mem or --mem-per-cpu, not both")
+        if self.mem is not None:
+            check_memory("--mem", self.mem, allow_zero=True)
+        if self.mem_per_cpu is not None:
+            check_memory("--mem-per-cpu", self.mem_per_cpu)
+        if self.mail_type is not None:
+            bad = [t for t in self.mail_type.split(",") if t not in MAIL_TYPES]
+            if bad:
+                raise ValueError(f"--mail-type must be a comma-separated list of "
+                                 f"{', '.join(MAIL_TYPES)}, got {self.mail_type!r}")
+        if self.mail_user is not None:
+            check_text("--mail-user", self.mail_user, spaces=False)
+        if self.array is not None:
+            check_array(self.array)
+        if self.dependency is not None:
+            check_dependency(self.dependency)
+        self._check_output_dir()
+        if self.signal_requeue is not None:
+            seconds = check_count("--signal-requeue", self.signal_requeue)
+            if seconds > 65535:
+                raise ValueError(f"--signal-requeue must be at most 65535 seconds, got {seconds}")
+            setv("signal_requeue", seconds)
+        for pair in self.env:
+            if len(pair) != 2 or not isinstance(pair[0], str) or not isinstance(pair[1], str):
+                raise ValueError(f"environment entries must be (NAME, value) pairs, got {pair!r}")
+            if not _ENV_NAME_RE.fullmatch(pair[0]):
+                raise ValueError(f"environment variable name must be letters, digits and _ "
+                                 f"(not starting with a digit), got {pair[0]!r}")
+            if "\0" in pair[1]:
+                raise ValueError(f"environment value of {pair[0]} contains a NUL byte")
+        for extra in self.sbatch_extra:
+            check_sbatch_option(extra)
+
+    def _check_output_dir(self):
+        check_text("--output-dir", self.output_dir, max_len=3000)
+        if not os.path.isabs(self.output_dir):
+            raise ValueError(f"--output-dir must be an absolute path, got {self.output_dir!r}")
+        if "%" in self.output_dir:
+            raise ValueError("--output-dir must not contain '%' (Slurm would read it as a "
+                             f"file-name pattern), got {self.output_dir!r}")
+
+    @property
+    def ntasks(self):
+        """Total number of MPI ranks."""
+        return self.nodes * self.ntasks_per_node

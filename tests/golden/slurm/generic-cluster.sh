@@ -1,0 +1,51 @@
+#!/bin/bash -l
+# clusterkit MPI job, rendered from slurm/templates/mpi.sh.tmpl.
+# Site profile: generic-cluster. Submit it again, unchanged, with: sbatch THIS_FILE
+#SBATCH --job-name=demo
+#SBATCH --nodes=4
+#SBATCH --ntasks-per-node=32
+#SBATCH --cpus-per-task=1
+#SBATCH --time=01:00:00
+#SBATCH --partition=compute
+#SBATCH --account=my-project
+#SBATCH --output=/scratch/me/demo/slurm-%j.out
+#SBATCH --error=/scratch/me/demo/slurm-%j.err
+#SBATCH --hint=nomultithread
+
+set -eo pipefail
+
+# ---- environment ---------------------------------------------------------------------
+# Leftovers of an MPI runtime in the submitting process (a Python session that had
+# initialised mpi4py, say) would make mpirun think it runs nested inside that one.
+for var in $(compgen -e); do
+    case "$var" in
+        PMIX_*|ORTE_*|OMPI_MCA_ess*|OMPI_MCA_orte_*|OMPI_MCA_pmix*|OMPI_APP_CTX_*) unset "$var" ;;
+    esac
+done
+# The site's modules and variables, then clusterkit's settings.
+module purge
+module load gcc/12.2.0
+module load openmpi/4.1.5
+module load hdf5/1.14.1-mpi
+module load python/3.11
+export HDF5_USE_FILE_LOCKING=FALSE
+# Threads per rank, clusterkit's one policy: the CPUs Slurm gives each task.
+export NUMBA_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"
+export OMP_NUM_THREADS="$NUMBA_NUM_THREADS"
+# srun (Slurm >= 22.05) does not inherit --cpus-per-task from the batch allocation.
+export SRUN_CPUS_PER_TASK="${SLURM_CPUS_PER_TASK:-1}"
+# A Numba cache of this job's own: no clashes with other jobs' compiled kernels.
+export NUMBA_CACHE_DIR="${TMPDIR:-/tmp}/clusterkit-numba-${SLURM_JOB_ID:-$$}"
+trap 'rm -rf -- "$NUMBA_CACHE_DIR"' EXIT
+# Open MPI's mpirun refuses to start as root unless told to (containers, test clusters).
+if [ "$(id -u)" = 0 ]; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+echo "clusterkit: job ${SLURM_JOB_ID:-?}" \
+     "${SLURM_ARRAY_TASK_ID:+task $SLURM_ARRAY_TASK_ID }on ${SLURM_JOB_NODELIST:-?}:" \
+     "ranks=${SLURM_NTASKS:-?} threads_per_rank=$NUMBA_NUM_THREADS" \
+     "run=$((${SLURM_RESTART_COUNT:-0} + 1)) $(date '+%F %T')" >&2
+
+# ---- run -----------------------------------------------------------------------------
+# 128 ranks, started by the site's launcher.
+srun --mpi=pmix --cpu-bind=cores /opt/venv/bin/python -m clusterkit.jobs.demo

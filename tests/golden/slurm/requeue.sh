@@ -1,0 +1,78 @@
+#!/bin/bash
+# clusterkit MPI job that checkpoints and requeues itself before its time limit,
+# rendered from slurm/templates/requeue.sh.tmpl.
+# Site profile: test-srun. Submit it again, unchanged, with: sbatch THIS_FILE
+#SBATCH --job-name=demo
+#SBATCH --nodes=1
+#SBATCH --ntasks-per-node=2
+#SBATCH --cpus-per-task=1
+#SBATCH --time=1-00:00:00
+#SBATCH --partition=batch
+#SBATCH --account=proj1
+#SBATCH --output=/scratch/me/long/slurm-%j.out
+#SBATCH --error=/scratch/me/long/slurm-%j.err
+#SBATCH --signal=B:USR1@300
+#SBATCH --requeue
+#SBATCH --open-mode=append
+#SBATCH --hint=nomultithread
+
+set -eo pipefail
+
+# ---- environment ---------------------------------------------------------------------
+# Leftovers of an MPI runtime in the submitting process (a Python session that had
+# initialised mpi4py, say) would make mpirun think it runs nested inside that one.
+for var in $(compgen -e); do
+    case "$var" in
+        PMIX_*|ORTE_*|OMPI_MCA_ess*|OMPI_MCA_orte_*|OMPI_MCA_pmix*|OMPI_APP_CTX_*) unset "$var" ;;
+    esac
+done
+# The site's modules and variables, then clusterkit's settings.
+module purge
+module load openmpi/4.1.5
+export HDF5_USE_FILE_LOCKING=FALSE
+# Threads per rank, clusterkit's one policy: the CPUs Slurm gives each task.
+export NUMBA_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"
+export OMP_NUM_THREADS="$NUMBA_NUM_THREADS"
+# srun (Slurm >= 22.05) does not inherit --cpus-per-task from the batch allocation.
+export SRUN_CPUS_PER_TASK="${SLURM_CPUS_PER_TASK:-1}"
+# A Numba cache of this job's own: no clashes with other jobs' compiled kernels.
+export NUMBA_CACHE_DIR="${TMPDIR:-/tmp}/clusterkit-numba-${SLURM_JOB_ID:-$$}"
+trap 'rm -rf -- "$NUMBA_CACHE_DIR"' EXIT
+# Open MPI's mpirun refuses to start as root unless told to (containers, test clusters).
+if [ "$(id -u)" = 0 ]; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+echo "clusterkit: job ${SLURM_JOB_ID:-?}" \
+     "${SLURM_ARRAY_TASK_ID:+task $SLURM_ARRAY_TASK_ID }on ${SLURM_JOB_NODELIST:-?}:" \
+     "ranks=${SLURM_NTASKS:-?} threads_per_rank=$NUMBA_NUM_THREADS" \
+     "run=$((${SLURM_RESTART_COUNT:-0} + 1)) $(date '+%F %T')" >&2
+
+# ---- requeue on signal ---------------------------------------------------------------
+# Slurm sends USR1 to this batch shell shortly before the time limit, as asked by
+# --signal=B:USR1@300 (it may come up to a minute early). The trap passes it
+# on to the job (srun and mpirun forward it to every rank) and waits while the job
+# writes its checkpoint and exits. Exit status 0 means the job had finished anyway:
+# done. Any other status (clusterkit's checkpointing exits with 75) requeues this job;
+# the rerun sees SLURM_RESTART_COUNT > 0 and resumes from the checkpoint.
+export CLUSTERKIT_CHECKPOINT_SIGNAL=USR1
+requeue_on_usr1() {
+    trap '' USR1
+    echo "clusterkit: USR1 at $(date '+%T'): job $SLURM_JOB_ID checkpoints" >&2
+    kill -USR1 "$job_pid" 2>/dev/null || true
+    local status=0
+    wait "$job_pid" || status=$?
+    if [ "$status" = 0 ]; then
+        echo "clusterkit: the job finished; not requeued" >&2
+        exit 0
+    fi
+    echo "clusterkit: job stopped with status $status; requeueing ${SLURM_JOB_ID}" >&2
+    scontrol requeue "$SLURM_JOB_ID"
+    exit 0
+}
+trap requeue_on_usr1 USR1
+
+# ---- run -----------------------------------------------------------------------------
+# 2 ranks, in the background so that the trap can run.
+srun --mpi=pmix /opt/venv/bin/python -m clusterkit.jobs.demo &
+job_pid=$!
+wait "$job_pid"
