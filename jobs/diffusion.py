@@ -30,10 +30,17 @@ area-weighted mean, the minimum and the maximum (collectives of
 (slowest rank). ``--output FILE`` writes the final field ``u(lat, lon)`` with its
 coordinates to a NetCDF-4 file (collectively, atomically). ``--dump-npy PATH`` (a
 debugging aid used by the tests) writes it with ``numpy.save``.
+
+``--checkpoint-dir DIR [--checkpoint-every N] [--checkpoint-seconds T]``
+checkpoints u (and the step counter) to DIR; SIGTERM/SIGUSR1 make every rank
+stop at the next step boundary, write a checkpoint and exit with status 99
+(``clusterkit.io.checkpoint.EXIT_CHECKPOINTED``). ``--restart`` resumes from the
+newest valid checkpoint, on any number of ranks, bitwise identically.
 """
 
 import os
 import sys
+import time
 
 import numba
 import numpy as np
@@ -41,6 +48,8 @@ import numpy as np
 from clusterkit import comm as _comm
 from clusterkit.comm import MPI
 from clusterkit.grid import Grid
+from clusterkit.io.checkpoint import EXIT_CHECKPOINTED, fault_point
+from clusterkit.io.checkpoint_cli import add_checkpoint_arguments, checkpointer_from_args
 from clusterkit.io.ncwrite import NCWriter, check_output_path
 from clusterkit.kernels import (
     diffusion_kappa_dt_limit,
@@ -54,6 +63,10 @@ from clusterkit.runtime import JobArgumentParser, run_job
 
 __all__ = ["main", "latitudes", "longitudes", "metric", "initial_field", "parse_shape",
            "check_options"]
+
+
+#: test-only: seconds to sleep after each step (lets a test signal a run mid-way)
+_STEP_SLEEP = float(os.environ.get("CLUSTERKIT_TEST_STEP_SLEEP", "0") or 0)
 
 
 def latitudes(ny):
@@ -147,6 +160,7 @@ def _parser(comm):
     p.add_argument("--dump-npy", metavar="PATH",
                    help="debugging aid: write the final field u[lat, lon] to PATH with "
                         "numpy.save (rank 0; temporary name, then renamed)")
+    add_checkpoint_arguments(p)
     return p
 
 
@@ -210,7 +224,7 @@ def _dump(u, path):
 
 
 def main(argv=None, comm=None):
-    """Run the diffusion job; return 0."""
+    """Run the diffusion job; return 0, or ``EXIT_CHECKPOINTED`` (99) after a stop signal."""
     t_enter = MPI.Wtime()
     comm = _comm.resolve(comm)
     args = _parser(comm).parse_args(argv)
@@ -238,34 +252,56 @@ def main(argv=None, comm=None):
            f"{numba.get_num_threads()} threads each), grid {ny}x{nx} (lat x lon, poles "
            f"included), {args.steps} steps, kappa*dt/R^2 = {kappa_dt:.6e} "
            f"({args.kappa:g} x stability limit)", comm=comm)
-    mean0 = _diagnostic(u, cos_c, 0, comm)
-    mean = mean0
+    ck = checkpointer_from_args(args, "diffusion", {"shape": [ny, nx], "kappa": args.kappa},
+                                grid.comm)
+    start = 0
+    if ck is not None and args.restart:
+        restored = ck.restore({"u": u})
+        start, mean0 = restored.step, restored.state["mean0"]
+        _comm.check(start <= args.steps, f"--restart: the newest checkpoint is at step "
+                    f"{start}, beyond --steps {args.steps}", comm=comm)
+        rprint(f"restarted from {restored.path} (step {start})", comm=comm)
+        mean = _diagnostic(u, cos_c, start, comm)
+    else:
+        mean0 = _diagnostic(u, cos_c, 0, comm)
+        mean = mean0
+    if ck is not None:
+        rprint(f"checkpointing to {ck.directory}", comm=comm)
 
     stepping = 0.0
     startup = None
-    for step in range(1, args.steps + 1):
+    for step in range(start + 1, args.steps + 1):
+        fault_point("step", step, grid.comm)
         t0 = MPI.Wtime()
         u.exchange_halos()
-        if step == 1:  # the checked entry point validates the arrays once
+        if step == start + 1:  # the checked entry point validates the arrays once
             diffusion_step(u.ghosted, v.ghosted, kappa_dt, dphi, dlam, lc, lb, la,
                            parallel=parallel)
         else:
             kernel(u.ghosted, v.ghosted, kappa_dt, dphi, dlam, lc, lb, la)
         u, v = v, u
-        if step == 1:
+        if step == start + 1:
             age = _process_age()
             startup = age if age is not None else MPI.Wtime() - t_enter
         else:
             stepping += MPI.Wtime() - t0
         if step == args.steps or (args.every and step % args.every == 0):
             mean = _diagnostic(u, cos_c, step, comm)
+        if _STEP_SLEEP:
+            time.sleep(_STEP_SLEEP)
+        if ck is not None and ck.at_step(step, {"u": u}, {"mean0": mean0}):
+            rprint(f"stop signal: wrote a checkpoint at step {step}; exiting with status "
+                   f"{EXIT_CHECKPOINTED}", comm=comm)
+            return EXIT_CHECKPOINTED
 
+    if startup is None:  # restarted at the last step: nothing ran
+        startup = MPI.Wtime() - t_enter
     stepping = grid.comm.allreduce(stepping, op=MPI.MAX)
     startup = grid.comm.allreduce(startup, op=MPI.MAX)
     drift = (mean - mean0) / abs(mean0)
     rprint(f"relative drift of the area-weighted mean: {drift:.3e}", comm=comm)
-    timed = args.steps - 1
-    if timed:
+    timed = args.steps - start - 1
+    if timed > 0:
         rprint(f"timing: {timed} steps after the first in {stepping:.4f} s, "
                f"{stepping / timed * 1e3:.4f} ms/step (slowest rank), "
                f"{timed * ny * nx / stepping / 1e6:.1f} Mcells/s", comm=comm)

@@ -15,9 +15,15 @@ divided by their number, must equal ``(ITERATIONS + 1) * (COEFX + COEFY)``
 counts them: ``2 * stencil_size + 1`` per active point and iteration, with
 ``stencil_size = 4r + 1`` (star) or ``(2r + 1)**2`` (box).
 
-Exit status 0 if the solution validates, 1 if it does not, 2 on bad input.
+``--checkpoint-dir DIR [--checkpoint-every N] [--restart]`` checkpoint A and
+B after every N iterations (the untimed first one counts as iteration 1);
+SIGTERM/SIGUSR1 make the job write a checkpoint and exit with status 99.
+
+Exit status 0 if the solution validates, 1 if it does not, 2 on bad input,
+99 (``EXIT_CHECKPOINTED``) after a stop signal and a checkpoint.
 """
 
+import os
 import sys
 
 import numba
@@ -26,6 +32,8 @@ import numpy as np
 from clusterkit import comm as _comm
 from clusterkit.comm import MPI
 from clusterkit.grid import Grid
+from clusterkit.io.checkpoint import EXIT_CHECKPOINTED, CheckpointExit, fault_point
+from clusterkit.io.checkpoint_cli import add_checkpoint_arguments, checkpointer_from_args
 from clusterkit.kernels import (
     box_stencil,
     box_stencil_parallel,
@@ -151,7 +159,8 @@ def active_view(grid, n, radius):
     return rows, clear
 
 
-def run_stencil(iterations, n, pattern="star", radius=2, comm=None, parallel=None):
+def run_stencil(iterations, n, pattern="star", radius=2, comm=None, parallel=None,
+                checkpoint=None, restart=False):
     """Run the benchmark; return B, the L1 norm per active point and the timed seconds.
 
     Collective. Arguments are validated with :func:`check_arguments`.
@@ -165,6 +174,11 @@ def run_stencil(iterations, n, pattern="star", radius=2, comm=None, parallel=Non
     comm : mpi4py.MPI.Intracomm, optional
     parallel : bool, optional
         Use the threaded kernel variant (default: when Numba has > 1 thread).
+    checkpoint : clusterkit.io.checkpoint.Checkpointer, optional
+        Save A and B (step = completed iterations, the untimed one included)
+        at iteration boundaries as it decides.
+    restart : bool
+        Resume from ``checkpoint``'s newest valid checkpoint.
 
     Returns
     -------
@@ -173,9 +187,14 @@ def run_stencil(iterations, n, pattern="star", radius=2, comm=None, parallel=Non
     norm : float
         L1 norm of B over the active points divided by their number (every rank).
     seconds : float
-        Time of the timed iterations, slowest rank (every rank).
+        Time of the timed iterations run by this call, slowest rank (every rank).
     dims : tuple of int
         The process grid.
+
+    Raises
+    ------
+    CheckpointExit
+        When a stop signal made it write a checkpoint and stop early.
     """
     comm = _comm.resolve(comm)
     dims = check_arguments(iterations, n, pattern, radius, comm.Get_size())
@@ -194,21 +213,30 @@ def run_stencil(iterations, n, pattern="star", radius=2, comm=None, parallel=Non
     if rows is not None:
         av, bv = a.ghosted[rows], b.ghosted[rows]  # C-contiguous row ranges
     kernel = threaded if parallel else serial
+    start = 0
+    if checkpoint is not None and restart:
+        start = checkpoint.restore({"a": a, "b": b}).step
+        _comm.check(start <= iterations + 1, f"--restart: the newest checkpoint is after "
+                    f"iteration {start}, beyond ITERATIONS+1 = {iterations + 1}", comm=comm)
 
-    t0 = 0.0
-    for it in range(iterations + 1):
-        if it == 1:  # the first iteration is a warm-up, as in PRK
+    t0 = MPI.Wtime()
+    for it in range(start, iterations + 1):
+        fault_point("step", it + 1, grid.comm)
+        if it == max(1, start):  # the first iteration is a warm-up, as in PRK
             grid.comm.Barrier()
             t0 = MPI.Wtime()
         a.exchange_halos()
         if av is not None:
-            if it == 0:  # the checked entry point validates the arrays once
+            if it == start:  # the checked entry point validates the arrays once
                 checked(av, w, radius, bv, parallel=parallel)
             else:
                 kernel(av, w, radius, bv)
             for cols in clear:
                 bv[radius:-radius, cols] = 0.0
         a.interior += 1.0
+        if checkpoint is not None and checkpoint.at_step(it + 1, {"a": a, "b": b}):
+            a.halo.free()
+            raise CheckpointExit(it + 1)
     seconds = grid.comm.allreduce(MPI.Wtime() - t0, op=MPI.MAX)
     local = float(np.abs(b.interior).sum())  # B is 0 outside the active points
     norm = grid.comm.allreduce(local, op=MPI.SUM) / float(n - 2 * radius) ** 2
@@ -227,6 +255,9 @@ def _parser(comm):
                    help="star (default) or box")
     p.add_argument("radius", metavar="RADIUS", nargs="?", type=int, default=2,
                    help="stencil radius (default 2)")
+    p.add_argument("--dump-npy", metavar="PATH",
+                   help="debugging aid: write B to PATH with numpy.save (rank 0)")
+    add_checkpoint_arguments(p)
     return p
 
 
@@ -246,13 +277,37 @@ def main(argv=None, comm=None):
     say(f"Type of stencil        = {pattern}")
     say("Data type              = double precision")
     say(f"Number of iterations   = {it}")
-    _, norm, seconds, _ = run_stencil(it, n, pattern, r, comm=comm)
+    if args.dump_npy:
+        folder = os.path.dirname(os.path.abspath(args.dump_npy))
+        _comm.check(comm.Get_rank() != 0 or os.path.isdir(folder),
+                    f"--dump-npy: folder {folder!r} does not exist", comm=comm)
+    ck = checkpointer_from_args(args, "stencil", {"n": n, "pattern": pattern, "radius": r},
+                                comm)
+    try:
+        b, norm, seconds, _ = run_stencil(it, n, pattern, r, comm=comm, checkpoint=ck,
+                                          restart=args.restart)
+    except CheckpointExit as stop:
+        say(f"stop signal: wrote a checkpoint after iteration {stop.step}; exiting with "
+            f"status {EXIT_CHECKPOINTED}")
+        return EXIT_CHECKPOINTED
+    if args.dump_npy:
+        full = b.gather(root=0)
+        if full is not None:
+            tmp = f"{args.dump_npy}.tmp{os.getpid()}"
+            with open(tmp, "wb") as f:
+                np.save(f, full)
+            os.replace(tmp, args.dump_npy)
+    if ck is not None:
+        say(f"L1 norm (exact)        = {norm!r}")
     ref = reference_norm(it)
     if abs(norm - ref) > EPSILON:
         say(f"ERROR: L1 norm = {norm:f}, Reference L1 norm = {ref:f}")
         return 1
     say("Solution validates")
-    avg = seconds / it
+    start = ck.restored.step if ck is not None and ck.restored is not None else 0
+    avg = seconds / max(1, it + 1 - max(1, start))
+    if avg <= 0.0:  # restarted after the last iteration: nothing was timed
+        return 0
     say(f"Rate (MFlops/s): {1.0e-6 * flops_per_iteration(n, pattern, r) / avg:f}  "
         f"Avg time (s): {avg:f}")
     return 0

@@ -343,7 +343,7 @@ def checkpoint(sig, frame):
         f.write("step 42")
     os.replace(ck + ".tmp", ck)
     print(f"run {run}: checkpointed", flush=True)
-    sys.exit(75)
+    sys.exit(99)
 signal.signal(signal.SIGUSR1, checkpoint)
 print(f"run {run}: working", flush=True)
 time.sleep(600)
@@ -362,7 +362,7 @@ def _requeued_and_resumed(job_id, out):
     err = (out / f"slurm-{job_id}.err").read_text()
     assert rec["JobState"] == "COMPLETED", (text, err)
     assert text == "run 1: working\nrun 1: checkpointed\nrun 2: resumed from step 42\n", err
-    assert f"job stopped with status 75; requeueing {job_id}" in err
+    assert f"job stopped with status 99; requeueing {job_id}" in err
     assert "run=2" in err
 
 

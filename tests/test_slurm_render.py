@@ -425,11 +425,13 @@ def test_a_submitting_mpi_runtime_does_not_leak_into_the_job(tmp_path):
     assert {k: call["env"][k] for k in kept} == kept
 
 
-def test_requeue_trap_forwards_usr1_and_requeues(tmp_path):
-    """The requeue template's trap, run by bash with a stub job: USR1 -> job stops -> requeue."""
+@pytest.mark.parametrize("job_status", [99, 3])
+def test_requeue_trap_forwards_usr1_and_requeues(tmp_path, job_status):
+    """The requeue template's trap, run by bash with a stub job: USR1 -> job stops ->
+    requeue if it checkpointed (status 99), else end with the job's status."""
     job = tmp_path / "job.py"
     job.write_text("import signal, sys, time\n"
-                   "signal.signal(signal.SIGUSR1, lambda *a: sys.exit(75))\n"
+                   f"signal.signal(signal.SIGUSR1, lambda *a: sys.exit({job_status}))\n"
                    "open(sys.argv[1], 'w').close()\n"
                    "time.sleep(60)\nsys.exit(3)\n")
     ready = tmp_path / "ready"
@@ -455,8 +457,13 @@ def test_requeue_trap_forwards_usr1_and_requeues(tmp_path):
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
+    if job_status != 99:
+        assert proc.returncode == job_status, err
+        assert "ended with status 3; not requeued" in err
+        assert not log.exists() or log.read_text() == ""
+        return
     assert proc.returncode == 0, err
-    assert "job stopped with status 75; requeueing 77" in err
+    assert "job stopped with status 99; requeueing 77" in err
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert calls == [{"argv": ["requeue", "77"], "env": {"SLURM_JOB_ID": "77"}}]
 

@@ -51,19 +51,23 @@ echo "clusterkit: job ${SLURM_JOB_ID:-?}" \
 # Slurm sends USR1 to this batch shell shortly before the time limit, as asked by
 # --signal=B:USR1@300 (it may come up to a minute early). The trap passes it
 # on to the job (srun and mpirun forward it to every rank) and waits while the job
-# writes its checkpoint and exits. Exit status 0 means the job had finished anyway:
-# done. Any other status (clusterkit's checkpointing exits with 75) requeues this job;
-# the rerun sees SLURM_RESTART_COUNT > 0 and resumes from the checkpoint.
+# writes its checkpoint and exits. Status 99 (clusterkit.io.checkpoint.EXIT_CHECKPOINTED)
+# requeues this job; any other status ends it with that status (0: it had finished
+# anyway; others: a failure, not worth a rerun). The rerun sees SLURM_RESTART_COUNT > 0,
+# and CLUSTERKIT_RESTART=1 makes the job resume from its newest checkpoint.
 export CLUSTERKIT_CHECKPOINT_SIGNAL=USR1
+if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then
+    export CLUSTERKIT_RESTART=1
+fi
 requeue_on_usr1() {
     trap '' USR1
     echo "clusterkit: USR1 at $(date '+%T'): job $SLURM_JOB_ID checkpoints" >&2
     kill -USR1 "$job_pid" 2>/dev/null || true
     local status=0
     wait "$job_pid" || status=$?
-    if [ "$status" = 0 ]; then
-        echo "clusterkit: the job finished; not requeued" >&2
-        exit 0
+    if [ "$status" != 99 ]; then
+        echo "clusterkit: the job ended with status $status; not requeued" >&2
+        exit "$status"
     fi
     echo "clusterkit: job stopped with status $status; requeueing ${SLURM_JOB_ID}" >&2
     scontrol requeue "$SLURM_JOB_ID"

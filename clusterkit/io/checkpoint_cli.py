@@ -1,0 +1,59 @@
+"""The jobs' checkpoint options (``--checkpoint-dir``, ``--checkpoint-every``, ``--restart``)."""
+
+import os
+
+from .checkpoint import Checkpointer, install_signal_handlers
+
+__all__ = ["add_checkpoint_arguments", "checkpointer_from_args"]
+
+
+def add_checkpoint_arguments(parser):
+    """Add ``--checkpoint-dir``, ``--checkpoint-every``, ``--checkpoint-seconds``,
+    ``--checkpoint-keep`` and ``--restart`` to an ``argparse`` parser."""
+    g = parser.add_argument_group("checkpoint/restart")
+    g.add_argument("--checkpoint-dir", metavar="DIR",
+                   help="write checkpoints to DIR; SIGTERM/SIGUSR1 then make the job write "
+                        "one at the next step and exit with status 99 (requeue)")
+    g.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="write a checkpoint every N steps")
+    g.add_argument("--checkpoint-seconds", type=float, metavar="T",
+                   help="write a checkpoint when T seconds have passed since the last one")
+    g.add_argument("--checkpoint-keep", type=int, default=3, metavar="K",
+                   help="keep the last K checkpoints (default 3)")
+    g.add_argument("--restart", action="store_true",
+                   default=os.environ.get("CLUSTERKIT_RESTART") == "1",
+                   help="resume from the newest valid checkpoint in --checkpoint-dir "
+                        "(implied by CLUSTERKIT_RESTART=1, which the requeue template sets "
+                        "on a requeued run)")
+
+
+def checkpointer_from_args(args, job, meta, comm):
+    """A :class:`Checkpointer` for the parsed options, or ``None`` without ``--checkpoint-dir``.
+
+    Installs the SIGTERM/SIGUSR1 handlers and deletes stale temporaries.
+    Collective.
+
+    Raises
+    ------
+    ValueError
+        Checkpoint options without ``--checkpoint-dir``; a fresh run (no
+        ``--restart``) into a directory that already holds checkpoints.
+    """
+    if args.checkpoint_dir is None:
+        for flag, value in (("--restart", args.restart or None),
+                            ("--checkpoint-every", args.checkpoint_every),
+                            ("--checkpoint-seconds", args.checkpoint_seconds)):
+            if value is not None:
+                raise ValueError(f"{flag} needs --checkpoint-dir DIR")
+        return None
+    ck = Checkpointer(args.checkpoint_dir, comm=comm, every=args.checkpoint_every,
+                      seconds=args.checkpoint_seconds, keep=args.checkpoint_keep, job=job,
+                      meta=meta)
+    if not args.restart and ck.has_checkpoints():
+        raise ValueError(f"--checkpoint-dir {args.checkpoint_dir!r} already holds "
+                         f"checkpoints; pass --restart to resume from them or use an "
+                         f"empty directory")
+    ck.remove_stale()
+    install_signal_handlers()
+    comm.Barrier()  # every rank has its handlers before anyone reports readiness
+    return ck

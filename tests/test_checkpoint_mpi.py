@@ -1,0 +1,127 @@
+"""MPI tests of Checkpointer: round trips across process grids, checksums, corruption."""
+
+import os
+import shutil
+import tempfile
+
+import h5py
+import numpy as np
+import pytest
+
+from clusterkit.grid import Grid
+from clusterkit.io.checkpoint import Checkpointer, global_checksum, list_checkpoints
+from clusterkit.testing import assert_all, assert_equal_all
+
+pytestmark = pytest.mark.mpi
+
+SHAPE = (11, 13, 4)
+
+
+@pytest.fixture
+def ckdir(comm):
+    """A fresh directory shared by every rank."""
+    path = comm.bcast(tempfile.mkdtemp(prefix="ck-mpi-") if comm.Get_rank() == 0 else None)
+    yield path
+    comm.Barrier()
+    if comm.Get_rank() == 0:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def global_field(dtype="f8"):
+    rng = np.random.default_rng(7)
+    return (rng.normal(size=SHAPE) * 1e3).astype(dtype)
+
+
+def process_grids(n):
+    """Process grids of n ranks along different axes (distinct layouts when n > 1)."""
+    return [(n, 1, 1), (1, n, 1), (1, 1, n) if n <= SHAPE[2] else (1, n, 1)]
+
+
+def load_block(grid, G):
+    a = grid.zeros(G.dtype)
+    a.interior[...] = G[grid.local_slices]
+    return a
+
+
+@pytest.mark.parametrize("wdims", [0, 1, 2])
+def test_round_trip_across_process_grids(comm, ckdir, wdims):
+    n = comm.Get_size()
+    G, I = global_field("f8"), np.arange(np.prod(SHAPE), dtype="i4").reshape(SHAPE)
+    wgrid = Grid(SHAPE, dims=process_grids(n)[wdims], halo=1, comm=comm)
+    ck = Checkpointer(ckdir, comm=comm, job="t", meta={"shape": list(SHAPE)})
+    ck.save(5, {"u": load_block(wgrid, G), "i": load_block(wgrid, I)},
+            {"rng": np.random.default_rng(3).bit_generator.state, "t": 0.25})
+    for rdims in process_grids(n):
+        rgrid = Grid(SHAPE, dims=rdims, halo=(2, 1, 0), comm=comm)
+        u, i = rgrid.zeros("f8"), rgrid.zeros("i4")
+        got = Checkpointer(ckdir, comm=comm, job="t",
+                           meta={"shape": list(SHAPE)}).restore({"u": u, "i": i})
+        assert_all(got.step == 5 and got.state["t"] == 0.25, str(got), comm)
+        rng = np.random.default_rng()
+        rng.bit_generator.state = got.state["rng"]
+        assert_all(rng.integers(1 << 30) == np.random.default_rng(3).integers(1 << 30),
+                   "RNG state not restored", comm)
+        assert_equal_all(u.interior, G[rgrid.local_slices], comm=comm)
+        assert_equal_all(i.interior, I[rgrid.local_slices], comm=comm)
+
+
+def test_checksum_is_decomposition_independent_and_sensitive(comm):
+    G = global_field()
+    sums = set()
+    for dims in process_grids(comm.Get_size()):
+        g = Grid(SHAPE, dims=dims, comm=comm)
+        sums.add(global_checksum(G[g.local_slices], g.local_start, SHAPE, comm))
+    assert_all(len(sums) == 1, f"checksums differ between decompositions: {sums}", comm)
+    g = Grid(SHAPE, comm=comm)
+    H = G.copy()
+    H.reshape(-1).view(np.uint64)[17] ^= np.uint64(1)  # one bit of one element
+    flipped = global_checksum(H[g.local_slices], g.local_start, SHAPE, comm)
+    swapped = G.copy()
+    swapped[[0, 1]] = swapped[[1, 0]]  # same values, other places
+    moved = global_checksum(swapped[g.local_slices], g.local_start, SHAPE, comm)
+    assert_all(sums.isdisjoint({flipped, moved}), "checksum missed a change", comm)
+
+
+def test_checksum_mismatch_is_detected_and_previous_used(comm, ckdir, capfd):
+    G = global_field()
+    grid = Grid(SHAPE, comm=comm)
+    ck = Checkpointer(ckdir, comm=comm, job="t", keep=2)
+    ck.save(1, {"u": load_block(grid, G)})
+    ck.save(2, {"u": load_block(grid, G + 1.0)})
+    ck.save(3, {"u": load_block(grid, G + 2.0)})
+    names = [s for s, _ in list_checkpoints(ckdir)]
+    assert_all(names == [3, 2], f"keep=2 left {names}", comm)
+    if comm.Get_rank() == 0:
+        path = list_checkpoints(ckdir)[0][1]
+        with h5py.File(path) as f:
+            offset = f["arrays/u"].id.get_offset() + 8 * (G.size - 1)
+        with open(path, "r+b") as f:  # flip a bit of the last element
+            f.seek(offset)
+            b = f.read(1)
+            f.seek(offset)
+            f.write(bytes([b[0] ^ 1]))
+    comm.Barrier()
+    u = grid.zeros()
+    got = ck.restore({"u": u})
+    assert_all(got.step == 2, f"restored step {got.step}", comm)
+    assert_equal_all(u.interior, (G + 1.0)[grid.local_slices], comm=comm)
+    err = capfd.readouterr().err
+    if comm.Get_rank() == 0:
+        assert_all(err.count("warning:") == 1 and "ckpt-000000003.h5 is corrupt" in err, err,
+                   comm)
+    else:
+        assert_all("warning" not in err, err, comm)
+    os.unlink(list_checkpoints(ckdir)[-1][1]) if comm.Get_rank() == 0 else None
+    comm.Barrier()
+    with pytest.raises(ValueError, match="none of the 1 checkpoints"):
+        ck.restore({"u": u})
+
+
+def test_wrong_job_or_shape_is_value_error_on_every_rank(comm, ckdir):
+    grid = Grid(SHAPE, comm=comm)
+    Checkpointer(ckdir, comm=comm, job="a").save(1, {"u": load_block(grid, global_field())})
+    with pytest.raises(ValueError, match="job 'a', not 'b'"):
+        Checkpointer(ckdir, comm=comm, job="b").restore({"u": grid.zeros()})
+    other = Grid((11, 13, 5), comm=comm)
+    with pytest.raises(ValueError, match="shape"):
+        Checkpointer(ckdir, comm=comm, job="a").restore({"u": other.zeros()})
