@@ -399,3 +399,34 @@ def test_slurm_local_script_is_idempotent(slurm):
     for daemon in ("munged", "slurmctld", "slurmd"):
         pid = int((pathlib.Path(slurm) / "run" / f"{daemon}.pid").read_text())
         assert pathlib.Path(f"/proc/{pid}/comm").read_text().strip() == daemon
+
+
+def test_real_job_checkpoints_requeues_and_resumes_bitwise(slurm, tmp_path):
+    """The diffusion job itself through the requeue template: USR1 -> checkpoint -> exit 99
+    -> scontrol requeue -> rerun with CLUSTERKIT_RESTART=1 -> the same bits as a run
+    that was never interrupted."""
+    import numpy as np
+    from clusterkit.testing import run_mpi
+    steps = ["--shape", "19,24", "--steps", "60"]
+    ref = tmp_path / "ref.npy"
+    assert run_mpi(2, "clusterkit.jobs.diffusion", steps + ["--dump-npy", str(ref)],
+                   timeout=120).returncode == 0
+    out, ck, dump = tmp_path / "jobs", tmp_path / "ck", tmp_path / "final.npy"
+    job_id = submit("diffusion", "--ntasks-per-node", "2", "--signal-requeue", "60",
+                    "--time", "10", "--output-dir", str(out),
+                    "--env", "CLUSTERKIT_TEST_STEP_SLEEP=0.1", "--", *steps,
+                    "--checkpoint-dir", str(ck), "--checkpoint-every", "5",
+                    "--dump-npy", str(dump))
+    wait_for(job_id, {"RUNNING"})
+    wait_file(out / f"slurm-{job_id}.out", "checkpointing to", timeout=90)
+    time.sleep(1.0)
+    subprocess.run(["scancel", "--signal=USR1", "--batch", job_id], check=True, timeout=30)
+    wait_for(job_id, {"PENDING", "RUNNING", "COMPLETED"}, timeout=120,
+             check=lambda r: r["Restarts"] == "1")
+    (rec,) = wait_for(job_id, {"COMPLETED", "FAILED"}, timeout=180)
+    text = (out / f"slurm-{job_id}.out").read_text()
+    err = (out / f"slurm-{job_id}.err").read_text()
+    assert rec["JobState"] == "COMPLETED", (text, err)
+    assert f"job stopped with status 99; requeueing {job_id}" in err
+    assert "wrote a checkpoint at step" in text and "(step " in text, text
+    assert np.load(dump).tobytes() == np.load(ref).tobytes()
