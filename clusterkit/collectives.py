@@ -21,6 +21,7 @@ import numpy as np
 
 from .comm import MPI
 from .comm import resolve as _resolve
+from .trace import traced
 
 __all__ = ["allreduce_scalar", "normalize_axes", "reduce_sum", "reduce_count",
            "reduce_minmax", "reduce_moments", "reduce_argext", "exact_sum"]
@@ -33,6 +34,7 @@ def _c_array(a):
     return np.array(a, order="C", copy=None)
 
 
+@traced("collective.allreduce_scalar")
 def allreduce_scalar(value, op=MPI.SUM, comm=None, dtype="d"):
     """Allreduce one number through preallocated buffers (no pickling); returns a Python number.
 
@@ -70,6 +72,7 @@ def _group(a, axes):
     return a.grid.topology.sub(axes)
 
 
+@traced("collective.exact_sum")
 def exact_sum(a, skipna=False):
     """Correctly rounded global sum of a float DistArray; bitwise identical on any grid."""
     from clusterkit.kernels import exact_sum_value, local_sum_exact
@@ -82,6 +85,7 @@ def exact_sum(a, skipna=False):
     return exact_sum_value(total)
 
 
+@traced("collective.reduce_sum")
 def reduce_sum(a, axes, skipna=False, weights=None):
     """Sum of ``a`` (times ``weights``, broadcastable to the block) over ``axes``.
 
@@ -100,6 +104,7 @@ def reduce_sum(a, axes, skipna=False, weights=None):
     return out
 
 
+@traced("collective.reduce_count")
 def reduce_count(a, axes, weights=None, skipna=True):
     """Number (or total weight) of cells over ``axes`` — non-NaN ones if ``skipna`` — per output cell."""
     if skipna and a.dtype.kind in "fc":
@@ -114,6 +119,7 @@ def reduce_count(a, axes, weights=None, skipna=True):
     return out
 
 
+@traced("collective.reduce_minmax")
 def reduce_minmax(a, axes, kind, skipna=False):
     """Minimum (``kind="min"``) or maximum over ``axes``; NaN propagates unless ``skipna``.
 
@@ -147,6 +153,7 @@ def reduce_minmax(a, axes, kind, skipna=False):
     return out.astype(x.dtype, copy=False)
 
 
+@traced("collective.reduce_moments")
 def reduce_moments(a, axes, skipna=False):
     """(count, mean, M2) over ``axes`` combined across ranks with Chan's formula, in rank order."""
     x = np.asarray(a.interior, dtype=np.float64)
@@ -178,6 +185,7 @@ def reduce_moments(a, axes, skipna=False):
     return N, M, S
 
 
+@traced("collective.reduce_argext")
 def reduce_argext(a, kind):
     """Global flat (C-order) index of the first minimum/maximum, as ``numpy.argmin/argmax``.
 

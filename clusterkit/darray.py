@@ -5,6 +5,7 @@ import numpy as np
 from . import collectives as _coll
 from .comm import MPI, check
 from .halo import HaloExchange, mpi_datatype
+from .trace import traced
 
 __all__ = ["DistArray", "scatter"]
 
@@ -73,6 +74,7 @@ class DistArray:
     def _interior_type(self):
         return self._block_type(self.grid.rank, self.ghosted.shape, self.grid.halo)
 
+    @traced("darray.gather")
     def gather(self, root=0):
         """Return the global array on ``root`` (``None`` on the other ranks). Collective."""
         comm, rank = self.comm, self.grid.rank
@@ -93,6 +95,7 @@ class DistArray:
             t.Free()
         return out
 
+    @traced("darray.allgather")
     def allgather(self):
         """Return the global array on every rank. Collective."""
         full = self.gather(root=0)
@@ -103,6 +106,7 @@ class DistArray:
             self.comm.Bcast(flat[i:i + _CHUNK], root=0)
         return full
 
+    @traced("darray.redistribute")
     def redistribute(self, grid):
         """Return a copy of this array laid out on another grid of the same global shape.
 

@@ -13,6 +13,7 @@ from mpi4py.util.dtlib import from_numpy_dtype
 
 from .comm import MPI, check
 from .topology import neighbour_offsets
+from .trace import traced
 
 __all__ = ["HaloSpec", "HaloExchange", "mpi_datatype"]
 
@@ -137,6 +138,7 @@ class HaloExchange:
         self._requests = recvs + sends  # receives posted first
         self._active = False
 
+    @traced("halo.start")
     def start(self):
         """Post every receive and send; return at once (overlap interior work here)."""
         if self._active:
@@ -145,6 +147,7 @@ class HaloExchange:
             MPI.Prequest.Startall(self._requests)
         self._active = True
 
+    @traced("halo.finish")
     def finish(self):
         """Wait until every ghost cell of the array is filled."""
         if not self._active:

@@ -7,7 +7,11 @@ import sys
 
 from .threads import threads_per_rank
 
-__all__ = ["mpi_flavour", "mpirun_command", "job_environment"]
+__all__ = ["mpi_flavour", "mpirun_command", "job_environment", "TRACE_VARIABLES",
+           "trace_exports"]
+
+#: variables that switch on clusterkit.trace in the ranks (exported by mpirun when set)
+TRACE_VARIABLES = ("CLUSTERKIT_PROFILE", "CLUSTERKIT_TRACE", "CLUSTERKIT_PROFILE_JSON")
 
 _SINGLETON_PREFIXES = ("PMIX_", "OMPI_MCA_ess", "OMPI_MCA_orte_", "OMPI_MCA_pmix",
                        "OMPI_APP_CTX_", "ORTE_")
@@ -53,8 +57,13 @@ def job_environment(nranks, *, cores=None, env=None, euid=None):
     return env
 
 
+def trace_exports(env):
+    """Names of the :data:`TRACE_VARIABLES` set (non-empty) in ``env``, for ``export=``."""
+    return tuple(v for v in TRACE_VARIABLES if env.get(v))
+
+
 def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
-                   python=None, mpirun="mpirun", module=True):
+                   python=None, mpirun="mpirun", module=True, export=()):
     """Return the argument list that launches ``target`` on ``nranks`` ranks.
 
     Parameters
@@ -75,6 +84,9 @@ def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
         Interpreter (default: this one).
     module : bool
         Whether ``target`` is a module name.
+    export : sequence of str
+        More environment variables to pass to every rank (``-x`` / ``-genvlist``),
+        e.g. :func:`trace_exports` of the job environment.
     """
     if isinstance(nranks, bool) or not isinstance(nranks, int) or nranks < 1:
         raise ValueError(f"number of ranks must be a positive integer, got {nranks!r}")
@@ -90,7 +102,9 @@ def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
         elif threads > 1:
             argv += ["--bind-to", "none"]
         argv += ["-x", "NUMBA_NUM_THREADS"]
+        for name in export:
+            argv += ["-x", name]
     elif flavour == "mpich":
-        argv += ["-genvlist", "NUMBA_NUM_THREADS"]
+        argv += ["-genvlist", ",".join(("NUMBA_NUM_THREADS",) + tuple(export))]
     argv += [python] + (["-m", target] if module else [target]) + list(args)
     return argv

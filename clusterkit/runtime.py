@@ -7,6 +7,7 @@ import time
 import traceback
 
 from . import comm as _comm
+from . import trace as _trace
 from .comm import MPI
 
 __all__ = ["run_job", "JobArgumentParser", "abort", "on_abort", "configure_threads",
@@ -109,8 +110,9 @@ def run_job(main, argv=None, comm=None, prog=None):
     prog = prog or os.path.basename(sys.argv[0] or "clusterkit")
     try:
         try:
-            configure_threads(c)
-            status = main(argv, comm=c)
+            with _trace.session(c):  # profile/trace from the environment; finalize on return
+                configure_threads(c)
+                status = main(argv, comm=c)
         except SystemExit as exc:
             code = exc.code
             if code is None or isinstance(code, int):

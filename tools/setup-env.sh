@@ -97,7 +97,7 @@ if ! "$VENV/bin/python" -c 'import h5py, sys; sys.exit(0 if h5py.get_config().mp
 fi
 
 "${PIP[@]}" install -c "$CONSTRAINTS" numba cftime pytest pytest-mpi pytest-timeout hypothesis \
-    xarray netCDF4 h5netcdf pandas
+    xarray netCDF4 h5netcdf pandas matplotlib
 if ! command -v ncdump >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
     say "installing ${APT_OPTIONAL[*]} (test tools)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${APT_OPTIONAL[@]}" >/dev/null \

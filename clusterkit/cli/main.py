@@ -5,6 +5,7 @@ import sys
 
 from . import info as _info
 from . import make_dataset as _make_dataset
+from . import bench as _bench
 from . import run as _run
 from . import submit as _submit
 from . import status as _status
@@ -14,7 +15,8 @@ from . import logs as _logs
 __all__ = ["main", "build_parser", "CliParser"]
 
 _COMMANDS = {"run": _run, "info": _info, "make-dataset": _make_dataset,
-             "submit": _submit, "status": _status, "cancel": _cancel, "logs": _logs}
+             "submit": _submit, "status": _status, "cancel": _cancel, "logs": _logs,
+             "bench": _bench}
 
 
 class CliParser(argparse.ArgumentParser):

@@ -7,10 +7,10 @@ import signal
 import subprocess
 import sys
 
-from ..launch import job_environment, mpi_flavour, mpirun_command
+from ..launch import job_environment, mpi_flavour, mpirun_command, trace_exports
 from ..threads import available_cores
 
-__all__ = ["add_parser", "resolve_job", "positive_int"]
+__all__ = ["add_parser", "resolve_job", "positive_int", "trace_environment"]
 
 
 def positive_int(text):
@@ -52,6 +52,30 @@ def resolve_job(name):
                      "(or an importable module path such as mypkg.myjob, or a script.py)")
 
 
+def trace_environment(env, profile=False, trace=None):
+    """Set ``CLUSTERKIT_PROFILE``/``CLUSTERKIT_TRACE`` (an absolute path) in ``env``; return it.
+
+    Raises
+    ------
+    ValueError
+        If the trace file's directory does not exist or is not writable, or it
+        names a directory.
+    """
+    if profile:
+        env["CLUSTERKIT_PROFILE"] = "1"
+    if trace is not None:
+        path = os.path.abspath(trace)
+        parent = os.path.dirname(path)
+        if os.path.isdir(path):
+            raise ValueError(f"--trace {trace!r} is a directory; give a file name such as "
+                             "trace.json")
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+            raise ValueError(f"--trace {trace!r}: directory {parent!r} does not exist or is "
+                             "not writable")
+        env["CLUSTERKIT_TRACE"] = path
+    return env
+
+
 def add_parser(sub):
     """Register the ``run`` subcommand."""
     p = sub.add_parser("run", help="launch a job on N ranks with mpirun",
@@ -61,6 +85,12 @@ def add_parser(sub):
     p.add_argument("-n", "--ranks", type=positive_int, default=1, metavar="N",
                    help="number of ranks (default 1)")
     p.add_argument("--dry-run", action="store_true", help="print the mpirun command only")
+    p.add_argument("--profile", action="store_true",
+                   help="time the library's regions (halo, collectives, I/O, your own) and "
+                   "print a per-region table over the ranks at the end (CLUSTERKIT_PROFILE=1)")
+    p.add_argument("--trace", metavar="FILE",
+                   help="write every rank's regions to FILE as one Chrome trace-event JSON "
+                   "(pid = rank; open in ui.perfetto.dev or chrome://tracing)")
     p.add_argument("job", metavar="JOB", help="job name, module path, or script.py")
     p.add_argument("job_args", nargs=argparse.REMAINDER, metavar="...",
                    help="arguments passed to the job")
@@ -71,11 +101,12 @@ def handle(args):
     """Launch the job; return its exit status (128 + signal if it was killed)."""
     target, is_module = resolve_job(args.job)
     cores = available_cores()
+    env = trace_environment(job_environment(args.ranks, cores=cores), args.profile, args.trace)
     argv = mpirun_command(args.ranks, target, args.job_args, flavour=mpi_flavour(),
-                          cores=cores, module=is_module)
-    env = job_environment(args.ranks, cores=cores)
+                          cores=cores, module=is_module, export=trace_exports(env))
     if args.dry_run:
-        print(f"NUMBA_NUM_THREADS={env['NUMBA_NUM_THREADS']} " + " ".join(argv))
+        shown = ["NUMBA_NUM_THREADS"] + list(trace_exports(env))
+        print(" ".join(f"{k}={env[k]}" for k in shown) + " " + " ".join(argv))
         return 0
     sys.stdout.flush()
     proc = subprocess.Popen(argv, env=env)

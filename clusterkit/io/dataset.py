@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import comm as _comm
 from ..comm import MPI
+from ..trace import traced
 from . import cf
 
 __all__ = ["Dataset", "INTERNAL_ATTRS", "public_attrs"]
@@ -143,6 +144,7 @@ class Dataset:
                          "choose one with --var")
 
     # -- data ------------------------------------------------------------------------
+    @traced("io.read")
     def read(self, name, selection, dtype=None, decode=True, out=None):
         """Read (and CF-decode) the hyperslab ``selection`` of ``name``. Collective.
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import comm as _comm
 from ..comm import check
+from ..trace import traced
 
 __all__ = ["NCWriter", "check_output_path"]
 
@@ -132,6 +133,7 @@ class NCWriter:
         self._set_attrs(ds, attrs or {})
 
     # -- data ------------------------------------------------------------------------
+    @traced("io.write")
     def write(self, name, block, start):
         """Write this rank's ``block`` of ``name`` at global index ``start``. Collective.
 
@@ -170,6 +172,7 @@ class NCWriter:
         except OSError:
             pass
 
+    @traced("io.close")
     def close(self):
         """Finish the file and rename it to its final name (collective)."""
         if self.file is not None:

@@ -1,0 +1,176 @@
+"""Cost of clusterkit.trace on a diffusion-like step: hooks bypassed vs tracing off vs on.
+
+    mpirun -n 2 python benchmarks/trace_overhead.py [--block 1024] [--kernel stencil|diffusion]
+                                                    [--repeat 31] [--out FILE]
+
+Each rank owns a ``block``² float64 block of a doubly periodic grid (Grid/DistArray,
+halo width 1, faces only). One step is a halo exchange (``start_halos`` /
+``finish_halos``) and the 5-point star stencil (``clusterkit.kernels.star_stencil``,
+the default) or the lat-lon diffusion kernel (``--kernel diffusion``:
+``clusterkit.kernels.diffusion_step``, more work per cell) on the
+ghosted block, inside a user region ``compute.<kernel>``. Three variants are
+timed in the same run, interleaved sample by sample (the order rotated every round)
+so that load changes on a shared machine hit them alike:
+
+``bypass``  the library's hooks skipped (the undecorated ``HaloExchange.start``/``finish``
+            and no region): the baseline;
+``off``     the normal code with tracing off (what every job pays);
+``on``      tracing on with a trace file: 3 regions per step recorded as events.
+
+Samples are the slowest rank's time (Barrier, Wtime, max over ranks) of ``--inner``
+steps; medians are compared, and so is the median of the per-round ratios (paired
+samples, robust to load drifting on a shared machine). The per-call cost of a region
+and of a hooked call, off and on, is measured as well (``timeit``, best of 5, this
+rank), and turned into an estimate per step (2 hooked calls + 1 region).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import timeit
+
+import numpy as np
+
+from clusterkit import trace
+from clusterkit.bench.record import machine, summary, time_slowest, write_json
+from clusterkit.comm import world
+from clusterkit.grid import Grid
+from clusterkit.halo import HaloExchange
+from clusterkit.kernels import diffusion_step, star_stencil, stencil_weights
+from clusterkit.log import rprint
+from clusterkit.partition import choose_grid
+
+_START, _FINISH = HaloExchange.start.__wrapped__, HaloExchange.finish.__wrapped__
+
+
+def _micro(n=200000):
+    """Nanoseconds per call: a no-op region, and a hooked no-op method, off and on."""
+    class Probe:
+        @trace.traced("probe")
+        def hooked(self):
+            return None
+
+        def plain(self):
+            return None
+
+    p = Probe()
+
+    def with_region():
+        with trace.region("probe"):
+            pass
+
+    def best(fn):
+        return min(timeit.repeat(fn, number=n, repeat=5)) / n * 1e9
+
+    out = {"plain_call_ns": best(p.plain), "hooked_call_off_ns": best(p.hooked),
+           "region_off_ns": best(with_region)}
+    trace.enable(profile=False)
+    out["hooked_call_on_ns"] = best(p.hooked)
+    out["region_on_ns"] = best(with_region)
+    trace.reset()
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--block", type=int, default=1024)
+    p.add_argument("--kernel", choices=("stencil", "diffusion"), default="stencil")
+    p.add_argument("--repeat", type=int, default=31)
+    p.add_argument("--inner", type=int, default=10)
+    p.add_argument("--out", default="bench-results/trace_overhead.json")
+    args = p.parse_args(argv)
+    comm = world()
+    trace.reset()
+    dims = choose_grid((1 << 20, 1 << 20), comm.Get_size())
+    grid = Grid((args.block * dims[0], args.block * dims[1]), periodic=True, halo=1,
+                corners=False, dims=dims, comm=comm)
+    u, out = grid.full(1.0), grid.zeros()
+    halo = u.halo
+    if args.kernel == "stencil":
+        w = stencil_weights(1, "star")
+
+        def kernel():
+            star_stencil(u.ghosted, w, 1, out.ghosted)
+    else:
+        ones = np.ones(grid.local_shape[0])
+        dx = np.pi / grid.shape[0]
+
+        def kernel():
+            diffusion_step(u.ghosted, out.ghosted, 1e-3 * dx * dx, dx, dx, ones, ones, ones)
+    label = f"compute.{args.kernel}"
+
+    def step_bypass():
+        _START(halo)
+        _FINISH(halo)
+        kernel()
+
+    def step():
+        u.start_halos()
+        u.finish_halos()
+        with trace.region(label):
+            kernel()
+
+    trace_file = os.path.splitext(os.path.abspath(args.out))[0] + "-trace.json"
+    if comm.Get_rank() == 0:
+        os.makedirs(os.path.dirname(trace_file), exist_ok=True)
+    comm.Barrier()
+    for fn in (step_bypass, step, step):   # compile, fault pages in
+        fn()
+    variants = [("bypass", step_bypass), ("off", step), ("on", step)]
+    samples = {name: [] for name, _ in variants}
+    for i in range(args.repeat):           # one sample of each per round, order rotated
+        for name, fn in variants[i % 3:] + variants[:i % 3]:
+            if name == "on":
+                trace.enable(profile=False, trace_path=trace_file)
+            samples[name] += time_slowest(fn, 1, warmup=1, comm=comm, inner=args.inner)
+            trace.disable()
+    trace.enable(profile=False, trace_path=trace_file)  # keep what was recorded; write it
+    with open(os.devnull, "w") as devnull:
+        trace.finalize(comm, file=devnull)
+    stats = {k: summary(v) for k, v in samples.items()}
+    base = stats["bypass"]["median"]
+    overhead = {k: (stats[k]["median"] - base) / base for k in ("off", "on")}
+    # paired: the ratio of the samples taken in the same round (cancels slow load drift)
+    paired = {k: statistics.median(a / b for a, b in zip(samples[k], samples["bypass"])) - 1
+              for k in ("off", "on")}
+    micro = _micro()
+    what = "5-point stencil" if args.kernel == "stencil" else "diffusion kernel"
+    rprint(f"trace overhead, {comm.Get_size()} ranks, {args.block}^2 block per rank, "
+           f"step = halo exchange + {what} (median of {args.repeat} samples x "
+           f"{args.inner} steps, slowest rank):", comm=comm)
+    for k in ("bypass", "off", "on"):
+        extra = "" if k == "bypass" else \
+            f"  ({overhead[k]:+.2%} vs bypass; paired per round {paired[k]:+.2%})"
+        rprint(f"  {k:7s} {stats[k]['median'] * 1e3:8.3f} ms/step  "
+               f"[q1 {stats[k]['q1'] * 1e3:.3f}, q3 {stats[k]['q3'] * 1e3:.3f}]{extra}",
+               comm=comm)
+    rprint("  per call (rank 0): plain method {plain_call_ns:.0f} ns, hooked method off "
+           "{hooked_call_off_ns:.0f} ns / on {hooked_call_on_ns:.0f} ns; region off "
+           "{region_off_ns:.0f} ns / on {region_on_ns:.0f} ns".format(**micro), comm=comm)
+    per_step = {"off": (2 * (micro["hooked_call_off_ns"] - micro["plain_call_ns"])
+                        + micro["region_off_ns"]) * 1e-9,
+                "on": (2 * (micro["hooked_call_on_ns"] - micro["plain_call_ns"])
+                       + micro["region_on_ns"]) * 1e-9}
+    estimate = {k: v / base for k, v in per_step.items()}
+    rprint(f"  per-call costs x 3 regions per step: off {per_step['off'] * 1e9:.0f} ns "
+           f"({estimate['off']:.3%} of a step), on {per_step['on'] * 1e9:.0f} ns "
+           f"({estimate['on']:.3%} of a step)", comm=comm)
+    info = machine(comm)
+    if comm.Get_rank() == 0:
+        write_json(args.out, {"benchmark": "trace_overhead", "machine": info,
+                              "process_grid": list(dims), "block": args.block,
+                              "kernel": args.kernel,
+                              "inner": args.inner, "regions_per_step": 3,
+                              "step_s": stats, "overhead_vs_bypass": overhead,
+                              "paired_overhead_vs_bypass": paired,
+                              "per_step_cost_from_per_call_s": per_step,
+                              "per_step_cost_fraction_estimate": estimate,
+                              "per_call_ns": micro, "trace_file": trace_file})
+        rprint(f"wrote {args.out} and {trace_file}", comm=comm)
+    u.halo.free()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

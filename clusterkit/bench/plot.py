@@ -1,0 +1,207 @@
+"""PNG plots of scaling results: time, speedup and efficiency against ideal, time breakdown.
+
+matplotlib is imported here only, when a plot is drawn, and used through its
+object API with the Agg canvas (no pyplot, no global backend switch).
+
+Plots (``prefix`` is empty for one sweep, ``compare-`` for an overlay):
+
+``time.png``
+    job time (median, bars from the fastest to the slowest repeat) against
+    ranks, log-log, with the ideal curve (strong: ``t_b r_b / r``; weak:
+    ``t_b``), ``b`` being the smallest rank count of the sweep;
+``speedup.png``
+    speedup ``S = r_b t_b / t`` (strong) or scaled speedup ``S = r t_b / t``
+    (weak), ideal ``S = r``, and parallel efficiency ``E = S / r``, ideal 1;
+``breakdown.png``
+    per rank count, the mean rank's time stacked as compute / halo / I/O /
+    other (collectives, gathers), from the tracer's outermost library regions.
+
+Oversubscribed points (more ranks than cores) are drawn hollow (hatched bars);
+a dotted line marks the core count.
+"""
+
+import json
+import os
+
+__all__ = ["load_results", "scaling_curve", "plot_results", "PLOTS", "CATEGORIES"]
+
+#: file names of the plots
+PLOTS = ("time.png", "speedup.png", "breakdown.png")
+#: breakdown categories (key in the results, label)
+CATEGORIES = (("compute", "compute"), ("halo", "halo exchange"), ("io", "I/O"),
+              ("other", "other (collectives, gathers)"))
+
+
+def load_results(path):
+    """Read and check a results file written by ``clusterkit bench``.
+
+    Raises
+    ------
+    ValueError
+        If it is missing, unreadable, not JSON, or not a clusterkit bench results file.
+    """
+    from .sweep import RESULTS_FORMAT
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"results file {path!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read results file {path!r}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path!r} is not a clusterkit bench results file (not JSON: "
+                         f"{exc.msg} at line {exc.lineno})") from None
+    fmt = data.get("format") if isinstance(data, dict) else None
+    if fmt != RESULTS_FORMAT:
+        raise ValueError(f"{path!r} is not a clusterkit bench results file (format "
+                         f"{fmt!r}, expected {RESULTS_FORMAT!r})")
+    if data.get("version") != 1 or data.get("mode") not in ("strong", "weak") or \
+            not data.get("points"):
+        raise ValueError(f"{path!r} is a clusterkit bench results file of an unsupported "
+                         f"version or without points (version {data.get('version')!r})")
+    return data
+
+
+def scaling_curve(results):
+    """Return the arrays of one sweep: ranks, median/min/max time, ideal, speedup, efficiency.
+
+    Returns
+    -------
+    dict
+        ``ranks``, ``time``, ``tmin``, ``tmax``, ``ideal_time``, ``speedup``,
+        ``efficiency``, ``oversubscribed`` (lists, one entry per rank count).
+    """
+    pts = sorted(results["points"], key=lambda p: p["ranks"])
+    r = [p["ranks"] for p in pts]
+    t = [p["job_s"]["median"] for p in pts]
+    rb, tb = r[0], t[0]
+    if results["mode"] == "strong":
+        ideal = [tb * rb / n for n in r]
+        speedup = [rb * tb / x for x in t]
+    else:
+        ideal = [tb for _ in r]
+        speedup = [n * tb / x for n, x in zip(r, t)]
+    return {"ranks": r, "time": t, "tmin": [p["job_s"]["min"] for p in pts],
+            "tmax": [p["job_s"]["max"] for p in pts], "ideal_time": ideal,
+            "speedup": speedup, "efficiency": [s / n for s, n in zip(speedup, r)],
+            "oversubscribed": [bool(p.get("oversubscribed")) for p in pts]}
+
+
+def _label(results, path=None):
+    m = results.get("machine", {})
+    where = m.get("hostname", "?")
+    return f"{results['job']} {results['mode']} ({where}" + \
+        (f", {os.path.basename(os.path.dirname(os.path.abspath(path)))})" if path else ")")
+
+
+def _markers(ax, x, y, over, color, label, yerr=None):
+    solid = [i for i, o in enumerate(over) if not o]
+    hollow = [i for i, o in enumerate(over) if o]
+    ax.plot(x, y, "-", color=color, label=label)
+    if yerr is not None:
+        ax.errorbar(x, y, yerr=yerr, fmt="none", ecolor=color, capsize=3)
+    ax.plot([x[i] for i in solid], [y[i] for i in solid], "o", color=color)
+    if hollow:
+        ax.plot([x[i] for i in hollow], [y[i] for i in hollow], "o", mfc="white", color=color)
+
+
+def _decorate(ax, cores, ranks, over_any):
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ranks, [str(r) for r in ranks])
+    ax.set_xlabel("ranks")
+    ax.grid(True, which="both", alpha=0.3)
+    if cores and cores < max(ranks):
+        ax.axvline(cores, color="grey", ls=":", lw=1,
+                   label=f"{cores} cores (hollow: oversubscribed)" if over_any else None)
+
+
+def _save(fig, path):
+    tmp = f"{path}.tmp{os.getpid()}.png"
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_results(runs, out_dir, prefix=""):
+    """Draw the plots of one or several sweeps (overlaid) into ``out_dir``.
+
+    Parameters
+    ----------
+    runs : list of (dict, str)
+        ``(results, label)`` pairs; ``label`` names the sweep in the legends.
+    out_dir : str
+        Existing directory; files are written under a temporary name, then renamed.
+    prefix : str
+        Prepended to the file names (:data:`PLOTS`).
+
+    Returns
+    -------
+    list of str
+        Paths of the PNG files written.
+    """
+    from matplotlib.figure import Figure
+    colors = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7"]
+    curves = [(scaling_curve(res), res, label) for res, label in runs]
+    all_ranks = sorted({r for c, _, _ in curves for r in c["ranks"]})
+    cores = min(res.get("cores") or 0 for _, res, _ in curves) or None
+    over_any = any(any(c["oversubscribed"]) for c, _, _ in curves)
+    title = (curves[0][2] if len(curves) == 1 else "scaling comparison")
+    paths = []
+
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (c, res, label) in enumerate(curves):
+        col = colors[i % len(colors)]
+        err = [[m - lo for m, lo in zip(c["time"], c["tmin"])],
+               [hi - m for m, hi in zip(c["time"], c["tmax"])]]
+        _markers(ax, c["ranks"], c["time"], c["oversubscribed"], col, label, yerr=err)
+        ax.plot(c["ranks"], c["ideal_time"], "--", color=col, alpha=0.6, lw=1,
+                label=f"ideal ({res['mode']})")
+    ax.set_yscale("log")
+    ax.set_ylabel("job time [s] (median of repeats, slowest rank)")
+    _decorate(ax, cores, all_ranks, over_any)
+    ax.set_title(f"time vs ranks: {title}", fontsize=10)
+    ax.legend(fontsize=8)
+    paths.append(_save(fig, os.path.join(out_dir, prefix + PLOTS[0])))
+
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    ax_s, ax_e = fig.subplots(1, 2)
+    for i, (c, res, label) in enumerate(curves):
+        col = colors[i % len(colors)]
+        _markers(ax_s, c["ranks"], c["speedup"], c["oversubscribed"], col, label)
+        _markers(ax_e, c["ranks"], c["efficiency"], c["oversubscribed"], col, label)
+    ax_s.plot(all_ranks, all_ranks, "k--", lw=1, label="ideal")
+    ax_s.set_yscale("log", base=2)
+    ax_s.set_ylabel("speedup (weak: scaled speedup)")
+    ax_e.axhline(1.0, color="k", ls="--", lw=1, label="ideal")
+    ax_e.set_ylim(0, max(1.1, max(max(c["efficiency"]) for c, _, _ in curves) * 1.05))
+    ax_e.set_ylabel("parallel efficiency")
+    for ax in (ax_s, ax_e):
+        _decorate(ax, cores, all_ranks, over_any)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"speedup and efficiency: {title}", fontsize=10)
+    paths.append(_save(fig, os.path.join(out_dir, prefix + PLOTS[1])))
+
+    fig = Figure(figsize=(max(5.0, 3.6 * len(curves)), 4.4), layout="constrained")
+    axes = fig.subplots(1, len(curves), sharey=True, squeeze=False)[0]
+    for ax, (c, res, label) in zip(axes, curves):
+        pts = sorted(res["points"], key=lambda p: p["ranks"])
+        x = list(range(len(pts)))
+        bottom = [0.0] * len(pts)
+        for j, (key, name) in enumerate(CATEGORIES):
+            h = [p["breakdown_s"][key] for p in pts]
+            bars = ax.bar(x, h, bottom=bottom, color=f"C{j}", label=name, width=0.7)
+            for bar, p in zip(bars, pts):
+                if p.get("oversubscribed"):
+                    bar.set_hatch("//")
+            bottom = [b + v for b, v in zip(bottom, h)]
+        ax.set_xticks(x, [str(p["ranks"]) + ("*" if p.get("oversubscribed") else "")
+                          for p in pts])
+        ax.set_xlabel("ranks (* oversubscribed)")
+        ax.set_title(label, fontsize=9)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0].set_ylabel("time per rank [s] (mean over ranks)")
+    axes[-1].legend(fontsize=8)
+    fig.suptitle("where the time goes", fontsize=10)
+    paths.append(_save(fig, os.path.join(out_dir, prefix + PLOTS[2])))
+    return paths

@@ -1,0 +1,377 @@
+"""Strong and weak scaling sweeps of a job, run locally with mpirun, summarised as JSON.
+
+A sweep runs the job ``repeat`` times at each rank count with
+``CLUSTERKIT_PROFILE=1`` and ``CLUSTERKIT_PROFILE_JSON`` set, so every run
+leaves the tracer's per-rank summary (:mod:`clusterkit.trace`); the job time of
+a run is the tracer's wall time (first rank's start of ``main`` to the end of
+the job: no interpreter start-up, imports or ``mpirun``), the launch time is
+the whole ``mpirun`` as seen from outside. Per rank count the results hold the
+median and spread of both over the repeats, the per-region times (median over
+repeats of the slowest rank's and of the mean rank's time), the
+compute/halo/I/O/other breakdown, whether the point was oversubscribed (more
+ranks than cores) and the exact commands.
+
+Weak scaling grows the problem with the ranks, per job (:data:`WEAK_SCALING`):
+
+=============  ==============================================================
+job            how the problem grows with ``r`` ranks
+=============  ==============================================================
+stencil        ``GRID_SIZE`` (2nd positional) × √r: cells per rank constant
+diffusion      ``--shape NY,NX`` (default 721,1440): both × √r
+demo           ``--shape T,Y,X`` (default 24,181,360): Y × r
+climate-stats  a synthetic dataset per rank count, ``--shape T,Y,X`` (default
+               120,32,144, consumed by the sweep) with Y × r, written with
+               ``make-dataset`` before the runs; INPUT/OUTPUT are supplied by
+               the sweep (give only climate-stats options)
+=============  ==============================================================
+
+Scaled sizes are rounded to the nearest integer.
+"""
+
+import datetime
+import json
+import math
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from ..launch import job_environment, mpi_flavour, mpirun_command, trace_exports
+from ..threads import available_cores
+
+__all__ = ["RESULTS_FORMAT", "WEAK_SCALING", "parse_ranks", "weak_arguments", "machine_info",
+           "spread", "run_sweep", "prepare_output", "write_results", "install",
+           "JobFailed"]
+
+#: value of the ``format`` key of a results file
+RESULTS_FORMAT = "clusterkit-bench"
+
+
+class JobFailed(RuntimeError):
+    """A run of the swept job exited with a non-zero status (``status`` holds it)."""
+
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.status = status
+
+
+def parse_ranks(text):
+    """Parse ``"1,2,4"`` into a sorted list of distinct positive rank counts.
+
+    Raises
+    ------
+    ValueError
+        Empty list, a non-integer entry, or a count below 1.
+    """
+    items = [s.strip() for s in str(text).split(",")]
+    if not any(items):
+        raise ValueError("--ranks is empty; give rank counts such as 1,2,4")
+    ranks = []
+    for s in items:
+        try:
+            n = int(s)
+        except ValueError:
+            raise ValueError(f"--ranks must be comma-separated positive integers such as "
+                             f"1,2,4, got {text!r}") from None
+        if n < 1:
+            raise ValueError(f"--ranks must be at least 1, got {n} in {text!r}")
+        ranks.append(n)
+    return sorted(set(ranks))
+
+
+# -- weak scaling ---------------------------------------------------------------------
+def _option(args, name, default):
+    """Value of ``--name V`` / ``--name=V`` in ``args`` and ``args`` without it."""
+    rest, value, i = [], default, 0
+    while i < len(args):
+        a = args[i]
+        if a == name and i + 1 < len(args):
+            value, i = args[i + 1], i + 2
+            continue
+        if a.startswith(name + "="):
+            value = a.split("=", 1)[1]
+        else:
+            rest.append(a)
+        i += 1
+    return value, rest
+
+
+def _ints(text, n, what):
+    try:
+        vals = [int(s) for s in text.split(",")]
+    except ValueError:
+        vals = []
+    if len(vals) != n or min(vals) < 1:
+        raise ValueError(f"{what} must be {n} positive integers, got {text!r}")
+    return vals
+
+
+def _weak_stencil(args, r, workdir):
+    pos = [a for a in args if not a.startswith("-")]
+    if len(pos) < 2:
+        raise ValueError("weak scaling of stencil needs its arguments ITERATIONS GRID_SIZE "
+                         "[star|box] [RADIUS] after --, e.g. -- 10 1000")
+    i = args.index(pos[1])
+    n = _ints(pos[1], 1, "stencil's GRID_SIZE")[0]
+    return args[:i] + [str(round(n * math.sqrt(r)))] + args[i + 1:], []
+
+
+def _weak_diffusion(args, r, workdir):
+    shape, rest = _option(args, "--shape", "721,1440")
+    ny, nx = _ints(shape, 2, "diffusion's --shape")
+    s = math.sqrt(r)
+    return rest + ["--shape", f"{round(ny * s)},{round(nx * s)}"], []
+
+
+def _weak_demo(args, r, workdir):
+    shape, rest = _option(args, "--shape", "24,181,360")
+    t, y, x = _ints(shape, 3, "demo's --shape")
+    return rest + ["--shape", f"{t},{y * r},{x}"], []
+
+
+def _weak_climate(args, r, workdir):
+    shape, rest = _option(args, "--shape", "120,32,144")
+    t, y, x = _ints(shape, 3, "climate-stats' --shape (weak scaling)")
+    data = os.path.join(workdir, f"climate-{t}x{y * r}x{x}.nc")
+    make = [sys.executable, "-m", "clusterkit.cli.main", "make-dataset", data,
+            "--shape", f"{t},{y * r},{x}", "--overwrite"]
+    out = os.path.join(workdir, f"climate-stats-r{r}.nc")
+    return [data, out, "--overwrite"] + rest, [make]
+
+
+#: job name -> (rule, function(job_args, ranks, workdir) -> (args, setup commands))
+WEAK_SCALING = {
+    "stencil": ("GRID_SIZE x sqrt(ranks)", _weak_stencil),
+    "diffusion": ("--shape NY,NX: both x sqrt(ranks)", _weak_diffusion),
+    "demo": ("--shape T,Y,X: Y x ranks", _weak_demo),
+    "climate-stats": ("synthetic dataset per rank count, --shape T,Y,X with Y x ranks",
+                      _weak_climate),
+}
+
+
+def weak_arguments(job, job_args, ranks, workdir):
+    """Return ``(args, setup_commands)`` of ``job`` scaled to ``ranks`` for weak scaling.
+
+    Raises
+    ------
+    ValueError
+        If the job has no weak-scaling rule or its arguments cannot be scaled.
+    """
+    if job not in WEAK_SCALING:
+        raise ValueError(f"no weak-scaling rule for job {job!r}; jobs that can be weakly "
+                         f"scaled: {', '.join(sorted(WEAK_SCALING))} (use 'bench strong' "
+                         "for any job)")
+    return WEAK_SCALING[job][1](list(job_args), ranks, workdir)
+
+
+# -- records ------------------------------------------------------------------------------
+def _version(dist):
+    from importlib import metadata
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _first_line(argv):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (out.stdout.strip().splitlines() or [None])[0] if out.returncode == 0 else None
+
+
+def machine_info():
+    """Describe this machine and the software stack, without initialising MPI here."""
+    info = {"hostname": platform.node(), "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "cores_available": available_cores(),
+            "load_average": os.getloadavg(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "mpirun": _first_line(["mpirun", "--version"])}
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu_model"] = next((line.split(":", 1)[1].strip() for line in f
+                                      if line.startswith("model name")), None)
+    except OSError:
+        pass
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    info["clusterkit_commit"] = _first_line(["git", "-C", root, "rev-parse", "HEAD"])
+    versions = {"python": platform.python_version()}
+    for dist in ("clusterkit", "numpy", "numba", "mpi4py", "h5py", "matplotlib"):
+        versions[dist] = _version(dist)
+    return info, versions
+
+
+def spread(samples):
+    """Median, min, max, quartiles and the samples themselves (seconds)."""
+    q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples),
+            "q1": q[0], "q3": q[2], "n": len(samples), "samples": list(samples)}
+
+
+def _point_summary(profiles):
+    """Per-region medians over repeats and the median breakdown, from profile summaries."""
+    names = []
+    for p in profiles:
+        names += [n for n in p["regions"] if n not in names]
+    regions = {}
+    for n in names:
+        rows = [p["regions"].get(n) for p in profiles]
+        rows = [r for r in rows if r is not None]
+        regions[n] = {"category": rows[0]["category"],
+                      "calls": max(max(r["calls"]) for r in rows),
+                      "max_s": statistics.median(r["max_s"] for r in rows),
+                      "mean_s": statistics.median(r["mean_s"] for r in rows),
+                      "min_s": statistics.median(r["min_s"] for r in rows),
+                      "imbalance": statistics.median(r["imbalance"] for r in rows)}
+    breakdown = {k: statistics.median(p["breakdown_s"][k] for p in profiles)
+                 for k in ("compute", "halo", "io", "other")}
+    return regions, breakdown
+
+
+# -- running ------------------------------------------------------------------------------
+def _run(argv, env, timeout):
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.communicate()
+        raise JobFailed(f"{shlex.join(argv)} did not finish within {timeout:g} s "
+                        "(raise --timeout)", 1) from None
+    return proc.returncode, out, err, time.monotonic() - t0
+
+
+def _fail(what, status, err):
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    why = lines[-1].strip() if lines else "no error output"
+    raise JobFailed(f"{what} exited with status {status}: {why}", 2 if status == 2 else 1)
+
+
+def run_sweep(mode, job, target, is_module, ranks, repeat=3, *, job_args=(), workdir,
+              warmup=0, timeout=600.0, log=print):
+    """Run the sweep and return the results record (a JSON-able dict).
+
+    Parameters
+    ----------
+    mode : {"strong", "weak"}
+    job : str
+        The job's name as typed (selects the weak-scaling rule).
+    target : str
+        Module (``is_module``) or script that ``mpirun`` runs.
+    ranks : list of int
+        Rank counts, ascending.
+    repeat, warmup : int
+        Timed and untimed runs per rank count.
+    job_args : sequence of str
+        The job's arguments (scaled per rank count for weak scaling).
+    workdir : str
+        A scratch directory for profile summaries and generated inputs.
+    timeout : float
+        Seconds after which one run is killed.
+    log : callable
+        Progress lines.
+
+    Raises
+    ------
+    ValueError
+        Bad mode or arguments that cannot be scaled.
+    JobFailed
+        A run exited with a non-zero status or timed out.
+    """
+    if mode not in ("strong", "weak"):
+        raise ValueError(f"mode must be 'strong' or 'weak', got {mode!r}")
+    cores, flavour = available_cores(), mpi_flavour()
+    scaled = {r: (weak_arguments(job, job_args, r, workdir) if mode == "weak"
+                  else (list(job_args), [])) for r in ranks}
+    points, commands = [], []
+    for r in ranks:
+        args, setup = scaled[r]
+        for cmd in setup:
+            commands.append(shlex.join(cmd))
+            status, _, err, _ = _run(cmd, job_environment(1, cores=cores), timeout)
+            if status:
+                _fail(f"preparing {r} ranks ({shlex.join(cmd)})", status, err)
+        jobs_s, launch_s, profiles, point_cmds = [], [], [], []
+        for k in range(-warmup, repeat):
+            env = job_environment(r, cores=cores)
+            env.pop("CLUSTERKIT_TRACE", None)
+            env["CLUSTERKIT_PROFILE"] = "1"
+            env["CLUSTERKIT_PROFILE_JSON"] = prof = os.path.join(workdir, f"profile-r{r}-{k}.json")
+            argv = mpirun_command(r, target, args, flavour=flavour, cores=cores,
+                                  module=is_module, export=trace_exports(env))
+            shown = " ".join(f"{v}={shlex.quote(env[v])}"
+                             for v in ("NUMBA_NUM_THREADS",) + trace_exports(env))
+            status, _, err, elapsed = _run(argv, env, timeout)
+            if status:
+                _fail(f"{job} on {r} rank{'s' if r > 1 else ''}", status, err)
+            if k < 0:
+                continue
+            with open(prof) as f:
+                summary = json.load(f)
+            point_cmds.append(f"{shown} {shlex.join(argv)}")
+            jobs_s.append(summary["wall_s"])
+            launch_s.append(elapsed)
+            profiles.append(summary)
+            log(f"{mode} {job}: {r} rank{'s' if r > 1 else ' '} run {k + 1}/{repeat}: "
+                f"job {summary['wall_s']:.4g} s, mpirun {elapsed:.3g} s"
+                + ("  (oversubscribed)" if r > cores else ""))
+        regions, breakdown = _point_summary(profiles)
+        commands += point_cmds
+        points.append({"ranks": r, "oversubscribed": r > cores,
+                       "numba_threads": int(job_environment(r, cores=cores)["NUMBA_NUM_THREADS"]),
+                       "job_args": args, "job_s": spread(jobs_s), "launch_s": spread(launch_s),
+                       "regions": regions, "breakdown_s": breakdown, "commands": point_cmds})
+    info, versions = machine_info()
+    return {"format": RESULTS_FORMAT, "version": 1, "mode": mode, "job": job,
+            "target": target, "job_args": list(job_args),
+            "weak_rule": WEAK_SCALING[job][0] if mode == "weak" else None,
+            "ranks": list(ranks), "repeat": repeat, "warmup": warmup, "cores": cores,
+            "time_measure": "tracer wall time of the job (slowest rank), median over repeats",
+            "machine": info, "versions": versions, "points": points, "commands": commands}
+
+
+def prepare_output(path):
+    """Create the output directory if needed and check it is writable; return its path.
+
+    Raises
+    ------
+    ValueError
+        Naming the directory, if it cannot be created or written.
+    """
+    path = os.path.abspath(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".bench-probe", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"output directory {path!r} is not writable: "
+                         f"{exc.strerror or exc}") from None
+    return path
+
+
+def write_results(path, results):
+    """Write the results record as indented JSON, atomically (temporary name, then rename)."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(results, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def install(src, dst):
+    """Move file ``src`` to ``dst`` (replacing it), as one rename when on the same file system."""
+    try:
+        os.replace(src, dst)
+    except OSError:
+        tmp = f"{dst}.tmp{os.getpid()}"
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)

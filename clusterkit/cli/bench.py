@@ -1,0 +1,166 @@
+"""``clusterkit bench strong|weak|plot``: scaling sweeps with mpirun, JSON results, PNG plots.
+
+    clusterkit bench strong JOB --ranks 1,2,4 [--repeat R] [--out DIR] [-- job args]
+    clusterkit bench weak   JOB --ranks 1,2,4 [--repeat R] [--out DIR] [-- job args]
+    clusterkit bench plot RESULTS.json... [--out DIR] [--labels A,B]
+
+The job's own arguments come after ``--``. Results go to ``DIR/results.json``
+and ``DIR/{time,speedup,breakdown}.png`` (default DIR: ``bench-results/JOB-MODE``);
+nothing is left in DIR when a run fails. See :mod:`clusterkit.bench.sweep`.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+
+from .run import positive_int, resolve_job
+
+__all__ = ["add_parser", "handle"]
+
+
+class _BenchParser(argparse.ArgumentParser):
+    """One-line errors (exit 2); everything after the first ``--`` is the job's arguments."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        job_args = []
+        if "--" in args:
+            i = args.index("--")
+            args, job_args = args[:i], args[i + 1:]
+        ns, extras = super().parse_known_args(args, namespace)
+        if hasattr(ns, "job_args"):
+            ns.job_args = job_args
+        return ns, extras
+
+
+def _nonneg_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def add_parser(sub):
+    """Register the ``bench`` subcommand and its ``strong``/``weak``/``plot`` modes."""
+    p = sub.add_parser("bench", help="strong/weak scaling sweeps and their plots",
+                       description="Run a job at several rank counts with mpirun, collect "
+                       "its time and the tracer's per-region times, and plot scaling curves.")
+    modes = p.add_subparsers(dest="bench_mode", metavar="MODE", parser_class=_BenchParser)
+    modes.required = True
+    for mode, what in (("strong", "fixed problem, more ranks"),
+                       ("weak", "problem grown with the ranks (stencil, diffusion, demo, "
+                        "climate-stats)")):
+        m = modes.add_parser(mode, help=f"{mode} scaling: {what}",
+                             description=f"{mode.capitalize()} scaling sweep ({what}). The "
+                             "job's own arguments follow '--'.",
+                             usage=f"clusterkit bench {mode} JOB --ranks 1,2,4 [--repeat R] "
+                             "[--out DIR] [-- job args]")
+        m.add_argument("job", metavar="JOB", help="job name, module path or script.py")
+        m.add_argument("--ranks", required=True, metavar="LIST",
+                       help="comma-separated rank counts, e.g. 1,2,4")
+        m.add_argument("--repeat", type=positive_int, default=3, metavar="R",
+                       help="timed runs per rank count (default 3; the median is plotted)")
+        m.add_argument("--warmup", type=_nonneg_int, default=0, metavar="W",
+                       help="untimed runs per rank count before the timed ones (default 0)")
+        m.add_argument("--out", metavar="DIR",
+                       help="directory for results.json and the plots "
+                       "(default bench-results/JOB-MODE)")
+        m.add_argument("--timeout", type=_seconds, default=600.0, metavar="S",
+                       help="seconds before one run is killed (default 600)")
+        m.add_argument("--no-plots", action="store_true", help="write results.json only")
+        m.set_defaults(handler=handle, job_args=[])
+    pl = modes.add_parser("plot", help="redraw and overlay results files",
+                          description="Redraw the plots of one results.json, or overlay "
+                          "several (files compare-*.png).")
+    pl.add_argument("results", nargs="+", metavar="RESULTS.json")
+    pl.add_argument("--out", metavar="DIR",
+                    help="directory for the PNGs (default: that of the first results file)")
+    pl.add_argument("--labels", metavar="A,B,...", help="legend labels, one per file")
+    pl.set_defaults(handler=handle)
+
+
+def _sweep(args):
+    from clusterkit.bench.plot import plot_results
+    from clusterkit.bench.sweep import (JobFailed, install, parse_ranks, prepare_output,
+                                        run_sweep, weak_arguments, write_results)
+    ranks = parse_ranks(args.ranks)
+    target, is_module = resolve_job(args.job)
+    name = os.path.basename(args.job.rstrip("/")) or "job"
+    out = args.out or os.path.join("bench-results", f"{name}-{args.bench_mode}")
+    existed = os.path.isdir(out)
+    out = prepare_output(out)
+    work = tempfile.mkdtemp(prefix=".bench-", dir=out)
+    try:
+        if args.bench_mode == "weak":   # bad arguments fail here, before any run
+            for r in ranks:
+                weak_arguments(args.job, args.job_args, r, work)
+        print(f"clusterkit bench {args.bench_mode} {args.job}: ranks {ranks}, "
+              f"{args.repeat} run{'s' if args.repeat > 1 else ''} each -> {out}", flush=True)
+        try:
+            results = run_sweep(args.bench_mode, args.job, target, is_module, ranks,
+                                args.repeat, job_args=args.job_args, workdir=work,
+                                warmup=args.warmup, timeout=args.timeout,
+                                log=lambda line: print(line, flush=True))
+        except JobFailed as exc:
+            sys.stderr.write(f"clusterkit bench: error: {exc}\n")
+            return exc.status
+        results["plots"] = [] if args.no_plots else [
+            os.path.basename(p) for p in plot_results([(results, _default_label(results))],
+                                                      work)]
+        write_results(os.path.join(work, "results.json"), results)
+        for name in results["plots"] + ["results.json"]:
+            install(os.path.join(work, name), os.path.join(out, name))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if not existed and os.path.isdir(out) and not os.listdir(out):
+            os.rmdir(out)       # a failed sweep leaves no trace of itself
+    print(f"wrote {os.path.join(out, 'results.json')}"
+          + "".join(f", {p}" for p in results["plots"]))
+    return 0
+
+
+def _default_label(results):
+    return f"{results['job']} {results['mode']} scaling ({results['machine']['hostname']}, " \
+           f"{results['cores']} cores)"
+
+
+def _plot(args):
+    from clusterkit.bench.plot import load_results, plot_results
+    from clusterkit.bench.sweep import prepare_output
+    runs = [load_results(p) for p in args.results]
+    labels = args.labels.split(",") if args.labels else None
+    if labels is not None and len(labels) != len(runs):
+        raise ValueError(f"--labels has {len(labels)} entries for {len(runs)} results files")
+    if labels is None:
+        labels = [_default_label(r) if len(runs) == 1 else
+                  f"{r['job']} {r['mode']} ({os.path.basename(os.path.dirname(os.path.abspath(p)))})"
+                  for r, p in zip(runs, args.results)]
+    out = prepare_output(args.out or os.path.dirname(os.path.abspath(args.results[0])))
+    paths = plot_results(list(zip(runs, labels)), out,
+                         prefix="" if len(runs) == 1 else "compare-")
+    print("wrote " + ", ".join(paths))
+    return 0
+
+
+def handle(args):
+    """Run the sweep or draw the plots; return the exit status."""
+    return _plot(args) if args.bench_mode == "plot" else _sweep(args)

@@ -1,0 +1,559 @@
+"""Named timing regions per rank, a ``-log_view``-style summary and a merged Chrome trace.
+
+Usage::
+
+    from clusterkit.trace import region, traced
+
+    with region("solve"):           # a named region, nested regions allowed
+        ...
+
+    @traced("io.checkpoint")        # the same, around every call of a function
+    def checkpoint(...): ...
+
+Tracing is off unless switched on, and then ``region()`` returns one shared
+no-op context manager (a flag test and a return): library code is annotated
+unconditionally. It is switched on, on every rank alike, by the environment,
+read at first use:
+
+``CLUSTERKIT_PROFILE=1``
+    at the end of the job rank 0 prints a table: per region the calls, the
+    min/mean/max over ranks of the time spent in it, the imbalance (max ÷
+    mean) and the share of the job's wall time;
+``CLUSTERKIT_TRACE=FILE``
+    every rank's regions are merged into ONE Chrome trace-event JSON file
+    (``pid`` = rank) that Perfetto (ui.perfetto.dev) and chrome://tracing open;
+``CLUSTERKIT_PROFILE_JSON=FILE``
+    the per-rank numbers behind the table as JSON (what ``clusterkit bench``
+    reads);
+
+or by :func:`enable`. :func:`~clusterkit.runtime.run_job` wraps every job in
+:func:`session`, which calls the collective :func:`finalize` when the job
+returns; ``clusterkit run --profile --trace FILE`` sets the variables.
+
+Times are ``time.perf_counter_ns`` per rank; :func:`finalize` aligns the ranks'
+clocks by subtracting each rank's reading just after a common ``Barrier``.
+Regions should be opened on the main thread (nesting is tracked per process).
+The library's own regions are ``halo.start``/``halo.finish``,
+``collective.<name>``, ``darray.gather``/``allgather``/``redistribute`` and
+``io.read``/``io.write``/``io.close``; :func:`category` groups them into the
+halo / I/O / other breakdown that ``clusterkit bench`` plots.
+"""
+
+import functools
+import inspect
+import json
+import os
+import sys
+import time
+
+__all__ = ["region", "traced", "enable", "disable", "reset", "is_enabled", "configure",
+           "session", "finalize", "totals", "category", "chrome_trace", "format_table",
+           "PROFILE_FORMAT", "MAX_EVENTS"]
+
+#: value of the ``format`` key of the JSON summary written for CLUSTERKIT_PROFILE_JSON
+PROFILE_FORMAT = "clusterkit-profile"
+#: events kept per rank for the trace file (more are counted but not kept)
+MAX_EVENTS = int(os.environ.get("CLUSTERKIT_TRACE_MAX_EVENTS", "1000000"))
+
+_now = time.perf_counter_ns
+
+# -- state (module-level so the hot path is one global load) -----------------------------
+_on = False            # the flag region() tests
+_configured = False    # environment read?
+_profile = False       # print the table at finalize
+_trace_path = None     # Chrome trace output (rank 0 writes it)
+_json_path = None      # JSON summary output
+_t0 = 0                # job start on this rank (perf_counter_ns)
+_lib_open = 0          # open library regions (halo/io/other categories)
+_buf = []              # (name, start_ns, end_ns, top) as regions close; folded by _flush()
+_agg = {}              # name -> [calls, total_ns, top_ns] (after _flush())
+_events = []           # (name, start_ns, end_ns, top) kept for the trace file
+_dropped = 0           # events not kept (beyond MAX_EVENTS)
+_categories = {}       # name -> category or None (cache)
+_classes = {}          # name -> _Region or _LibRegion (cache)
+_FLUSH = 1 << 16       # closed regions buffered before they are folded into _agg
+
+_LIBRARY_PREFIXES = (("halo.", "halo"), ("io.", "io"), ("collective.", "other"),
+                     ("darray.", "other"))
+
+
+def category(name):
+    """Breakdown category of a region name: ``"halo"``, ``"io"``, ``"other"`` or ``None``.
+
+    ``halo.*`` → halo, ``io.*`` → io, ``collective.*`` and ``darray.*``
+    (reductions, gathers, redistributions) → other; any other name (a user's
+    region) → ``None``: its time counts as compute in the breakdown.
+    """
+    cat = _categories.get(name, 0)
+    if cat == 0:
+        cat = next((c for p, c in _LIBRARY_PREFIXES if name.startswith(p)), None)
+        _categories[name] = cat
+    return cat
+
+
+class _Null:
+    """The shared do-nothing context manager returned by :func:`region` when off."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        return False
+
+
+_NULL = _Null()
+
+
+# The recording path is kept as short as possible: right after a kernel has streamed
+# its arrays through the caches, every bytecode and object touched costs a cache miss.
+class _Region:
+    """An open timed region (tracing on): a user's region."""
+
+    __slots__ = ("name", "start")
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        self.start = _now()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        _buf.append((self.name, self.start, _now(), False))
+        if len(_buf) >= _FLUSH:
+            _flush()
+        return False
+
+
+class _LibRegion(_Region):
+    """An open library region: its time counts in the breakdown unless another encloses it."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        global _lib_open
+        _lib_open += 1
+        self.start = _now()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        global _lib_open
+        end = _now()
+        _lib_open -= 1
+        _buf.append((self.name, self.start, end, _lib_open == 0))
+        if len(_buf) >= _FLUSH:
+            _flush()
+        return False
+
+
+def _region_class(name):
+    return _Region if category(name) is None else _LibRegion
+
+
+def _flush():
+    """Fold the buffered regions into the per-name totals (and the kept events)."""
+    global _dropped
+    for name, start, end, top in _buf:
+        a = _agg.get(name)
+        if a is None:
+            a = _agg[name] = [0, 0, 0]
+        a[0] += 1
+        a[1] += end - start
+        if top:
+            a[2] += end - start
+    if _trace_path is not None:
+        room = max(0, MAX_EVENTS - len(_events))
+        _events.extend(_buf[:room])
+        _dropped += max(0, len(_buf) - room)
+    del _buf[:]
+
+
+def totals():
+    """This rank's records so far: ``{name: (calls, total_ns, top_ns)}``.
+
+    ``top_ns`` is the time during which the region was the outermost library
+    region (what the breakdown counts); 0 for a user's regions.
+    """
+    _flush()
+    return {name: tuple(a) for name, a in _agg.items()}
+
+
+def region(name):
+    """Return a context manager timing the enclosed block as region ``name`` on this rank.
+
+    Parameters
+    ----------
+    name : str
+        Region name; regions with the same name are summed. Prefixes ``halo.``,
+        ``io.``, ``collective.`` and ``darray.`` are the library's own (see
+        :func:`category`).
+
+    Returns
+    -------
+    context manager
+        When tracing is off, one shared no-op object (nothing is allocated or
+        recorded).
+    """
+    if _on or (not _configured and configure()):
+        cls = _classes.get(name)
+        if cls is None:
+            cls = _classes[name] = _region_class(name)
+        return cls(name)
+    return _NULL
+
+
+def _exact_wrapper(fn, label):
+    """A wrapper with ``fn``'s own parameter list (no ``*args``/``**kwargs`` packing).
+
+    Calling through it costs one extra plain call when tracing is off. Returns
+    ``None`` for signatures it does not reproduce (positional-only, ``*args``).
+    """
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    head, call, defaults = [], [], []
+    star = False
+    for p in params:
+        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or not p.name.isidentifier() \
+                or p.name.startswith("_ck_"):
+            return None
+        if p.kind is p.KEYWORD_ONLY and not star:
+            head.append("*")
+            star = True
+        if p.default is p.empty:
+            head.append(p.name)
+        else:
+            head.append(f"{p.name}=_ck_d{len(defaults)}")
+            defaults.append(p.default)
+        call.append(p.name if p.kind is p.POSITIONAL_OR_KEYWORD else f"{p.name}={p.name}")
+    args, dnames = ", ".join(call), "".join(f", _ck_d{i}" for i in range(len(defaults)))
+    src = (f"def _ck_make(_ck_fn, _ck_cls, _ck_label{dnames}):\n"
+           f"    def wrapper({', '.join(head)}):\n"
+           f"        if not _on and (_configured or not configure()):\n"
+           f"            return _ck_fn({args})\n"
+           f"        with _ck_cls(_ck_label):\n"
+           f"            return _ck_fn({args})\n"
+           f"    return wrapper\n")
+    namespace = {}
+    exec(compile(src, f"<traced {label}>", "exec"), globals(), namespace)  # noqa: S102
+    return namespace["_ck_make"](fn, _region_class(label), label, *defaults)
+
+
+def traced(name=None):
+    """Decorator: time every call of the function as region ``name`` (default: its qualname).
+
+    When tracing is off the wrapper only tests a flag and calls the function;
+    it has the function's own parameter list where possible, so no argument
+    packing is added to the call.
+    """
+    def decorate(fn):
+        label = name or fn.__qualname__
+        wrapper = _exact_wrapper(fn, label)
+        if wrapper is None:
+            cls = _region_class(label)
+
+            def wrapper(*args, **kwargs):
+                if not _on and (_configured or not configure()):
+                    return fn(*args, **kwargs)
+                with cls(label):
+                    return fn(*args, **kwargs)
+        return functools.update_wrapper(wrapper, fn)
+    if callable(name):      # used bare: @traced
+        fn, name = name, None
+        return decorate(fn)
+    return decorate
+
+
+# -- switching on and off ------------------------------------------------------------
+def _flag(text):
+    return text.strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _check_writable(path, what):
+    path = os.path.abspath(path)
+    parent = os.path.dirname(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{what} {path!r} is a directory; give a file name")
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {path!r}: directory {parent!r} does not exist or is "
+                         "not writable")
+    return path
+
+
+def enable(profile=True, trace_path=None, profile_json=None):
+    """Switch tracing on for this process (call it on every rank alike).
+
+    Parameters
+    ----------
+    profile : bool
+        Print the summary table at :func:`finalize`.
+    trace_path : str, optional
+        Write the merged Chrome trace-event JSON file there at :func:`finalize`.
+    profile_json : str, optional
+        Write the per-rank summary as JSON there at :func:`finalize`.
+
+    Raises
+    ------
+    ValueError
+        If an output path is a directory or its directory is missing or not writable.
+    """
+    global _on, _configured, _profile, _trace_path, _json_path, _t0
+    trace_path = _check_writable(trace_path, "trace file") if trace_path else None
+    profile_json = _check_writable(profile_json, "profile JSON") if profile_json else None
+    _configured = True
+    _profile = bool(profile)
+    _trace_path, _json_path = trace_path, profile_json
+    if not _on and not _agg and not _buf:   # first start since reset(): origin of times
+        _t0 = _now()
+    _on = True
+
+
+def disable():
+    """Stop recording (what was recorded is kept until :func:`reset` or :func:`finalize`)."""
+    global _on, _configured
+    _on, _configured = False, True
+
+
+def reset():
+    """Switch off and forget everything, including whether the environment was read."""
+    global _on, _configured, _profile, _trace_path, _json_path, _lib_open, _dropped
+    _on = _configured = _profile = False
+    _trace_path = _json_path = None
+    _lib_open = _dropped = 0
+    _agg.clear()
+    del _buf[:], _events[:]
+
+
+def is_enabled():
+    """Whether regions are being recorded (reads the environment on first call)."""
+    return _on or (not _configured and configure())
+
+
+def configure(env=None):
+    """Read ``CLUSTERKIT_PROFILE``/``CLUSTERKIT_TRACE``/``CLUSTERKIT_PROFILE_JSON`` once.
+
+    Returns
+    -------
+    bool
+        Whether tracing is on afterwards.
+    """
+    global _configured
+    if _configured:
+        return _on
+    env = os.environ if env is None else env
+    profile = _flag(env.get("CLUSTERKIT_PROFILE", ""))
+    trace_path = env.get("CLUSTERKIT_TRACE", "").strip() or None
+    json_path = env.get("CLUSTERKIT_PROFILE_JSON", "").strip() or None
+    _configured = True
+    if profile or trace_path or json_path:
+        enable(profile=profile, trace_path=trace_path, profile_json=json_path)
+    return _on
+
+
+class session:
+    """Context manager around a whole job: configure from the environment, mark the
+    job's start, and call the collective :func:`finalize` if the block returns normally.
+
+    On an exception nothing is collected (the job is ending in error; the other
+    ranks may never arrive), so every rank that reaches ``finalize`` has
+    returned from the job.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Intracomm, optional
+        The job's communicator.
+    """
+
+    def __init__(self, comm=None):
+        self.comm = comm
+
+    def __enter__(self):
+        global _t0
+        if configure():
+            _t0 = _now()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            finalize(self.comm)
+        return False
+
+
+# -- the end of the job ---------------------------------------------------------------
+def _local_record(sync):
+    _flush()
+    names = list(_agg)
+    rec = {"t0": _t0 - sync, "names": names,
+           "calls": [_agg[n][0] for n in names], "total": [_agg[n][1] for n in names],
+           "top": [_agg[n][2] for n in names], "dropped": _dropped, "events": None}
+    if _trace_path is not None:
+        import numpy as np
+        index = {n: i for i, n in enumerate(names)}
+        ev = np.empty((len(_events), 3), dtype=np.int64)
+        for k, (n, start, end, _) in enumerate(_events):
+            ev[k] = (index[n], start - sync, end - start)
+        rec["events"] = ev
+    return rec
+
+
+def _summarise(parts):
+    """Combine the ranks' records into the profile summary (a JSON-able dict)."""
+    size = len(parts)
+    start = min(p["t0"] for p in parts)
+    wall = -start * 1e-9                    # first start to the common barrier
+    names = []
+    for p in parts:
+        names += [n for n in p["names"] if n not in names]
+    regions = {}
+    for n in names:
+        calls, total, top = [0] * size, [0.0] * size, [0.0] * size
+        for r, p in enumerate(parts):
+            if n in p["names"]:
+                i = p["names"].index(n)
+                calls[r], total[r], top[r] = p["calls"][i], p["total"][i] * 1e-9, \
+                    p["top"][i] * 1e-9
+        mean = sum(total) / size
+        regions[n] = {"category": category(n), "calls": calls, "total_s": total,
+                      "top_s": top, "min_s": min(total), "mean_s": mean, "max_s": max(total),
+                      "imbalance": max(total) / mean if mean > 0 else 1.0,
+                      "pct_wall": 100.0 * mean / wall if wall > 0 else 0.0}
+    breakdown = {}
+    for cat in ("halo", "io", "other"):
+        per_rank = [sum(v["top_s"][r] for v in regions.values() if v["category"] == cat)
+                    for r in range(size)]
+        breakdown[cat] = sum(per_rank) / size
+    breakdown["compute"] = max(0.0, wall - sum(breakdown.values()))
+    return {"format": PROFILE_FORMAT, "version": 1, "ranks": size, "wall_s": wall,
+            "rank_wall_s": [-p["t0"] * 1e-9 for p in parts], "regions": regions,
+            "breakdown_s": breakdown, "dropped_events": [p["dropped"] for p in parts]}
+
+
+def format_table(summary):
+    """Return the ``-log_view``-style table of a summary from :func:`finalize`."""
+    size, wall = summary["ranks"], summary["wall_s"]
+    rule = "-" * 86
+    lines = [rule, f"clusterkit profile: {size} rank{'s' if size != 1 else ''}, "
+             f"wall time {wall:.4g} s (first rank's start to the end of the job)", rule,
+             f"{'region':<28} {'calls':>9} {'min [s]':>10} {'mean [s]':>10} "
+             f"{'max [s]':>10} {'imbal':>6} {'%wall':>6}"]
+    rows = sorted(summary["regions"].items(), key=lambda kv: (-kv[1]["mean_s"], kv[0]))
+    for name, v in rows:
+        lo, hi = min(v["calls"]), max(v["calls"])
+        calls = str(hi) if lo == hi else f"{lo}-{hi}"
+        lines.append(f"{name[:28]:<28} {calls:>9} {v['min_s']:10.3e} {v['mean_s']:10.3e} "
+                     f"{v['max_s']:10.3e} {v['imbalance']:6.2f} {v['pct_wall']:6.1f}")
+    if not rows:
+        lines.append("(no regions recorded)")
+    b = summary["breakdown_s"]
+    lines += [rule, "times are per rank: min/mean/max over ranks of the time inside the "
+              "region; imbal = max/mean;",
+              "%wall = mean / wall time; nested regions are also counted in their parents",
+              f"breakdown (mean over ranks): compute {b['compute']:.4g} s, halo "
+              f"{b['halo']:.4g} s, I/O {b['io']:.4g} s, other {b['other']:.4g} s", rule]
+    dropped = sum(summary["dropped_events"])
+    if dropped:
+        lines.append(f"trace: {dropped} events beyond {MAX_EVENTS} per rank were not kept")
+    return "\n".join(lines)
+
+
+def chrome_trace(parts):
+    """Return the Chrome trace-event document (a dict) of the ranks' records.
+
+    ``"X"`` (complete) events with ``pid`` = rank, ``tid`` = 0, ``ts``/``dur`` in
+    microseconds from the first rank's job start, plus ``process_name`` and
+    ``process_sort_index`` metadata events naming each process ``rank k``.
+    """
+    origin = min(p["t0"] for p in parts)
+    events = []
+    for rank, p in enumerate(parts):
+        events.append({"name": "process_name", "ph": "M", "pid": rank, "tid": 0,
+                       "args": {"name": f"rank {rank}"}})
+        events.append({"name": "process_sort_index", "ph": "M", "pid": rank, "tid": 0,
+                       "args": {"sort_index": rank}})
+        events.append({"name": "job", "cat": "job", "ph": "X", "pid": rank, "tid": 0,
+                       "ts": round((p["t0"] - origin) / 1e3, 3),
+                       "dur": round(-p["t0"] / 1e3, 3)})
+        ev = p["events"]
+        if ev is None:
+            continue
+        for i, start, dur in ev.tolist():
+            name = p["names"][i]
+            events.append({"name": name, "cat": category(name) or "user", "ph": "X",
+                           "pid": rank, "tid": 0, "ts": round((start - origin) / 1e3, 3),
+                           "dur": round(dur / 1e3, 3)})
+    return {"traceEvents": events, "displayTimeUnit": "ms",
+            "otherData": {"producer": "clusterkit.trace", "ranks": len(parts)}}
+
+
+def _write_atomic(path, obj):
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, separators=(",", ":"))
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def finalize(comm=None, file=None):
+    """Collect every rank's regions: print the table, write the trace and JSON. Collective.
+
+    Does nothing, and communicates nothing, when tracing is off (the same on
+    every rank: the environment is). Otherwise every rank of ``comm`` must call
+    it; rank 0 prints the table (``CLUSTERKIT_PROFILE``), writes the merged
+    Chrome trace (``CLUSTERKIT_TRACE``) and the JSON summary
+    (``CLUSTERKIT_PROFILE_JSON``), each to a temporary name renamed when
+    complete. A file that cannot be written is reported on stderr and does not
+    fail the job. Recording stops and the records are cleared afterwards.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Intracomm, optional
+    file : file-like, optional
+        Where rank 0 prints the table (``sys.stdout``).
+
+    Returns
+    -------
+    dict or None
+        The summary (see :func:`format_table`) on rank 0, ``None`` elsewhere or when off.
+    """
+    if not _on:
+        return None
+    from .comm import resolve
+    c = resolve(comm)
+    c.Barrier()
+    sync = _now()
+    parts = c.gather(_local_record(sync), root=0)
+    profile, trace_path, json_path = _profile, _trace_path, _json_path
+    reset()
+    disable()
+    if c.Get_rank() != 0:
+        return None
+    summary = _summarise(parts)
+    out = sys.stdout if file is None else file
+    if profile:
+        out.write(format_table(summary) + "\n")
+    for path, what, make in ((trace_path, "trace", lambda: chrome_trace(parts)),
+                             (json_path, "profile JSON", lambda: summary)):
+        if path is None:
+            continue
+        try:
+            _write_atomic(path, make())
+        except OSError as exc:
+            sys.stderr.write(f"clusterkit trace: could not write the {what} {path!r}: {exc}\n")
+        else:
+            if what == "trace":
+                n = sum(0 if p["events"] is None else len(p["events"]) for p in parts)
+                out.write(f"clusterkit trace: wrote {path} ({n} events from {len(parts)} "
+                          f"rank{'s' if len(parts) != 1 else ''}; open it in "
+                          "https://ui.perfetto.dev or chrome://tracing)\n")
+    out.flush()
+    return summary
