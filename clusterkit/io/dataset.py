@@ -10,7 +10,15 @@ from ..comm import MPI
 from ..trace import traced
 from . import cf
 
-__all__ = ["Dataset", "INTERNAL_ATTRS", "public_attrs"]
+__all__ = ["Dataset", "INTERNAL_ATTRS", "public_attrs", "parallel_io"]
+
+
+def parallel_io(comm):
+    """Whether to use parallel HDF5 (mpio) on ``comm``: h5py built with MPI, more than one
+    rank, and not switched off with ``CLUSTERKIT_SERIAL_IO=1`` (which forces the serial
+    fallback: independent reads, writes funnelled through rank 0)."""
+    return (bool(h5py.get_config().mpi) and comm.Get_size() > 1
+            and os.environ.get("CLUSTERKIT_SERIAL_IO", "") not in ("1", "true", "yes"))
 
 #: HDF5 / netCDF-4 bookkeeping attributes that are not the variable's own
 INTERNAL_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME", "_Netcdf4Dimid",
@@ -59,7 +67,7 @@ class Dataset:
         if problem:
             raise {"FileNotFoundError": FileNotFoundError, "PermissionError": PermissionError,
                    "ValueError": ValueError}[problem[0]](problem[1])
-        self.parallel = bool(h5py.get_config().mpi) and self.comm.Get_size() > 1
+        self.parallel = parallel_io(self.comm)
         kwargs = {"driver": "mpio", "comm": self.comm} if self.parallel else {}
         self.file = h5py.File(path, "r", **kwargs)
 

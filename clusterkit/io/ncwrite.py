@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import comm as _comm
 from ..comm import check
+from .dataset import parallel_io
 from ..trace import traced
 
 __all__ = ["NCWriter", "check_output_path"]
@@ -74,7 +75,7 @@ class NCWriter:
         token = self.comm.bcast(secrets.token_hex(4), root=0)
         folder, base = os.path.split(os.path.abspath(path))
         self.tmp = os.path.join(folder, f".{base}.tmp-{token}")
-        self.parallel = bool(h5py.get_config().mpi) and self.comm.Get_size() > 1
+        self.parallel = parallel_io(self.comm)
         kwargs = {"driver": "mpio", "comm": self.comm} if self.parallel else {}
         if self.parallel or self.comm.Get_rank() == 0:
             self.file = h5py.File(self.tmp, "w", track_order=True, **kwargs)
