@@ -11,7 +11,6 @@ the same way. Times are medians over repeats of the slowest rank.
 import argparse
 import sys
 
-import numpy as np
 
 from clusterkit.bench.record import machine, summary, time_slowest, write_json
 from clusterkit.comm import world

@@ -2,7 +2,8 @@
 
 from mpi4py import MPI
 
-__all__ = ["MPI", "resolve", "world", "any_rank", "all_ranks", "check"]
+__all__ = ["MPI", "resolve", "world", "world_position", "abort_job", "any_rank",
+           "all_ranks", "check", "root_decides"]
 
 _world = None
 
@@ -19,6 +20,16 @@ def world():
         _world = MPI.COMM_WORLD.Dup()
         _world.Set_name("clusterkit_world")
     return _world
+
+
+def world_position():
+    """``(rank, size)`` of this process in the whole job (how error messages name ranks)."""
+    return MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
+
+
+def abort_job(status=1):
+    """End every process of the job with ``status`` (``MPI_Abort`` on the world)."""
+    MPI.COMM_WORLD.Abort(status)
 
 
 def resolve(comm=None):
@@ -81,3 +92,16 @@ def check(ok, message, exc_type=ValueError, comm=None):
         if size > 1:
             text = f"{text} (on rank {rank})"
     raise exc_type(comm.bcast(text, root=first))
+
+
+def root_decides(verdict, comm=None, root=0):
+    """Run ``verdict()`` on ``root`` only; if it returns an exception, raise it on every rank.
+
+    For checks that only one rank should make (file-system look-ups): the
+    exception object itself is broadcast, so every rank raises the same type
+    with the same message. Collective.
+    """
+    c = resolve(comm)
+    exc = c.bcast(verdict() if c.Get_rank() == root else None, root=root)
+    if exc is not None:
+        raise exc

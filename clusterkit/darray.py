@@ -71,28 +71,35 @@ class DistArray:
         start = list(dec.local_start(coords)) if origin is None else list(origin)
         return self.mpi_type.Create_subarray(list(base_shape), sub, start).Commit()
 
-    def _interior_type(self):
-        return self._block_type(self.grid.rank, self.ghosted.shape, self.grid.halo)
+    def _exchange_with_root(self, full, root, to_root):
+        """Move every rank's interior to (``to_root``) or from ``full`` on ``root``.
 
-    @traced("darray.gather")
-    def gather(self, root=0):
-        """Return the global array on ``root`` (``None`` on the other ranks). Collective."""
-        comm, rank = self.comm, self.grid.rank
-        out = np.empty(self.shape, self.dtype) if rank == root else None
+        One message per non-empty block, each a single subarray datatype on both
+        sides (so no count ever exceeds 2**31 elements). Collective.
+        """
+        comm = self.comm
+        root_op, rank_op = (comm.Irecv, comm.Isend) if to_root else (comm.Isend, comm.Irecv)
+        tag = 77 if to_root else 78
         requests, types = [], []
-        if rank == root:
+        if self.grid.rank == root:
             for r in range(self.grid.size):
                 t = self._block_type(r, self.shape)
                 if t is not None:
                     types.append(t)
-                    requests.append(comm.Irecv([out, 1, t], source=r, tag=77))
-        mine = self._interior_type()
+                    requests.append(root_op([full, 1, t], r, tag))
+        mine = self._block_type(self.grid.rank, self.ghosted.shape, self.grid.halo)
         if mine is not None:
             types.append(mine)
-            requests.append(comm.Isend([self.ghosted, 1, mine], dest=root, tag=77))
+            requests.append(rank_op([self.ghosted, 1, mine], root, tag))
         MPI.Request.Waitall(requests)
         for t in types:
             t.Free()
+
+    @traced("darray.gather")
+    def gather(self, root=0):
+        """Return the global array on ``root`` (``None`` on the other ranks). Collective."""
+        out = np.empty(self.shape, self.dtype) if self.grid.rank == root else None
+        self._exchange_with_root(out, root, to_root=True)
         return out
 
     @traced("darray.allgather")
@@ -267,18 +274,5 @@ def scatter(grid, array, root=0, dtype=None):
     check(ok, msg, comm=comm)
     dtype = comm.bcast(np.dtype(dtype).str, root=root)
     out = DistArray(grid, dtype)
-    requests, types = [], []
-    if grid.rank == root:
-        for r in range(grid.size):
-            t = out._block_type(r, grid.shape)
-            if t is not None:
-                types.append(t)
-                requests.append(comm.Isend([array, 1, t], dest=r, tag=78))
-    mine = out._interior_type()
-    if mine is not None:
-        types.append(mine)
-        requests.append(comm.Irecv([out.ghosted, 1, mine], source=root, tag=78))
-    MPI.Request.Waitall(requests)
-    for t in types:
-        t.Free()
+    out._exchange_with_root(array, root, to_root=False)
     return out

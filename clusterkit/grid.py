@@ -66,6 +66,7 @@ class Grid:
             decomposition = Decomposition.auto(shape, base.Get_size(), allow_empty=True,
                                                **choose)
         self.topology = CartTopology(decomposition, periodic, base)
+        self._reduced = {}  # axes -> Grid of a reduction over them (see reduced())
         local = self.topology.local_shape()
         wide = [(a, w, n) for a, (w, n) in enumerate(zip(self.halo_spec.widths, local))
                 if w > n]
@@ -115,11 +116,6 @@ class Grid:
                              f"({self.shape[axis]},), got {coord.shape}")
         return coord[self.local_slices[axis]]
 
-    def same_layout(self, other):
-        """Whether ``other`` has the same shape, process grid and halo as this grid."""
-        return (isinstance(other, Grid) and self.shape == other.shape
-                and self.dims == other.dims and self.halo == other.halo)
-
     def reduced(self, axes):
         """The grid of a reduction over ``axes``: the other axes, on the ranks sharing a block.
 
@@ -127,7 +123,7 @@ class Grid:
         (one copy per position along the reduced axes). Cached per ``axes``.
         """
         axes = tuple(sorted(axes))
-        cache = self.__dict__.setdefault("_reduced", {})
+        cache = self._reduced
         if axes not in cache:
             kept = [a for a in range(self.ndim) if a not in axes]
             cache[axes] = Grid([self.shape[a] for a in kept], dims=[self.dims[a] for a in kept],

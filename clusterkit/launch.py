@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import sys
 
-from .threads import threads_per_rank
+from .threads import available_cores, threads_per_rank
 
 __all__ = ["mpi_flavour", "mpirun_command", "job_environment", "TRACE_VARIABLES",
            "trace_exports"]
@@ -90,7 +90,6 @@ def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
     """
     if isinstance(nranks, bool) or not isinstance(nranks, int) or nranks < 1:
         raise ValueError(f"number of ranks must be a positive integer, got {nranks!r}")
-    from .threads import available_cores
     cores = available_cores() if cores is None else cores
     python = python or sys.executable
     argv = [mpirun, "-n", str(nranks)]

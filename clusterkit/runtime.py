@@ -38,7 +38,7 @@ def abort(exc=None, status=1):
     Never returns. Every other rank is killed promptly by the MPI runtime, so an
     exception on one rank cannot leave the others waiting in a collective.
     """
-    rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
+    rank, size = _comm.world_position()
     prefix = f"[rank {rank}/{size}]"
     if exc is not None:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -52,7 +52,7 @@ def abort(exc=None, status=1):
             callback()
         except Exception:  # noqa: BLE001 - nothing may stop the abort
             pass
-    MPI.COMM_WORLD.Abort(status)
+    _comm.abort_job(status)
     os._exit(status)  # pragma: no cover - Abort does not return
 
 

@@ -13,6 +13,7 @@ variable through in time chunks, so memory per rank stays bounded.
 """
 
 import sys
+import warnings
 
 import numpy as np
 
@@ -67,8 +68,8 @@ class Layout:
         self.tyears = cf.days_since_first(self.time, self.time_attrs) / \
             cf.YEAR_DAYS[self.calendar]
         self.lat = ds.coordinate(self.lat_dim).astype(np.float64)
-        self.coords = {d: (ds.coordinate(d) if ds.coordinate(d) is not None
-                           else np.arange(n), ds.attrs(d) if d in ds.file else {})
+        self.coords = {d: (ds.coordinate(d) if ds.has_coordinate(d) else np.arange(n),
+                           ds.attrs(d) if d in ds.file else {})
                        for d, n in zip(self.dims, self.shape)}
 
 
@@ -88,15 +89,10 @@ def _stream(ds, grid, layout, chunk, progress):
     zc = np.zeros_like(zs)
     sel = grid.local_slices
     tc = layout.tyears - 0.5 * (layout.tyears[0] + layout.tyears[-1])  # centred time
-    # raw values are decoded inside the kernel (no extra pass); the buffer is reused
-    missing = cf.fill_values(layout.attrs)
-    packing = [np.asarray(layout.attrs[k]) for k in ("scale_factor", "add_offset")
-               if k in layout.attrs]
-    decode = (float(np.asarray(layout.attrs.get("scale_factor", 1.0)).reshape(())),
-              float(np.asarray(layout.attrs.get("add_offset", 0.0)).reshape(())), missing)
-    # float32 packing is decoded in float32 (as xarray does) by cf.unpack, not the kernel
-    single = bool(packing) and all(a.dtype == np.float32 for a in packing)
-    raw_ok = len(missing) <= 2 and not single
+    # raw values are decoded inside the kernel (no extra pass) into a reused buffer,
+    # unless only cf.unpack decodes them exactly (float32 packing)
+    decode = cf.raw_decoding(layout.attrs)
+    raw_ok = decode is not None
     buf = np.empty((min(chunk, nt),) + tuple(local[1:]), ds.dtype(layout.var)) \
         if raw_ok else None
     stats = None
@@ -108,7 +104,7 @@ def _stream(ds, grid, layout, chunk, progress):
             first = cf.unpack(x, layout.attrs) if raw_ok else x
             stats = TimeStats.from_first_chunk(first)
         accumulate_time_stats(x, layout.months[t0:t1], tc[t0:t1], stats, zs[t0:t1],
-                              zc[t0:t1], decode=decode if raw_ok else None)
+                              zc[t0:t1], decode=decode)
         progress.advance(t1 - t0)
     return stats, zs, zc
 
@@ -126,10 +122,9 @@ def _grid(layout, comm):
 def _zonal_and_global(grid, layout, zs, zc):
     """Zonal means (T, Z, Yloc) and cos-latitude weighted global means (T, Z)."""
     ndim = grid.ndim
-    lon_group = grid.topology.sub((ndim - 1,))
-    zs_all, zc_all = np.empty_like(zs), np.empty_like(zc)
-    lon_group.Allreduce(zs, zs_all, op=MPI.SUM)
-    lon_group.Allreduce(zc, zc_all, op=MPI.SUM)
+    sums = np.stack([zs, zc])                    # one message for sums and counts
+    grid.topology.sub((ndim - 1,)).Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
+    zs_all, zc_all = sums
     w = np.cos(np.deg2rad(layout.lat[grid.local_slices[-2]]))
     partial = np.stack([zs @ w, zc @ w]) if zs.size else np.zeros((2,) + zs.shape[:2])
     total = np.empty_like(partial)
@@ -155,22 +150,10 @@ def _percentiles(ds, grid, layout, q, rows_mb):
         x = ds.read(layout.var, tuple(sel[:-2]) + (lat, sel[-1]), dtype=np.float64)
         if x.size:
             x = x.reshape((nt, z, y1 - y0, nx))
-            with np.errstate(all="ignore"), _quiet():
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells are NaN
                 out[:, :, y0:y1] = np.nanpercentile(x, q, axis=0)
     return out
-
-
-class _quiet:
-    """Silence NumPy's all-NaN-slice warnings (those cells are NaN, as documented)."""
-
-    def __enter__(self):
-        import warnings
-        self._cm = warnings.catch_warnings()
-        self._cm.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)
 
 
 def main(argv=None, comm=None):

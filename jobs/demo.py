@@ -15,6 +15,7 @@ import numpy as np
 
 from clusterkit.comm import MPI
 from clusterkit.log import rprint
+from clusterkit.options import parse_ints
 from clusterkit.partition import block_range
 from clusterkit.runtime import JobArgumentParser, run_job
 
@@ -35,11 +36,8 @@ def synthetic_temperature(t, lat_deg, lon_deg):
 
 
 def _shape(text):
-    try:
-        shape = tuple(int(s) for s in text.split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
+    shape = parse_ints(text, 3)
+    if shape is None:
         raise ValueError(f"--shape must be three positive integers T,Y,X, got {text!r}")
     return shape
 

@@ -58,6 +58,7 @@ from clusterkit.kernels import (
     diffusion_step_serial,
 )
 from clusterkit.log import rprint
+from clusterkit.options import parse_ints
 from clusterkit.partition import choose_grid
 from clusterkit.runtime import JobArgumentParser, run_job
 
@@ -119,11 +120,8 @@ def initial_field(lat_deg, lon_deg):
 
 def parse_shape(text):
     """Parse ``"NY,NX"``; ``ValueError`` unless two integers with NY >= 3 and NX >= 3."""
-    try:
-        shape = tuple(int(s) for s in text.split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 2 or min(shape) < 3:
+    shape = parse_ints(text, 2, minimum=3)
+    if shape is None:
         raise ValueError(f"--shape must be two integers NY,NX (latitudes incl. both poles, "
                          f"longitudes), each >= 3, got {text!r}")
     return shape
@@ -203,13 +201,9 @@ def check_options(shape, steps, every, kappa, nranks):
     return (ny, nx), tuple(dims)
 
 
-def _scalar(value):
-    return float(value)
-
-
 def _diagnostic(u, weights, step, comm):
-    mean = _scalar(u.mean(weights=weights, weights_axis=0))
-    lo, hi = _scalar(u.min()), _scalar(u.max())
+    mean = float(u.mean(weights=weights, weights_axis=0))
+    lo, hi = float(u.min()), float(u.max())
     rprint(f"step {step:7d}  mean {mean:.12f}  min {lo:.9f}  max {hi:.9f}", comm=comm)
     return mean
 

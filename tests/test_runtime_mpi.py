@@ -70,3 +70,13 @@ def test_allreduce_scalar_sums_and_maxes(comm, typecode, value):
     total = allreduce_scalar(value * (rank + 1), MPI.SUM, comm, typecode)
     assert_all(total == value * size * (size + 1) / 2, f"sum {total}", comm)
     assert_all(allreduce_scalar(rank, MPI.MAX, comm, typecode) == size - 1, "max", comm)
+
+
+def test_logger_emits_on_rank0_only_with_the_rank(comm, capsys):
+    from clusterkit.log import get_logger
+    log = get_logger(f"clusterkit.test{comm.Get_size()}", comm=comm)
+    log.info("hello %d", 7)
+    err = capsys.readouterr().err
+    rank, size = comm.Get_rank(), comm.Get_size()
+    expected = f"[rank 0/{size}] INFO clusterkit.test{size}: hello 7\n" if rank == 0 else ""
+    assert_all(err == expected, f"got {err!r}", comm)

@@ -28,7 +28,6 @@ climate-stats  a synthetic dataset per rank count, ``--shape T,Y,X`` (default
 Scaled sizes are rounded to the nearest integer.
 """
 
-import datetime
 import json
 import math
 import os
@@ -42,7 +41,10 @@ import tempfile
 import time
 
 from ..launch import job_environment, mpi_flavour, mpirun_command, trace_exports
+from ..options import parse_ints
 from ..threads import available_cores
+from ..trace_report import write_json_atomic
+from .describe import host_info, summary
 
 __all__ = ["RESULTS_FORMAT", "WEAK_SCALING", "parse_ranks", "weak_arguments", "machine_info",
            "spread", "run_sweep", "prepare_output", "write_results", "install",
@@ -102,13 +104,10 @@ def _option(args, name, default):
 
 
 def _ints(text, n, what):
-    try:
-        vals = [int(s) for s in text.split(",")]
-    except ValueError:
-        vals = []
-    if len(vals) != n or min(vals) < 1:
+    vals = parse_ints(text, n)
+    if vals is None:
         raise ValueError(f"{what} must be {n} positive integers, got {text!r}")
-    return vals
+    return list(vals)
 
 
 def _weak_stencil(args, r, workdir):
@@ -188,17 +187,8 @@ def _first_line(argv):
 
 def machine_info():
     """Describe this machine and the software stack, without initialising MPI here."""
-    info = {"hostname": platform.node(), "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "cores_available": available_cores(),
-            "load_average": os.getloadavg(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    info = {**host_info(), "cores_available": available_cores(),
             "mpirun": _first_line(["mpirun", "--version"])}
-    try:
-        with open("/proc/cpuinfo") as f:
-            info["cpu_model"] = next((line.split(":", 1)[1].strip() for line in f
-                                      if line.startswith("model name")), None)
-    except OSError:
-        pass
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     info["clusterkit_commit"] = _first_line(["git", "-C", root, "rev-parse", "HEAD"])
     versions = {"python": platform.python_version()}
@@ -209,9 +199,7 @@ def machine_info():
 
 def spread(samples):
     """Median, min, max, quartiles and the samples themselves (seconds)."""
-    q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples),
-            "q1": q[0], "q3": q[2], "n": len(samples), "samples": list(samples)}
+    return {**summary(samples), "samples": list(samples)}
 
 
 def _point_summary(profiles):
@@ -360,11 +348,7 @@ def prepare_output(path):
 
 def write_results(path, results):
     """Write the results record as indented JSON, atomically (temporary name, then rename)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_json_atomic(path, results, indent=1)
 
 
 def install(src, dst):

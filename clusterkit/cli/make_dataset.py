@@ -2,16 +2,15 @@
 
 import argparse
 
+from ..options import parse_ints
+
 __all__ = ["add_parser", "parse_shape"]
 
 
 def parse_shape(text):
     """argparse type: ``T,Y,X`` as three positive integers."""
-    try:
-        shape = tuple(int(s) for s in text.split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
+    shape = parse_ints(text, 3)
+    if shape is None:
         raise argparse.ArgumentTypeError(f"must be three positive integers T,Y,X, got {text!r}")
     return shape
 

@@ -5,7 +5,7 @@ import re
 import numpy as np
 
 __all__ = ["CALENDARS", "YEAR_DAYS", "attr_str", "axis_kind", "calendar_of", "decode_time",
-           "days_since_first", "unpack", "fill_values"]
+           "days_since_first", "unpack", "fill_values", "raw_decoding"]
 
 #: supported CF calendars → canonical name
 CALENDARS = {
@@ -148,3 +148,18 @@ def unpack(raw, attrs, dtype=None):
     if offset is not None:
         out += np.asarray(offset).reshape(()).astype(dtype)
     return out
+
+
+def raw_decoding(attrs, max_missing=2):
+    """``(scale, offset, missing_values)`` to decode raw values on the fly in float64.
+
+    ``None`` when that would not match :func:`unpack`: float32 packing attributes
+    (decoded in float32, as xarray does) or more than ``max_missing`` missing values.
+    """
+    missing = fill_values(attrs)
+    packing = [np.asarray(attrs[k]) for k in ("scale_factor", "add_offset") if k in attrs]
+    if len(missing) > max_missing or (packing and all(a.dtype == np.float32
+                                                      for a in packing)):
+        return None
+    return (float(np.asarray(attrs.get("scale_factor", 1.0)).reshape(())),
+            float(np.asarray(attrs.get("add_offset", 0.0)).reshape(())), missing)

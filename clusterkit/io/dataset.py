@@ -30,6 +30,20 @@ def public_attrs(obj):
     return {k: v for k, v in obj.attrs.items() if k not in INTERNAL_ATTRS}
 
 
+def _input_problem(path):
+    """The exception that makes ``path`` unusable as input, or ``None``."""
+    if not os.path.exists(path):
+        return FileNotFoundError(f"input file {path!r} does not exist")
+    if os.path.isdir(path):
+        return ValueError(f"input {path!r} is a directory, not a NetCDF-4 file")
+    if not os.access(path, os.R_OK):
+        return PermissionError(f"input file {path!r} is not readable")
+    if not h5py.is_hdf5(path):
+        return ValueError(f"input {path!r} is not a NetCDF-4/HDF5 file "
+                          "(NetCDF-3 classic files: convert with 'nccopy -k nc4')")
+    return None
+
+
 class Dataset:
     """A NetCDF-4/HDF5 file opened collectively for reading.
 
@@ -52,24 +66,11 @@ class Dataset:
     def __init__(self, path, comm=None):
         self.comm = _comm.resolve(comm)
         self.path = path
-        problem = None
-        if self.comm.Get_rank() == 0:
-            if not os.path.exists(path):
-                problem = ("FileNotFoundError", f"input file {path!r} does not exist")
-            elif os.path.isdir(path):
-                problem = ("ValueError", f"input {path!r} is a directory, not a NetCDF-4 file")
-            elif not os.access(path, os.R_OK):
-                problem = ("PermissionError", f"input file {path!r} is not readable")
-            elif not h5py.is_hdf5(path):
-                problem = ("ValueError", f"input {path!r} is not a NetCDF-4/HDF5 file "
-                           "(NetCDF-3 classic files: convert with 'nccopy -k nc4')")
-        problem = self.comm.bcast(problem, root=0)
-        if problem:
-            raise {"FileNotFoundError": FileNotFoundError, "PermissionError": PermissionError,
-                   "ValueError": ValueError}[problem[0]](problem[1])
+        _comm.root_decides(lambda: _input_problem(path), self.comm)
         self.parallel = parallel_io(self.comm)
         kwargs = {"driver": "mpio", "comm": self.comm} if self.parallel else {}
         self.file = h5py.File(path, "r", **kwargs)
+        self._coords = {}
 
     def close(self):
         """Close the file (collective)."""
@@ -103,22 +104,27 @@ class Dataset:
         """Shape of variable ``name``."""
         return self.file[name].shape
 
+    def has_coordinate(self, dim):
+        """Whether ``dim`` has a coordinate variable: a 1-D dataset of that name that is a
+        real (not netCDF's placeholder) dimension scale, or carries ``units``."""
+        ds = self.file.get(dim)
+        if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
+            return False
+        a = ds.attrs
+        real_scale = cf.attr_str(a, "CLASS") == "DIMENSION_SCALE" and \
+            not cf.attr_str(a, "NAME").startswith("This is a netCDF")
+        return real_scale or "units" in a
+
     def coordinate(self, dim):
-        """Values of the coordinate variable of ``dim`` (None if there is none)."""
-        if dim in self.file and self.file[dim].ndim == 1 and \
-                cf.attr_str(self.file[dim].attrs, "CLASS") == "DIMENSION_SCALE" and \
-                not cf.attr_str(self.file[dim].attrs, "NAME").startswith("This is a netCDF"):
-            return self.file[dim][...]
-        if dim in self.file and self.file[dim].ndim == 1 and "units" in self.file[dim].attrs:
-            return self.file[dim][...]
-        return None
+        """Values of the coordinate variable of ``dim`` (None if there is none); read once."""
+        if dim not in self._coords:
+            self._coords[dim] = self.file[dim][...] if self.has_coordinate(dim) else None
+        return self._coords[dim]
 
     def axis_kinds(self, name):
         """``{dim: "time"|"lat"|"lon"|None}`` for the dimensions of ``name`` (by CF attributes)."""
-        kinds = {}
-        for d in self.dims(name):
-            kinds[d] = cf.axis_kind(self.attrs(d)) if self.coordinate(d) is not None else None
-        return kinds
+        return {d: cf.axis_kind(self.attrs(d)) if self.has_coordinate(d) else None
+                for d in self.dims(name)}
 
     def find_variable(self, var=None):
         """The data variable to analyse: ``var``, or the one with time, lat and lon dimensions.

@@ -19,26 +19,23 @@ from ..trace import traced
 __all__ = ["NCWriter", "check_output_path"]
 
 
+def _output_problem(path, overwrite):
+    """The exception that makes ``path`` unusable as output, or ``None``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return IsADirectoryError(f"output {path!r} is a directory")
+    if os.path.exists(path) and not overwrite:
+        return FileExistsError(f"output {path!r} exists; pass --overwrite to replace it")
+    if not os.path.isdir(folder):
+        return FileNotFoundError(f"output directory {folder!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return PermissionError(f"output directory {folder!r} is not writable")
+    return None
+
+
 def check_output_path(path, overwrite=False, comm=None):
     """Check on rank 0 that ``path`` can be written; raise the same error on every rank."""
-    c = _comm.resolve(comm)
-    problem = None
-    if c.Get_rank() == 0:
-        folder = os.path.dirname(os.path.abspath(path))
-        if os.path.isdir(path):
-            problem = ("IsADirectoryError", f"output {path!r} is a directory")
-        elif os.path.exists(path) and not overwrite:
-            problem = ("FileExistsError", f"output {path!r} exists; pass --overwrite to "
-                       "replace it")
-        elif not os.path.isdir(folder):
-            problem = ("FileNotFoundError", f"output directory {folder!r} does not exist")
-        elif not os.access(folder, os.W_OK | os.X_OK):
-            problem = ("PermissionError", f"output directory {folder!r} is not writable")
-    problem = c.bcast(problem, root=0)
-    if problem:
-        raise {"IsADirectoryError": IsADirectoryError, "FileExistsError": FileExistsError,
-               "FileNotFoundError": FileNotFoundError,
-               "PermissionError": PermissionError}[problem[0]](problem[1])
+    _comm.root_decides(lambda: _output_problem(path, overwrite), comm)
 
 
 def _attr_value(value):
@@ -158,13 +155,6 @@ class NCWriter:
             for part in parts:
                 if part is not None:
                     ds[part[0]] = part[1]
-
-    def write_replicated(self, name, array):
-        """Write an array every rank holds in full (e.g. a global time series); rank 0 writes."""
-        array = np.asarray(array)
-        start = (0,) * array.ndim
-        self.write(name, array if self.comm.Get_rank() == 0 else array[tuple(
-            slice(0, 0) for _ in array.shape)], start)
 
     # -- completion --------------------------------------------------------------------
     def _remove_tmp(self):
