@@ -25,6 +25,7 @@ from clusterkit.io.ncwrite import check_output_path
 from clusterkit.kernels import TimeStats, accumulate_time_stats
 from clusterkit.log import rprint
 from clusterkit.runtime import JobArgumentParser, run_job
+from clusterkit.trace import region
 
 from ._climate_output import write_anomalies, write_statistics
 from ._progress import Progress
@@ -100,11 +101,12 @@ def _stream(ds, grid, layout, chunk, progress):
         t1 = min(nt, t0 + chunk)
         x = ds.read(layout.var, (slice(t0, t1),) + tuple(sel[1:]), decode=not raw_ok, out=buf)
         x = x.reshape((t1 - t0, z) + local[-2:])
-        if stats is None:
-            first = cf.unpack(x, layout.attrs) if raw_ok else x
-            stats = TimeStats.from_first_chunk(first)
-        accumulate_time_stats(x, layout.months[t0:t1], tc[t0:t1], stats, zs[t0:t1],
-                              zc[t0:t1], decode=decode)
+        with region("climate.kernel"):
+            if stats is None:
+                first = cf.unpack(x, layout.attrs) if raw_ok else x
+                stats = TimeStats.from_first_chunk(first)
+            accumulate_time_stats(x, layout.months[t0:t1], tc[t0:t1], stats, zs[t0:t1],
+                                  zc[t0:t1], decode=decode)
         progress.advance(t1 - t0)
     return stats, zs, zc
 
@@ -177,17 +179,22 @@ def main(argv=None, comm=None):
         check_output_path(args.anomalies, args.overwrite, comm)
     t0 = MPI.Wtime()
     with Dataset(args.input, comm) as ds:
-        layout = Layout(ds, ds.find_variable(args.var))
-        grid = _grid(layout, comm)
+        with region("climate.layout"):
+            layout = Layout(ds, ds.find_variable(args.var))
+            grid = _grid(layout, comm)
         chunk = _chunk_steps(grid, layout, args.chunk_mb, comm)
         passes = (2 if args.anomalies else 1) * layout.shape[0]
         progress = Progress(passes, comm, label="climate-stats")
         stats, zs, zc = _stream(ds, grid, layout, chunk, progress)
-        zonal, glob = _zonal_and_global(grid, layout, zs, zc)
-        results = stats.results()
+        with region("climate.combine"):
+            zonal, glob = _zonal_and_global(grid, layout, zs, zc)
+            results = stats.results()
         if q is not None:
-            results["percentile"] = _percentiles(ds, grid, layout, q, args.chunk_mb)
-        write_statistics(args.output, args.overwrite, grid, layout, results, zonal, glob, q)
+            with region("climate.percentiles"):
+                results["percentile"] = _percentiles(ds, grid, layout, q, args.chunk_mb)
+        with region("climate.write"):
+            write_statistics(args.output, args.overwrite, grid, layout, results, zonal, glob,
+                             q)
         if args.anomalies:
             write_anomalies(args.anomalies, args.overwrite, ds, grid, layout,
                             results["climatology"], chunk, progress)

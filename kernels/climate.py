@@ -2,35 +2,52 @@
 
 Per point the kernel keeps shifted sums: with a per-point shift ``K`` close to
 the point's mean (the mean of the first chunk), ``d = x - K`` and it adds up
-``n, Σd, Σd², Σt, Σt², Σt·d``, the minimum, the maximum, and per calendar month
-``Σd`` and the count. Shifting makes the sums of squares as accurate as
+``Σd², Σt, Σt², Σt·d``, the minimum, the maximum, and per calendar month ``Σd``
+and the count (whose totals over the months are ``Σd`` and ``n``). Shifting makes the sums of squares as accurate as
 Welford's update (the cancellation in ``Σd² - (Σd)²/n`` is of the size of the
 variance, not of the mean) while every operation is an add or a multiply, so
 the loop vectorises: no division per element. The time coordinate is centred
 the same way by the caller. Rows are independent: the parallel variant splits
-them over threads; each row is processed in tiles of lon points that keep the
-accumulators in L1 cache across the chunk's time steps.
+them over threads; each row is processed in tiles of up to ``_TILE`` lon points
+whose accumulators stay in L2 cache across the chunk's time steps, and runs of
+four time steps in one month are folded at once, so each accumulator is loaded
+and stored once per four values. Measured here (one core, 73x360x1440 float32):
+tiles of 128 points 1.2 ns/value, whole rows 0.53 ns/value (fewer per-tile view
+set-ups); the previous one-step loop 2.6 ns/value.
 """
 
 import numpy as np
 from numba import prange
 
 from ._checks import check_array
-from ._jit import serial_and_parallel
+from ._jit import njit_cached, serial_and_parallel
 
 __all__ = ["TimeStats", "accumulate_time_stats", "accumulate_time_stats_serial",
            "accumulate_time_stats_parallel"]
 
-_TILE = 128
+_TILE = 4096  # lon points per tile: 8 accumulators x 32 KiB fit in L2
 _RAW_DTYPES = tuple(np.dtype(t) for t in ("f4", "f8", "i1", "i2", "i4", "u1", "u2"))
 
 
-def _accumulate_body(x, month, tc, decode, shift, n, s1, s2, vmin, vmax, st, stt, stv, msum,
-                     mcnt, zsum, zcnt):
+@njit_cached
+def _decoded(r, scale, offset, miss1, miss2, shift):
+    """One raw value → (valid 0/1, v - shift or 0, v or 0, v or +inf, v or -inf)."""
+    r = np.float64(r)
+    ok = (r == r) & (r != miss1) & (r != miss2)
+    v = r * scale + offset
+    if ok:
+        return 1.0, v - shift, v, v, v
+    return 0.0, 0.0, 0.0, np.inf, -np.inf
+
+
+def _accumulate_body(x, month, tc, decode, shift, s2, vmin, vmax, st, stt, stv, msum, mcnt,
+                     zsum, zcnt):
     """Fold a chunk ``x`` (T, Z, Y, X) into per-point shifted sums (Z, Y, X); see the module.
 
     ``decode`` = (scale, offset, missing_1, missing_2): a raw value r is missing if it
     is NaN or equals a missing value, else it means ``r * scale + offset`` (float64).
+    Runs of four time steps in the same month are folded together (the accumulators
+    are loaded and stored once per four values); other steps one at a time.
     """
     scale, offset, miss1, miss2 = decode[0], decode[1], decode[2], decode[3]
     nt, nz, ny, nx = x.shape
@@ -46,43 +63,75 @@ def _accumulate_body(x, month, tc, decode, shift, n, s1, s2, vmin, vmax, st, stt
             # 1-D views indexed from 0: LLVM can then prove the indices non-negative
             # and vectorise the loop (no wrap-around checks)
             sh = shift[z, y, x0:x1]
-            nr = n[z, y, x0:x1]
-            s1r = s1[z, y, x0:x1]
             s2r = s2[z, y, x0:x1]
             str_ = st[z, y, x0:x1]
             sttr = stt[z, y, x0:x1]
             stvr = stv[z, y, x0:x1]
             mnr = vmin[z, y, x0:x1]
             mxr = vmax[z, y, x0:x1]
-            for t in range(nt):
+            t = 0
+            while t < nt:
                 m = month[t]
-                tv = tc[t]
-                tv2 = tv * tv
-                xr = x[t, z, y, x0:x1]
                 msr = msum[m, z, y, x0:x1]
                 mcr = mcnt[m, z, y, x0:x1]
-                zs = 0.0
-                zc = 0.0
-                for i in range(w_):
-                    r = np.float64(xr[i])
-                    ok = (r == r) & (r != miss1) & (r != miss2)
-                    v = r * scale + offset
-                    w = 1.0 if ok else 0.0
-                    d = v - sh[i] if ok else 0.0
-                    nr[i] += w
-                    s1r[i] += d
-                    s2r[i] += d * d
-                    str_[i] += tv * w
-                    sttr[i] += tv2 * w
-                    stvr[i] += tv * d
-                    mnr[i] = min(mnr[i], v if ok else np.inf)
-                    mxr[i] = max(mxr[i], v if ok else -np.inf)
-                    msr[i] += d
-                    mcr[i] += w
-                    zs += v if ok else 0.0
-                    zc += w
-                zsum[t, z, y] += zs
-                zcnt[t, z, y] += zc
+                if t + 4 <= nt and month[t + 1] == m and month[t + 2] == m \
+                        and month[t + 3] == m:
+                    ta, tb, tg, td = tc[t], tc[t + 1], tc[t + 2], tc[t + 3]
+                    xa, xb = x[t, z, y, x0:x1], x[t + 1, z, y, x0:x1]
+                    xg, xd = x[t + 2, z, y, x0:x1], x[t + 3, z, y, x0:x1]
+                    za = zb = zg = zd = 0.0
+                    ca = cb = cg = cd = 0.0
+                    for i in range(w_):
+                        s = sh[i]
+                        wa, da, va, lo_a, hi_a = _decoded(xa[i], scale, offset, miss1, miss2, s)
+                        wb, db, vb, lo_b, hi_b = _decoded(xb[i], scale, offset, miss1, miss2, s)
+                        wg, dg, vg, lo_g, hi_g = _decoded(xg[i], scale, offset, miss1, miss2, s)
+                        wd, dd, vd, lo_d, hi_d = _decoded(xd[i], scale, offset, miss1, miss2, s)
+                        s2r[i] += (da * da + db * db) + (dg * dg + dd * dd)
+                        str_[i] += (ta * wa + tb * wb) + (tg * wg + td * wd)
+                        sttr[i] += (ta * ta * wa + tb * tb * wb) + (tg * tg * wg + td * td * wd)
+                        stvr[i] += (ta * da + tb * db) + (tg * dg + td * dd)
+                        mnr[i] = min(mnr[i], min(min(lo_a, lo_b), min(lo_g, lo_d)))
+                        mxr[i] = max(mxr[i], max(max(hi_a, hi_b), max(hi_g, hi_d)))
+                        msr[i] += (da + db) + (dg + dd)
+                        mcr[i] += (wa + wb) + (wg + wd)
+                        za += va
+                        zb += vb
+                        zg += vg
+                        zd += vd
+                        ca += wa
+                        cb += wb
+                        cg += wg
+                        cd += wd
+                    zsum[t, z, y] += za
+                    zsum[t + 1, z, y] += zb
+                    zsum[t + 2, z, y] += zg
+                    zsum[t + 3, z, y] += zd
+                    zcnt[t, z, y] += ca
+                    zcnt[t + 1, z, y] += cb
+                    zcnt[t + 2, z, y] += cg
+                    zcnt[t + 3, z, y] += cd
+                    t += 4
+                else:
+                    tv = tc[t]
+                    xr = x[t, z, y, x0:x1]
+                    zs = 0.0
+                    zc = 0.0
+                    for i in range(w_):
+                        w, d, v, lo, hi = _decoded(xr[i], scale, offset, miss1, miss2, sh[i])
+                        s2r[i] += d * d
+                        str_[i] += tv * w
+                        sttr[i] += tv * tv * w
+                        stvr[i] += tv * d
+                        mnr[i] = min(mnr[i], lo)
+                        mxr[i] = max(mxr[i], hi)
+                        msr[i] += d
+                        mcr[i] += w
+                        zs += v
+                        zc += w
+                    zsum[t, z, y] += zs
+                    zcnt[t, z, y] += zc
+                    t += 1
 
 
 # reassociation lets LLVM vectorise the zonal reductions; NaN/inf semantics are kept,
@@ -103,7 +152,7 @@ class TimeStats:
         :meth:`from_first_chunk` picks the first chunk's mean.
     """
 
-    FIELDS = ("n", "s1", "s2", "st", "stt", "stv", "vmin", "vmax")
+    FIELDS = ("s2", "st", "stt", "stv", "vmin", "vmax")
 
     def __init__(self, shape, shift=None):
         self.shape = tuple(shape)
@@ -126,21 +175,31 @@ class TimeStats:
         shift = total / np.maximum(count, 1)  # points without samples: shift 0
         return cls(chunk.shape[1:], shift)
 
+    @property
+    def n(self):
+        """Valid samples per point (the monthly counts added up)."""
+        return self.mcnt.sum(axis=0)
+
+    @property
+    def s1(self):
+        """Sum of the shifted values per point (the monthly sums added up)."""
+        return self.msum.sum(axis=0)
+
     def results(self):
         """Time mean, std (ddof 0), min, max, OLS slope per unit of t, monthly means.
 
         NaN where undefined: no valid sample (all), fewer than 2 (trend).
         """
+        n, s1 = self.n, self.s1
         with np.errstate(invalid="ignore", divide="ignore"):
-            n = self.n
             valid = n > 0
-            mean = np.where(valid, self.shift + self.s1 / n, np.nan)
-            m2 = np.maximum(self.s2 - self.s1 * self.s1 / n, 0.0)
+            mean = np.where(valid, self.shift + s1 / n, np.nan)
+            m2 = np.maximum(self.s2 - s1 * s1 / n, 0.0)
             std = np.where(valid, np.sqrt(m2 / n), np.nan)
             vmin = np.where(valid, self.vmin, np.nan)
             vmax = np.where(valid, self.vmax, np.nan)
             sxx = self.stt - self.st * self.st / n
-            sxy = self.stv - self.st * self.s1 / n
+            sxy = self.stv - self.st * s1 / n
             trend = np.where((n >= 2) & (sxx > 0), sxy / sxx, np.nan)
             clim = np.where(self.mcnt > 0, self.shift + self.msum / self.mcnt, np.nan)
         return {"time_mean": mean, "time_std": std, "time_min": vmin, "time_max": vmax,
@@ -191,6 +250,6 @@ def accumulate_time_stats(x, month, tc, stats, zsum, zcnt, *, decode=None, paral
         if arr.shape != (nt,) + stats.shape[:2]:
             raise ValueError(f"{name} must have shape {(nt,) + stats.shape[:2]}")
     kernel = accumulate_time_stats_parallel if parallel else accumulate_time_stats_serial
-    kernel(x, month, tc, dec, stats.shift, stats.n, stats.s1, stats.s2, stats.vmin, stats.vmax,
-           stats.st, stats.stt, stats.stv, stats.msum, stats.mcnt, zsum, zcnt)
+    kernel(x, month, tc, dec, stats.shift, stats.s2, stats.vmin, stats.vmax, stats.st,
+           stats.stt, stats.stv, stats.msum, stats.mcnt, zsum, zcnt)
     return stats

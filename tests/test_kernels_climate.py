@@ -31,13 +31,17 @@ def numpy_twin(x, month, ty):
 @pytest.mark.parametrize("shape", [(17, 1, 5, 7), (30, 2, 3, 11), (5, 1, 1, 1), (40, 3, 2, 13)])
 @pytest.mark.parametrize("dtype", ["f4", "f8"])
 @pytest.mark.parametrize("parallel", [False, True])
-def test_chunked_accumulation_matches_numpy(shape, dtype, parallel):
+@pytest.mark.parametrize("months", ["shuffled", "runs"])
+def test_chunked_accumulation_matches_numpy(shape, dtype, parallel, months):
+    """Shuffled months take the one-step path; sorted runs mostly the four-step one."""
     rng = np.random.default_rng(sum(shape))
     x = (280 + 10 * rng.standard_normal(shape)).astype(dtype)
     x[rng.random(shape) < 0.3] = np.nan
     x[:, :, 0, 0] = np.nan           # a point never valid
     x[1:, :, -1, -1] = np.nan        # a point valid once
     month = rng.integers(0, 12, size=shape[0])
+    if months == "runs":
+        month = np.sort(rng.integers(0, 4, size=shape[0]))
     ty = np.cumsum(rng.random(shape[0])) / 3.0 - 2.0
     stats = TimeStats.from_first_chunk(x[:3])
     zs = np.empty((shape[0],) + shape[1:3])
@@ -87,7 +91,7 @@ def test_in_kernel_decoding_of_packed_values_matches_decode_then_accumulate():
     scale, offset = 0.01, 280.0
     ref = raw.astype(np.float64) * scale + offset
     ref = np.where((raw == -32767) | (raw == 9999), np.nan, ref).astype(np.float64)
-    month, tc = np.arange(12) % 12, np.linspace(-1, 1, 12)
+    month, tc = np.arange(12) // 5, np.linspace(-1, 1, 12)   # runs of 5, 5 and 2
     a = TimeStats((1, 3, 5))
     b = TimeStats((1, 3, 5))
     za, zb = np.empty((12, 1, 3)), np.empty((12, 1, 3))
@@ -98,3 +102,23 @@ def test_in_kernel_decoding_of_packed_values_matches_decode_then_accumulate():
         np.testing.assert_array_equal(v, b.results()[k], err_msg=k)
     with pytest.raises(ValueError, match="at most two missing values"):
         accumulate_time_stats(raw, month, tc, a, za, za.copy(), decode=(1, 0, (1, 2, 3)))
+
+
+def test_rows_longer_than_one_tile():
+    """Rows wider than the kernel's lon tile are split; the split must not show."""
+    from clusterkit.kernels.climate import _TILE
+    rng = np.random.default_rng(3)
+    shape = (9, 1, 2, _TILE + 5)
+    x = 280 + rng.standard_normal(shape)
+    x[rng.random(shape) < 0.1] = np.nan
+    month = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1])
+    ty = np.linspace(-1, 1, 9)
+    stats = TimeStats.from_first_chunk(x)
+    zs, zc = np.empty(shape[:3]), np.empty(shape[:3])
+    accumulate_time_stats(x, month, ty, stats, zs, zc)
+    ref, zs_ref, zc_ref = numpy_twin(x, month, ty)
+    got = stats.results()
+    for name, want in ref.items():
+        np.testing.assert_allclose(got[name], want, rtol=1e-10, atol=1e-9, err_msg=name)
+    np.testing.assert_allclose(zs, zs_ref, rtol=1e-12)
+    np.testing.assert_array_equal(zc, zc_ref)
