@@ -72,7 +72,8 @@ def main(argv=None):
     tmp = os.path.join(args.data, "out")
     os.makedirs(tmp, exist_ok=True)
     cases = {
-        "io_floor": lambda: timed(["mpirun", "-n", str(args.ranks), PY,
+        # launched like the job (same launcher, transport and start-up)
+        "io_floor": lambda: timed([*ck, "run", "-n", str(args.ranks),
                                    os.path.join(ROOT, "benchmarks", "read_floor.py"), src],
                                   env),
         "clusterkit": lambda: timed([*ck, "run", "-n", str(args.ranks), "climate-stats", src,

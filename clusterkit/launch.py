@@ -7,11 +7,17 @@ import sys
 
 from .threads import available_cores, threads_per_rank
 
-__all__ = ["mpi_flavour", "mpirun_command", "job_environment", "TRACE_VARIABLES",
-           "trace_exports"]
+__all__ = ["mpi_flavour", "mpirun_command", "job_environment", "single_node",
+           "TRACE_VARIABLES", "trace_exports"]
 
 #: variables that switch on clusterkit.trace in the ranks (exported by mpirun when set)
 TRACE_VARIABLES = ("CLUSTERKIT_PROFILE", "CLUSTERKIT_TRACE", "CLUSTERKIT_PROFILE_JSON")
+
+#: a user's or site's own choice of Open MPI transport (left alone when set)
+_TRANSPORT_VARIABLES = ("OMPI_MCA_pml", "OMPI_MCA_btl", "OMPI_MCA_mtl")
+#: set when mpirun may start ranks on other nodes (a hostfile or a multi-node allocation)
+_HOSTFILE_VARIABLES = ("OMPI_MCA_orte_default_hostfile", "OMPI_MCA_rmaps_base_hostfile",
+                       "PBS_NODEFILE", "LSB_HOSTS")
 
 _SINGLETON_PREFIXES = ("PMIX_", "OMPI_MCA_ess", "OMPI_MCA_orte_", "OMPI_MCA_pmix",
                        "OMPI_APP_CTX_", "ORTE_")
@@ -36,11 +42,24 @@ def mpi_flavour(mpirun="mpirun"):
     return "unknown"
 
 
+def single_node(env):
+    """Whether an ``mpirun`` started with ``env`` can only place ranks on this node."""
+    if any(env.get(k) for k in _HOSTFILE_VARIABLES):
+        return False
+    nodes = env.get("SLURM_JOB_NUM_NODES") or env.get("SLURM_NNODES") or "1"
+    return not (nodes.isdigit() and int(nodes) > 1)
+
+
 def job_environment(nranks, *, cores=None, env=None, euid=None):
     """Return the environment for the ranks of an ``nranks`` job on this node.
 
     Adds ``NUMBA_NUM_THREADS`` (cores ÷ ranks unless already set) and, when run as
-    root, the two variables Open MPI requires to start as root.
+    root, the two variables Open MPI requires to start as root. When the ranks can
+    only run on this node and neither the user nor the site chose Open MPI's
+    transport (``OMPI_MCA_pml``/``btl``/``mtl``), selects shared memory directly
+    (``pml=ob1``, ``btl=self,vader``): the transport Open MPI picks here anyway,
+    without probing for network devices first (that probe cost 0.1–0.2 s of each
+    rank's ``MPI_Init`` on the development machine).
     """
     env = dict(os.environ if env is None else env)
     if env.get("OMPI_MCA_ess") == "singleton":
@@ -49,6 +68,9 @@ def job_environment(nranks, *, cores=None, env=None, euid=None):
         # refuse to start ("recursive call"). They describe the caller, not the job.
         for key in [k for k in env if k.startswith(_SINGLETON_PREFIXES)]:
             del env[key]
+    if single_node(env) and not any(env.get(k) for k in _TRANSPORT_VARIABLES):
+        env["OMPI_MCA_pml"] = "ob1"
+        env["OMPI_MCA_btl"] = "self,vader"
     env["NUMBA_NUM_THREADS"] = str(threads_per_rank(nranks, cores=cores, node_cores=cores,
                                                     env=env))
     if (os.geteuid() if euid is None else euid) == 0:

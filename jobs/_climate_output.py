@@ -65,7 +65,7 @@ def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q):
                           "time: percentile"))
         for var, dims, long_name, u, methods in specs:
             w.variable(var, dims, "f8", {"long_name": f"{name} {long_name}", "units": u,
-                                         "cell_methods": methods})
+                                         "cell_methods": methods}, prefill=False)
         nt = layout.shape[0]
         w.write("global_mean", _only_if(coords[-2] == 0 and coords[-1] == 0,
                                         glob.reshape((nt,) + extra_local)), (0,) + e0)
@@ -95,7 +95,7 @@ def write_anomalies(path, overwrite, ds, grid, layout, climatology, chunk, progr
             _coord(w, layout, d)
         w.variable("anomaly", layout.dims, dtype,
                    {"long_name": f"{layout.var} minus its monthly climatology",
-                    "units": attr_str(layout.attrs, "units")})
+                    "units": attr_str(layout.attrs, "units")}, prefill=False)
         for t0 in range(0, nt, chunk):
             t1 = min(nt, t0 + chunk)
             x = ds.read(layout.var, (slice(t0, t1),) + tuple(sel[1:]), dtype=np.float64)

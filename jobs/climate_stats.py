@@ -103,8 +103,7 @@ def _stream(ds, grid, layout, chunk, progress):
         x = x.reshape((t1 - t0, z) + local[-2:])
         with region("climate.kernel"):
             if stats is None:
-                first = cf.unpack(x, layout.attrs) if raw_ok else x
-                stats = TimeStats.from_first_chunk(first)
+                stats = TimeStats.from_first_chunk(x, decode=decode)
             accumulate_time_stats(x, layout.months[t0:t1], tc[t0:t1], stats, zs[t0:t1],
                                   zc[t0:t1], decode=decode)
         progress.advance(t1 - t0)

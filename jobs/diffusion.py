@@ -320,7 +320,7 @@ def _write(u, path, overwrite, steps, kappa_dt):
         w.dimension("lon", longitudes(nx), {"units": "degrees_east",
                                             "standard_name": "longitude", "axis": "X"})
         w.variable("u", ("lat", "lon"), "f8", {"units": "K", "long_name": "temperature "
-                                                "after diffusion"})
+                                                "after diffusion"}, prefill=False)
         w.write("u", u.interior, u.grid.local_start)
 
 

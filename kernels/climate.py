@@ -140,6 +140,64 @@ accumulate_time_stats_serial, accumulate_time_stats_parallel = serial_and_parall
     _accumulate_body, fastmath={"reassoc", "nsz"})
 
 
+@njit_cached
+def _first_mean(x, decode, out):
+    """NaN-skipping mean over time of the decoded chunk ``x`` (T, Z, Y, X) into ``out``
+    (Z, Y, X); 0 where a point has no valid value."""
+    scale, offset, miss1, miss2 = decode[0], decode[1], decode[2], decode[3]
+    nt, nz, ny, nx = x.shape
+    cnt = np.empty(nx)
+    for row in range(nz * ny):
+        z = row // ny
+        y = row - z * ny
+        o = out[z, y, :]
+        o[:] = 0.0
+        cnt[:] = 0.0
+        for t in range(nt):
+            xr = x[t, z, y, :]
+            for i in range(nx):
+                w, d, v, lo, hi = _decoded(xr[i], scale, offset, miss1, miss2, 0.0)
+                o[i] += v
+                cnt[i] += w
+        for i in range(nx):
+            o[i] = o[i] / cnt[i] if cnt[i] > 0 else 0.0
+
+
+@njit_cached
+def _finish(shift, s2, vmin, vmax, st, stt, stv, msum, mcnt, mean, std, tmin, tmax, trend,
+            clim):
+    """Per point (flattened): the statistics from the shifted sums; NaN where undefined."""
+    for p in range(shift.shape[0]):
+        n = 0.0
+        s1 = 0.0
+        for m in range(12):
+            c = mcnt[m, p]
+            s = msum[m, p]
+            n += c
+            s1 += s
+            clim[m, p] = shift[p] + s / c if c > 0 else np.nan
+        if n > 0:
+            mean[p] = shift[p] + s1 / n
+            std[p] = np.sqrt(max(s2[p] - s1 * s1 / n, 0.0) / n)
+            tmin[p] = vmin[p]
+            tmax[p] = vmax[p]
+            sxx = stt[p] - st[p] * st[p] / n
+            sxy = stv[p] - st[p] * s1 / n
+            trend[p] = sxy / sxx if n >= 2 and sxx > 0 else np.nan
+        else:
+            mean[p] = std[p] = tmin[p] = tmax[p] = trend[p] = np.nan
+
+
+def _decode_vector(decode):
+    """``(scale, offset, missing_values)`` or None → float64 [scale, offset, m1, m2]."""
+    scale, offset, missing = decode if decode is not None else (1.0, 0.0, ())
+    missing = [float(m) for m in missing]
+    if len(missing) > 2:
+        raise ValueError(f"at most two missing values are supported, got {missing}")
+    missing += [np.nan] * (2 - len(missing))
+    return np.array([float(scale), float(offset)] + missing)
+
+
 class TimeStats:
     """Per-point accumulators for a (Z, Y, X) block, fed chunk by chunk along time.
 
@@ -167,12 +225,12 @@ class TimeStats:
                           neginf=0.0).reshape(self.shape)
 
     @classmethod
-    def from_first_chunk(cls, chunk):
-        """Accumulators whose shift is the NaN-skipping mean of ``chunk`` (T, Z, Y, X)."""
-        valid = ~np.isnan(chunk)
-        count = valid.sum(axis=0)
-        total = np.where(valid, chunk, 0).sum(axis=0, dtype=np.float64)
-        shift = total / np.maximum(count, 1)  # points without samples: shift 0
+    def from_first_chunk(cls, chunk, *, decode=None):
+        """Accumulators whose shift is the NaN-skipping mean of ``chunk`` (T, Z, Y, X),
+        decoded as in :func:`accumulate_time_stats` (raw values in, ``decode`` given)."""
+        check_array("chunk", chunk, ndim=4, dtypes=_RAW_DTYPES)
+        shift = np.empty(chunk.shape[1:])
+        _first_mean(chunk, _decode_vector(decode), shift)
         return cls(chunk.shape[1:], shift)
 
     @property
@@ -190,20 +248,14 @@ class TimeStats:
 
         NaN where undefined: no valid sample (all), fewer than 2 (trend).
         """
-        n, s1 = self.n, self.s1
-        with np.errstate(invalid="ignore", divide="ignore"):
-            valid = n > 0
-            mean = np.where(valid, self.shift + s1 / n, np.nan)
-            m2 = np.maximum(self.s2 - s1 * s1 / n, 0.0)
-            std = np.where(valid, np.sqrt(m2 / n), np.nan)
-            vmin = np.where(valid, self.vmin, np.nan)
-            vmax = np.where(valid, self.vmax, np.nan)
-            sxx = self.stt - self.st * self.st / n
-            sxy = self.stv - self.st * s1 / n
-            trend = np.where((n >= 2) & (sxx > 0), sxy / sxx, np.nan)
-            clim = np.where(self.mcnt > 0, self.shift + self.msum / self.mcnt, np.nan)
-        return {"time_mean": mean, "time_std": std, "time_min": vmin, "time_max": vmax,
-                "trend": trend, "climatology": clim}
+        names = ("time_mean", "time_std", "time_min", "time_max", "trend")
+        out = {k: np.empty(self.shape) for k in names}
+        out["climatology"] = np.empty((12,) + self.shape)
+        flat = [a.reshape(-1) for a in (self.shift, self.s2, self.vmin, self.vmax, self.st,
+                                         self.stt, self.stv)]
+        _finish(*flat, self.msum.reshape(12, -1), self.mcnt.reshape(12, -1),
+                *[out[k].reshape(-1) for k in names], out["climatology"].reshape(12, -1))
+        return out
 
 
 def accumulate_time_stats(x, month, tc, stats, zsum, zcnt, *, decode=None, parallel=False):
@@ -230,12 +282,7 @@ def accumulate_time_stats(x, month, tc, stats, zsum, zcnt, *, decode=None, paral
         Threaded variant.
     """
     check_array("x", x, ndim=4, dtypes=_RAW_DTYPES)
-    scale, offset, missing = decode if decode is not None else (1.0, 0.0, ())
-    missing = [float(m) for m in missing]
-    if len(missing) > 2:
-        raise ValueError(f"at most two missing values are supported, got {missing}")
-    missing += [np.nan] * (2 - len(missing))
-    dec = np.array([float(scale), float(offset)] + missing)
+    dec = _decode_vector(decode)
     if x.shape[1:] != stats.shape:
         raise ValueError(f"chunk of shape {x.shape} does not match accumulators {stats.shape}")
     nt = x.shape[0]

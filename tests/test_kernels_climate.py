@@ -100,6 +100,8 @@ def test_in_kernel_decoding_of_packed_values_matches_decode_then_accumulate():
     accumulate_time_stats(ref, month, tc, b, zb, zb.copy())
     for k, v in a.results().items():
         np.testing.assert_array_equal(v, b.results()[k], err_msg=k)
+    shift_raw = TimeStats.from_first_chunk(raw, decode=(scale, offset, (-32767, 9999))).shift
+    np.testing.assert_allclose(shift_raw, np.nan_to_num(np.nanmean(ref, axis=0)), rtol=1e-14)
     with pytest.raises(ValueError, match="at most two missing values"):
         accumulate_time_stats(raw, month, tc, a, za, za.copy(), decode=(1, 0, (1, 2, 3)))
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from clusterkit.launch import job_environment, mpirun_command
+from clusterkit.launch import job_environment, mpirun_command, single_node
 from clusterkit.threads import threads_per_rank
 
 
@@ -74,3 +74,29 @@ def test_singleton_mpi_variables_of_the_caller_are_dropped():
     assert not any(k.startswith(("PMIX_", "ORTE_", "OMPI_MCA_orte", "OMPI_MCA_ess"))
                    for k in env)
     assert env["OMPI_MCA_btl"] == "self,vader"  # a user's own MCA settings stay
+
+
+def test_single_node_launch_selects_shared_memory_transport():
+    env = job_environment(2, cores=2, env={"PATH": "/bin"}, euid=1000)
+    assert (env["OMPI_MCA_pml"], env["OMPI_MCA_btl"]) == ("ob1", "self,vader")
+
+
+@pytest.mark.parametrize("caller", [
+    {"OMPI_MCA_pml": "ucx"},                         # the user's choice
+    {"OMPI_MCA_btl": "self,tcp"},
+    {"OMPI_MCA_mtl": "psm2"},
+    {"SLURM_JOB_NUM_NODES": "4"},                    # mpirun may use other nodes
+    {"SLURM_NNODES": "2"},
+    {"PBS_NODEFILE": "/var/spool/pbs/aux/1"},
+    {"OMPI_MCA_orte_default_hostfile": "hosts"},
+])
+def test_transport_left_alone_when_chosen_or_multi_node(caller):
+    env = job_environment(2, cores=2, env=dict(caller, PATH="/bin"), euid=1000)
+    for key in ("OMPI_MCA_pml", "OMPI_MCA_btl", "OMPI_MCA_mtl"):
+        assert env.get(key) == caller.get(key)
+
+
+def test_single_node_detection():
+    assert single_node({}) and single_node({"SLURM_JOB_NUM_NODES": "1"})
+    assert not single_node({"SLURM_JOB_NUM_NODES": "3"})
+    assert not single_node({"LSB_HOSTS": "a b"})

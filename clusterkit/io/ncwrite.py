@@ -106,10 +106,13 @@ class NCWriter:
         self._dimids[name] = values.shape[0]
 
     def variable(self, name, dims, dtype="f8", attrs=None, fill_value=None, chunks=None,
-                 compression=None):
+                 compression=None, prefill=True):
         """Create data variable ``name`` over existing ``dims``. Collective.
 
         Floating-point variables get ``_FillValue`` NaN unless ``fill_value`` is given.
+        With ``prefill=False`` the caller promises to write every element: HDF5 then
+        does not write the fill value into the whole variable first (parallel HDF5
+        allocates at creation, so prefilling costs a full extra write of the variable).
         """
         for d in dims:
             if d not in self._dimids:
@@ -123,7 +126,8 @@ class NCWriter:
             return
         ds = self.file.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks,
                                       fillvalue=fill_value, track_order=True,
-                                      compression=compression)
+                                      compression=compression,
+                                      fill_time="ifset" if prefill else "never")
         if fill_value is not None:
             ds.attrs["_FillValue"] = np.asarray(fill_value, dtype=dtype)
         for i, d in enumerate(dims):

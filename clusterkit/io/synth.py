@@ -127,6 +127,6 @@ def make_dataset(path, shape, *, calendar="standard", land_mask=False, compress=
         w.dimension("lon", lon, {"units": "degrees_east", "standard_name": "longitude",
                                  "axis": "X"})
         w.variable(var, dims, dtype, attrs, fill_value=fill, chunks=chunks,
-                   compression="gzip" if compress else None)
+                   compression="gzip" if compress else None, prefill=False)
         w.write(var, block, grid.local_start)
     return path
