@@ -232,3 +232,15 @@ def test_status_of_a_forgotten_job_without_accounting(stubs):
     status, out, err = cli("status", "31", env=env)
     assert status == 1 and out == ""
     assert "job 31 is not known to Slurm" in err
+
+
+def test_profile_and_trace_become_job_environment(stubs, tmp_path):
+    env, log, outdir = stubs
+    trace = tmp_path / "t.json"
+    status, out, err = cli("submit", "demo", "--profile", "--trace", str(trace), "--dry-run",
+                           env=env)
+    assert status == 0, err
+    assert "export CLUSTERKIT_PROFILE=1" in out
+    assert f"export CLUSTERKIT_TRACE={trace}" in out
+    _one_line_error(*cli("submit", "demo", "--trace", str(tmp_path / "no" / "t.json"),
+                         "--dry-run", env=env), "--trace: directory")

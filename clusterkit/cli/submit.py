@@ -50,6 +50,10 @@ def add_parser(sub):
     add("--mail-user", help="address for --mail-type")
     add("--env", action="append", default=[], metavar="NAME=VALUE",
         help="environment variable for the job (repeatable)")
+    add("--profile", action="store_true",
+        help="print the per-region profile table at the end of the job (as in run)")
+    add("--trace", metavar="FILE",
+        help="write a Chrome trace of every rank to FILE (as in run)")
     add("--sbatch", action="append", default=[], metavar="--OPTION[=VALUE]",
         help="any other sbatch option (repeatable), e.g. --sbatch=--gres=gpu:1")
     add("--site", help="site profile name or .toml path (default: $CLUSTERKIT_SITE or local)")
@@ -84,6 +88,17 @@ def _env_pairs(items):
     return pairs
 
 
+def _trace_env(args):
+    """``--profile``/``--trace`` as the variables that switch tracing on in the ranks."""
+    pairs = [("CLUSTERKIT_PROFILE", "1")] if args.profile else []
+    if args.trace:
+        folder = os.path.dirname(os.path.abspath(args.trace))
+        if not os.path.isdir(folder):
+            raise ValueError(f"--trace: directory {folder!r} does not exist")
+        pairs.append(("CLUSTERKIT_TRACE", os.path.abspath(args.trace)))
+    return pairs
+
+
 def build_spec(args, job_args):
     """Return the :class:`JobSpec` for parsed ``submit`` arguments (ValueError if invalid)."""
     target, is_module = resolve_job(args.job)
@@ -95,7 +110,7 @@ def build_spec(args, job_args):
         mem_per_cpu=args.mem_per_cpu, exclusive=args.exclusive, mail_type=args.mail_type,
         mail_user=args.mail_user, array=args.array, dependency=args.dependency,
         output_dir=os.path.abspath(args.output_dir), signal_requeue=args.signal_requeue,
-        env=_env_pairs(args.env), sbatch_extra=args.sbatch)
+        env=_env_pairs(args.env) + _trace_env(args), sbatch_extra=args.sbatch)
 
 
 def handle(args):
