@@ -1,32 +1,40 @@
 """Cost of clusterkit.trace on a diffusion-like step: hooks bypassed vs tracing off vs on.
 
-    mpirun -n 2 python benchmarks/trace_overhead.py [--block 1024] [--kernel stencil|diffusion]
-                                                    [--repeat 31] [--out FILE]
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+           OMPI_MCA_rmaps_base_oversubscribe=1 NUMBA_NUM_THREADS=1
+    mpirun -q -n 2 .venv/bin/python benchmarks/trace_overhead.py [--block 1024]
+        [--kernel stencil|diffusion] [--repeat 201] [--inner 10] [--out FILE]
 
 Each rank owns a ``block``² float64 block of a doubly periodic grid (Grid/DistArray,
-halo width 1, faces only). One step is a halo exchange (``start_halos`` /
-``finish_halos``) and the 5-point star stencil (``clusterkit.kernels.star_stencil``,
-the default) or the lat-lon diffusion kernel (``--kernel diffusion``:
-``clusterkit.kernels.diffusion_step``, more work per cell) on the
-ghosted block, inside a user region ``compute.<kernel>``. Three variants are
-timed in the same run, interleaved sample by sample (the order rotated every round)
-so that load changes on a shared machine hit them alike:
+halo width 1, faces only). One step is a halo exchange (``HaloExchange.start`` /
+``finish``) and the 5-point star stencil (``clusterkit.kernels.star_stencil``, the
+default: the lightest step, so the largest relative overhead) or the lat-lon
+diffusion kernel (``--kernel diffusion``: ``clusterkit.kernels.diffusion_step``, more
+work per cell) on the ghosted block, inside a user region ``compute.<kernel>``. Four
+variants are timed in the same run, one sample of each per round, the order rotated
+every round so that load changes on a shared machine hit them alike:
 
 ``bypass``  the library's hooks skipped (the undecorated ``HaloExchange.start``/``finish``
             and no region): the baseline;
-``off``     the normal code with tracing off (what every job pays);
+``bypass2`` the very same code again: an A/A control. Its "overhead" is what noise
+            and position in the round alone produce; an overhead smaller than it
+            is not resolved;
+``off``     the same call chain through the hooked methods with tracing off (what
+            every job pays);
 ``on``      tracing on with a trace file: 3 regions per step recorded as events.
 
 Samples are the slowest rank's time (Barrier, Wtime, max over ranks) of ``--inner``
-steps; medians are compared, and so is the median of the per-round ratios (paired
-samples, robust to load drifting on a shared machine). The per-call cost of a region
-and of a hooked call, off and on, is measured as well (``timeit``, best of 5, this
-rank), and turned into an estimate per step (2 hooked calls + 1 region).
+steps. Reported: medians (and their ratio), and the median of the per-round ratios
+(paired samples, robust to load drifting on a shared machine) with a 95 % bootstrap
+interval. The per-call cost of a region and of a hooked call, off and on (with a
+trace file, so folding the log into totals and kept events is included), is
+measured as well (``timeit``, best of 5, this rank, warm caches), and turned into an
+estimate per step (2 hooked calls + 1 region); in the real step the caches are cold
+after the kernel, so the measured overhead is larger than that estimate.
 """
 
 import argparse
 import os
-import statistics
 import sys
 import timeit
 
@@ -44,7 +52,15 @@ from clusterkit.partition import choose_grid
 _START, _FINISH = HaloExchange.start.__wrapped__, HaloExchange.finish.__wrapped__
 
 
-def _micro(n=200000):
+def _paired(a, b, rng, boot=2000):
+    """Median of the per-round ratios a/b - 1 and its 95 % bootstrap interval."""
+    r = np.asarray(a) / np.asarray(b) - 1.0
+    meds = np.median(r[rng.integers(0, len(r), (boot, len(r)))], axis=1)
+    return float(np.median(r)), [float(np.quantile(meds, 0.025)),
+                                 float(np.quantile(meds, 0.975))]
+
+
+def _micro(trace_file, n=50000):
     """Nanoseconds per call: a no-op region, and a hooked no-op method, off and on."""
     class Probe:
         @trace.traced("probe")
@@ -65,7 +81,7 @@ def _micro(n=200000):
 
     out = {"plain_call_ns": best(p.plain), "hooked_call_off_ns": best(p.hooked),
            "region_off_ns": best(with_region)}
-    trace.enable(profile=False)
+    trace.enable(profile=False, trace_path=trace_file)
     out["hooked_call_on_ns"] = best(p.hooked)
     out["region_on_ns"] = best(with_region)
     trace.reset()
@@ -76,7 +92,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--block", type=int, default=1024)
     p.add_argument("--kernel", choices=("stencil", "diffusion"), default="stencil")
-    p.add_argument("--repeat", type=int, default=31)
+    p.add_argument("--repeat", type=int, default=201)
     p.add_argument("--inner", type=int, default=10)
     p.add_argument("--out", default="bench-results/trace_overhead.json")
     args = p.parse_args(argv)
@@ -105,9 +121,14 @@ def main(argv=None):
         _FINISH(halo)
         kernel()
 
-    def step():
-        u.start_halos()
-        u.finish_halos()
+    def step_bypass2():
+        _START(halo)
+        _FINISH(halo)
+        kernel()
+
+    def step():          # the same call depth as the bypass, plus the hooks
+        halo.start()
+        halo.finish()
         with trace.region(label):
             kernel()
 
@@ -115,12 +136,14 @@ def main(argv=None):
     if comm.Get_rank() == 0:
         os.makedirs(os.path.dirname(trace_file), exist_ok=True)
     comm.Barrier()
-    for fn in (step_bypass, step, step):   # compile, fault pages in
+    for fn in (step_bypass, step_bypass2, step, step):   # compile, fault pages in
         fn()
-    variants = [("bypass", step_bypass), ("off", step), ("on", step)]
+    variants = [("bypass", step_bypass), ("bypass2", step_bypass2), ("off", step),
+                ("on", step)]
     samples = {name: [] for name, _ in variants}
+    nv = len(variants)
     for i in range(args.repeat):           # one sample of each per round, order rotated
-        for name, fn in variants[i % 3:] + variants[:i % 3]:
+        for name, fn in variants[i % nv:] + variants[:i % nv]:
             if name == "on":
                 trace.enable(profile=False, trace_path=trace_file)
             samples[name] += time_slowest(fn, 1, warmup=1, comm=comm, inner=args.inner)
@@ -130,18 +153,22 @@ def main(argv=None):
         trace.finalize(comm, file=devnull)
     stats = {k: summary(v) for k, v in samples.items()}
     base = stats["bypass"]["median"]
-    overhead = {k: (stats[k]["median"] - base) / base for k in ("off", "on")}
+    others = ("bypass2", "off", "on")
+    overhead = {k: (stats[k]["median"] - base) / base for k in others}
     # paired: the ratio of the samples taken in the same round (cancels slow load drift)
-    paired = {k: statistics.median(a / b for a, b in zip(samples[k], samples["bypass"])) - 1
-              for k in ("off", "on")}
-    micro = _micro()
+    rng = np.random.default_rng(12345)
+    paired, paired_ci = {}, {}
+    for k in others:
+        paired[k], paired_ci[k] = _paired(samples[k], samples["bypass"], rng)
+    micro = _micro(trace_file)
     what = "5-point stencil" if args.kernel == "stencil" else "diffusion kernel"
     rprint(f"trace overhead, {comm.Get_size()} ranks, {args.block}^2 block per rank, "
            f"step = halo exchange + {what} (median of {args.repeat} samples x "
            f"{args.inner} steps, slowest rank):", comm=comm)
-    for k in ("bypass", "off", "on"):
+    for k in ("bypass",) + others:
         extra = "" if k == "bypass" else \
-            f"  ({overhead[k]:+.2%} vs bypass; paired per round {paired[k]:+.2%})"
+            f"  ({overhead[k]:+.2%} vs bypass; paired per round {paired[k]:+.2%} " \
+            f"[95% {paired_ci[k][0]:+.2%}, {paired_ci[k][1]:+.2%}])"
         rprint(f"  {k:7s} {stats[k]['median'] * 1e3:8.3f} ms/step  "
                f"[q1 {stats[k]['q1'] * 1e3:.3f}, q3 {stats[k]['q3'] * 1e3:.3f}]{extra}",
                comm=comm)
@@ -164,6 +191,8 @@ def main(argv=None):
                               "inner": args.inner, "regions_per_step": 3,
                               "step_s": stats, "overhead_vs_bypass": overhead,
                               "paired_overhead_vs_bypass": paired,
+                              "paired_overhead_ci95": paired_ci,
+                              "load_average_after": list(os.getloadavg()),
                               "per_step_cost_from_per_call_s": per_step,
                               "per_step_cost_fraction_estimate": estimate,
                               "per_call_ns": micro, "trace_file": trace_file})

@@ -63,13 +63,28 @@ _profile = False       # print the table at finalize
 _trace_path = None     # Chrome trace output (rank 0 writes it)
 _json_path = None      # JSON summary output
 _t0 = 0                # job start on this rank (perf_counter_ns)
-_lib_open = 0          # open library regions (halo/io/other categories)
-_buf = []              # (name, start_ns, end_ns, top) as regions close; folded by _flush()
+# The recording path appends ONE int per region boundary to a flat list and does nothing
+# else: an opening is ``start_ns << _SHIFT | code`` (>= 0), a closing is ``-end_ns``
+# (< 0; regions nest, so it closes the innermost open one). Nothing is allocated per
+# region but the int itself (not tracked by the garbage collector), no global is
+# stored, no per-region object is created (one cached object per name), and the
+# pairing, the per-name totals, the library breakdown and the kept events are all
+# worked out later, by _flush(), every _FLUSH entries and at the end.
+_SHIFT = 20
+_MASK = (1 << _SHIFT) - 1
+_log = []              # the boundaries (never rebound: _append is its bound method)
+_append = _log.append
+_FLUSH = 1 << 17       # log entries buffered before they are folded into _agg
+_names = []            # code -> region name
+_is_lib = []           # code -> is a library region (counts in the breakdown)
+_codes = {}            # name -> code
+_regions = {}          # name -> its cached _Region
+_open = []             # openings not yet closed at the last _flush() (encoded)
+_open_lib = 0          # library regions among them
 _agg = {}              # name -> [calls, total_ns, top_ns] (after _flush())
 _events = []           # (name, start_ns, end_ns, top) kept for the trace file
 _dropped = 0           # events not kept (beyond MAX_EVENTS)
-_classes = {}          # name -> _Region or _LibRegion (cache)
-_FLUSH = 1 << 16       # closed regions buffered before they are folded into _agg
+
 
 class _Null:
     """The shared do-nothing context manager returned by :func:`region` when off."""
@@ -86,75 +101,91 @@ class _Null:
 _NULL = _Null()
 
 
+def _code_of(name):
+    """The small integer that stands for region ``name`` in the log."""
+    code = _codes.get(name)
+    if code is None:
+        if len(_names) > _MASK:
+            raise ValueError(f"more than {_MASK + 1} distinct region names; region names "
+                             f"should be fixed labels, not built per call (got {name!r})")
+        code = _codes[name] = len(_names)
+        _names.append(name)
+        _is_lib.append(category(name) is not None)
+    return code
+
+
 # The recording path is kept as short as possible: right after a kernel has streamed
 # its arrays through the caches, every bytecode and object touched costs a cache miss.
 class _Region:
-    """An open timed region (tracing on): a user's region."""
+    """The (cached, shared) context manager of one region name while tracing is on."""
 
-    __slots__ = ("name", "start")
+    __slots__ = ("name", "code")
 
     def __init__(self, name):
-        self.name = name
+        self.name, self.code = name, _code_of(name)
 
     def __enter__(self):
-        self.start = _now()
+        _append(_now() << _SHIFT | self.code)
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        _buf.append((self.name, self.start, _now(), False))
-        if len(_buf) >= _FLUSH:
+        _append(-_now())
+        if len(_log) >= _FLUSH:
             _flush()
         return False
 
 
-class _LibRegion(_Region):
-    """An open library region: its time counts in the breakdown unless another encloses it."""
-
-    __slots__ = ()
-
-    def __enter__(self):
-        global _lib_open
-        _lib_open += 1
-        self.start = _now()
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        global _lib_open
-        end = _now()
-        _lib_open -= 1
-        _buf.append((self.name, self.start, end, _lib_open == 0))
-        if len(_buf) >= _FLUSH:
-            _flush()
-        return False
-
-
-def _region_class(name):
-    return _Region if category(name) is None else _LibRegion
+def _new_region(name):
+    r = _regions[name] = _Region(name)
+    return r
 
 
 def _flush():
-    """Fold the buffered regions into the per-name totals (and the kept events)."""
-    global _dropped
-    for name, start, end, top in _buf:
-        a = _agg.get(name)
+    """Pair the logged boundaries; fold them into the per-name totals and kept events."""
+    global _dropped, _open_lib
+    names, is_lib, stack, agg, shift, mask = _names, _is_lib, _open, _agg, _SHIFT, _MASK
+    keep = _trace_path is not None
+    room = max(0, MAX_EVENTS - len(_events)) if keep else 0
+    kept, lib_open, dropped = [], _open_lib, 0
+    for v in _log:
+        if v >= 0:                              # an opening
+            stack.append(v)
+            lib_open += is_lib[v & mask]
+            continue
+        if not stack:                           # opened before a reset(): ignore
+            continue
+        opening = stack.pop()
+        code = opening & mask
+        start, end = opening >> shift, -v
+        name = names[code]
+        a = agg.get(name)
         if a is None:
-            a = _agg[name] = [0, 0, 0]
+            a = agg[name] = [0, 0, 0]
         a[0] += 1
         a[1] += end - start
-        if top:
-            a[2] += end - start
-    if _trace_path is not None:
-        room = max(0, MAX_EVENTS - len(_events))
-        _events.extend(_buf[:room])
-        _dropped += max(0, len(_buf) - room)
-    del _buf[:]
+        top = False
+        if is_lib[code]:
+            lib_open -= 1
+            if lib_open == 0:                   # the outermost library region
+                top = True
+                a[2] += end - start
+        if keep:
+            if room > len(kept):
+                kept.append((name, start, end, top))
+            else:
+                dropped += 1
+    _open_lib = lib_open
+    _events.extend(kept)
+    _dropped += dropped
+    del _log[:]
 
 
 def totals():
     """This rank's records so far: ``{name: (calls, total_ns, top_ns)}``.
 
     ``top_ns`` is the time during which the region was the outermost library
-    region (what the breakdown counts); 0 for a user's regions.
+    region (what the breakdown counts); 0 for a user's regions. Regions still
+    open are not counted yet.
     """
     _flush()
     return {name: tuple(a) for name, a in _agg.items()}
@@ -174,13 +205,12 @@ def region(name):
     -------
     context manager
         When tracing is off, one shared no-op object (nothing is allocated or
-        recorded).
+        recorded); when on, one shared object per name (re-entrant: nesting a
+        region in itself is allowed).
     """
     if _on or (not _configured and configure()):
-        cls = _classes.get(name)
-        if cls is None:
-            cls = _classes[name] = _region_class(name)
-        return cls(name)
+        r = _regions.get(name)
+        return _new_region(name) if r is None else r
     return _NULL
 
 
@@ -210,16 +240,21 @@ def _exact_wrapper(fn, label):
             defaults.append(p.default)
         call.append(p.name if p.kind is p.POSITIONAL_OR_KEYWORD else f"{p.name}={p.name}")
     args, dnames = ", ".join(call), "".join(f", _ck_d{i}" for i in range(len(defaults)))
-    src = (f"def _ck_make(_ck_fn, _ck_cls, _ck_label{dnames}):\n"
+    src = (f"def _ck_make(_ck_fn, _ck_code{dnames}):\n"
            f"    def wrapper({', '.join(head)}):\n"
            f"        if not _on and (_configured or not configure()):\n"
            f"            return _ck_fn({args})\n"
-           f"        with _ck_cls(_ck_label):\n"
+           f"        _append(_now() << _SHIFT | _ck_code)\n"
+           f"        try:\n"
            f"            return _ck_fn({args})\n"
+           f"        finally:\n"
+           f"            _append(-_now())\n"
+           f"            if len(_log) >= _FLUSH:\n"
+           f"                _flush()\n"
            f"    return wrapper\n")
     namespace = {}
     exec(compile(src, f"<traced {label}>", "exec"), globals(), namespace)  # noqa: S102
-    return namespace["_ck_make"](fn, _region_class(label), label, *defaults)
+    return namespace["_ck_make"](fn, _code_of(label), *defaults)
 
 
 def traced(name=None):
@@ -233,13 +268,18 @@ def traced(name=None):
         label = name or fn.__qualname__
         wrapper = _exact_wrapper(fn, label)
         if wrapper is None:
-            cls = _region_class(label)
+            code = _code_of(label)
 
             def wrapper(*args, **kwargs):
                 if not _on and (_configured or not configure()):
                     return fn(*args, **kwargs)
-                with cls(label):
+                _append(_now() << _SHIFT | code)
+                try:
                     return fn(*args, **kwargs)
+                finally:
+                    _append(-_now())
+                    if len(_log) >= _FLUSH:
+                        _flush()
         return functools.update_wrapper(wrapper, fn)
     if callable(name):      # used bare: @traced
         fn, name = name, None
@@ -286,7 +326,7 @@ def enable(profile=True, trace_path=None, profile_json=None):
     _configured = True
     _profile = bool(profile)
     _trace_path, _json_path = trace_path, profile_json
-    if not _on and not _agg and not _buf:   # first start since reset(): origin of times
+    if not _on and not _agg and not _log:   # first start since reset(): origin of times
         _t0 = _now()
     _on = True
 
@@ -299,12 +339,12 @@ def disable():
 
 def reset():
     """Switch off and forget everything, including whether the environment was read."""
-    global _on, _configured, _profile, _trace_path, _json_path, _lib_open, _dropped
+    global _on, _configured, _profile, _trace_path, _json_path, _open_lib, _dropped
     _on = _configured = _profile = False
     _trace_path = _json_path = None
-    _lib_open = _dropped = 0
+    _open_lib = _dropped = 0
     _agg.clear()
-    del _buf[:], _events[:]
+    del _log[:], _open[:], _events[:]
 
 
 def is_enabled():

@@ -173,7 +173,7 @@ def test_decorator_records_and_closes_on_exceptions():
         g(True)
     assert bare() == 1
     totals = trace.totals()
-    assert totals["g"][0] == 2 and trace._buf == []
+    assert totals["g"][0] == 2 and trace._log == [] and trace._open == []
     assert any(name.endswith("bare") for name in totals)
 
 
@@ -186,7 +186,7 @@ def test_breakdown_counts_the_outermost_library_region_only():
         with trace.region("halo.finish"):
             _busy()
     agg = trace.totals()
-    assert trace._lib_open == 0
+    assert trace._open_lib == 0 and trace._open == []
     assert agg["darray.gather"][2] == 0                       # inside another library region
     assert agg["collective.reduce_sum"][2] == agg["collective.reduce_sum"][1] > 0
     assert agg["halo.finish"][2] == agg["halo.finish"][1] > 0  # user regions do not count
@@ -196,13 +196,13 @@ def test_breakdown_counts_the_outermost_library_region_only():
 
 
 def test_buffered_regions_fold_in_batches_and_events_are_capped(monkeypatch, tmp_path):
-    monkeypatch.setattr(trace, "_FLUSH", 3)
+    monkeypatch.setattr(trace, "_FLUSH", 5)            # log entries: 2 per region
     monkeypatch.setattr(trace, "MAX_EVENTS", 4)
     trace.enable(profile=True, trace_path=str(tmp_path / "t.json"))
     for i in range(10):
         with trace.region("halo.x" if i % 2 else "user"):
             pass
-    assert len(trace._buf) == 1                     # 3 batches of 3 folded already
+    assert len(trace._log) == 2                     # 3 batches of 3 folded already
     assert trace.totals() == {"user": (5, trace._agg["user"][1], 0),
                               "halo.x": (5, trace._agg["halo.x"][1],
                                          trace._agg["halo.x"][1])}
@@ -212,6 +212,46 @@ def test_buffered_regions_fold_in_batches_and_events_are_capped(monkeypatch, tmp
     assert "trace: 6 events beyond 4 per rank were not kept" in out.getvalue()
     doc = json.loads((tmp_path / "t.json").read_text())
     assert sum(e["ph"] == "X" and e["name"] != "job" for e in doc["traceEvents"]) == 4
+
+
+def test_same_name_nests_in_itself_and_regions_stay_open_across_folds(monkeypatch):
+    monkeypatch.setattr(trace, "_FLUSH", 3)            # fold (almost) at every closing
+    trace.enable(profile=False, trace_path=os.devnull)
+
+    @trace.traced("halo.rec")
+    def rec(n):
+        return 0 if n == 0 else 1 + rec(n - 1)
+
+    r = trace.region("user")
+    assert trace.region("user") is r                   # one cached object per name
+    with r:
+        with r:                                        # re-entrant
+            assert rec(3) == 3
+            assert "user" not in trace.totals()        # fold while two regions are open
+        assert trace.totals()["user"][0] == 1          # the inner one closed
+    totals = trace.totals()
+    assert totals["user"][0] == 2 and totals["halo.rec"][0] == 4
+    assert trace._open == [] and trace._open_lib == 0
+    ev = {}
+    for name, start, end, top in trace._events:
+        ev.setdefault(name, []).append((start, end, top))
+    (u_in, u_in_end, _), (u_out, u_out_end, _) = ev["user"]
+    assert u_out <= u_in <= u_in_end <= u_out_end
+    assert [top for *_, top in ev["halo.rec"]] == [False, False, False, True]  # outermost only
+    outer = max(ev["halo.rec"], key=lambda e: e[1] - e[0])
+    assert totals["halo.rec"][2] == outer[1] - outer[0]
+
+
+def test_a_region_closed_after_reset_is_ignored():
+    trace.enable(profile=False)
+    r = trace.region("a")
+    r.__enter__()
+    trace.reset()
+    trace.enable(profile=False)
+    r.__exit__(None, None, None)                       # its opening was forgotten
+    with trace.region("b"):
+        pass
+    assert trace.totals() == {"b": (1, trace._agg["b"][1], 0)}
 
 
 def test_enable_rejects_unwritable_outputs(tmp_path):
