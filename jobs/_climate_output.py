@@ -72,8 +72,9 @@ def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q):
         w.write("zonal_mean", _only_if(coords[-1] == 0,
                                        zonal.reshape((nt,) + extra_local + (local[-2],))),
                 (0,) + e0 + (y0,))
-        w.write("climatology", field(results["climatology"][months], (months.size,)),
-                (0,) + e0 + (y0, x0))
+        clim = results["climatology"]
+        clim = clim if months.size == 12 else clim[months]   # all months: no 12-field copy
+        w.write("climatology", field(clim, (months.size,)), (0,) + e0 + (y0, x0))
         for var in ("time_mean", "time_std", "time_min", "time_max", "trend"):
             w.write(var, field(results[var]), e0 + (y0, x0))
         if q is not None:

@@ -15,6 +15,7 @@ variable through in time chunks, so memory per rank stays bounded.
 import sys
 import warnings
 
+import numba
 import numpy as np
 
 from clusterkit.comm import MPI
@@ -96,6 +97,7 @@ def _stream(ds, grid, layout, chunk, progress):
     raw_ok = decode is not None
     buf = np.empty((min(chunk, nt),) + tuple(local[1:]), ds.dtype(layout.var)) \
         if raw_ok else None
+    parallel = numba.get_num_threads() > 1   # threads per rank (see clusterkit.threads)
     stats = None
     for t0 in range(0, nt, chunk):
         t1 = min(nt, t0 + chunk)
@@ -105,7 +107,7 @@ def _stream(ds, grid, layout, chunk, progress):
             if stats is None:
                 stats = TimeStats.from_first_chunk(x, decode=decode)
             accumulate_time_stats(x, layout.months[t0:t1], tc[t0:t1], stats, zs[t0:t1],
-                                  zc[t0:t1], decode=decode)
+                                  zc[t0:t1], decode=decode, parallel=parallel)
         progress.advance(t1 - t0)
     return stats, zs, zc
 
@@ -199,7 +201,8 @@ def main(argv=None, comm=None):
                             results["climatology"], chunk, progress)
         progress.done()
     elapsed = comm.allreduce(MPI.Wtime() - t0, op=MPI.MAX)
-    rprint(f"climate-stats: {layout.var}{layout.shape} on {comm.Get_size()} ranks "
+    n = comm.Get_size()
+    rprint(f"climate-stats: {layout.var}{layout.shape} on {n} rank{'s' * (n > 1)} "
            f"(grid {grid.dims}) -> {args.output} in {elapsed:.2f} s", comm=comm)
     _summary(layout, glob, results, comm)
     return 0

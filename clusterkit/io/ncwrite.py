@@ -153,12 +153,15 @@ class NCWriter:
             elif block.size:
                 ds.write_direct(block, dest_sel=sel)
             return
-        parts = self.comm.gather((sel, block) if block.size else None, root=0)
+        root = self.comm.Get_rank() == 0
+        parts = self.comm.gather((sel, block) if block.size and not root else None, root=0)
         if self.file is not None:
             ds = self.file[name]
-            for part in parts:
+            if block.size:                       # rank 0's own block: no pickling, no copy
+                ds.write_direct(block, dest_sel=sel)
+            for part in parts[1:]:
                 if part is not None:
-                    ds[part[0]] = part[1]
+                    ds.write_direct(part[1], dest_sel=part[0])
 
     # -- completion --------------------------------------------------------------------
     def _remove_tmp(self):
