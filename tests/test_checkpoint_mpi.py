@@ -43,14 +43,20 @@ def load_block(grid, G):
     return a
 
 
+@pytest.mark.parametrize("io", ["parallel", "serial-write", "serial-read"])
 @pytest.mark.parametrize("wdims", [0, 1, 2])
-def test_round_trip_across_process_grids(comm, ckdir, wdims):
+def test_round_trip_across_process_grids(comm, ckdir, wdims, io, monkeypatch):
+    """Also with the serial-h5py fallback on either side (CLUSTERKIT_SERIAL_IO=1): the
+    files are the same HDF5, whoever wrote them."""
     n = comm.Get_size()
+    if io == "serial-write":
+        monkeypatch.setenv("CLUSTERKIT_SERIAL_IO", "1")
     G, I = global_field("f8"), np.arange(np.prod(SHAPE), dtype="i4").reshape(SHAPE)
     wgrid = Grid(SHAPE, dims=process_grids(n)[wdims], halo=1, comm=comm)
     ck = Checkpointer(ckdir, comm=comm, job="t", meta={"shape": list(SHAPE)})
     ck.save(5, {"u": load_block(wgrid, G), "i": load_block(wgrid, I)},
             {"rng": np.random.default_rng(3).bit_generator.state, "t": 0.25})
+    monkeypatch.setenv("CLUSTERKIT_SERIAL_IO", "1" if io == "serial-read" else "0")
     for rdims in process_grids(n):
         rgrid = Grid(SHAPE, dims=rdims, halo=(2, 1, 0), comm=comm)
         u, i = rgrid.zeros("f8"), rgrid.zeros("i4")

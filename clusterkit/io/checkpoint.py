@@ -2,7 +2,8 @@
 
 A checkpoint is one HDF5 file ``ckpt-<step>.h5`` (step zero-padded to 9
 digits) in a checkpoint directory, written by every rank through the ``mpio``
-driver (each rank writes its interior block at its global offset) under a
+driver (each rank writes its interior block at its global offset; with a serial
+h5py, or ``CLUSTERKIT_SERIAL_IO=1``, rank 0 writes every rank's block) under a
 temporary name ``ckpt-<step>.h5.tmp-<token>`` and renamed only after every
 rank has finished (Barrier) and rank 0 has ``fsync``-ed it. The last
 ``keep`` checkpoints are kept.
@@ -38,6 +39,7 @@ import numpy as np
 
 from .. import comm as _comm
 from ..comm import MPI, check
+from .dataset import funnel_write, parallel_io
 
 __all__ = ["Checkpointer", "Restored", "EXIT_CHECKPOINTED", "CheckpointExit",
            "install_signal_handlers", "stop_requested", "should_stop", "global_checksum",
@@ -276,27 +278,38 @@ class Checkpointer:
         # No try/finally: closing an mpio file is collective, so a rank that failed
         # must not close it (the others would wait in a collective write forever);
         # the exception aborts the job and on_abort deletes the temporary.
-        f = h5py.File(self._tmp, "w", driver="mpio", comm=c)
-        for key, value in (("format", FORMAT), ("job", self.job), ("step", int(step)),
-                           ("state", state_json), ("meta", meta_json),
-                           ("ranks", c.Get_size()),
-                           ("sha256", _sha(f"{step}\n{state_json}\n{meta_json}"))):
-            f.attrs[key] = value
-        grp = f.create_group("arrays")
-        for name, a in arrays.items():
-            ds = grp.create_dataset(name, shape=a.shape, dtype=a.dtype)
-            ds.attrs["checksum"] = np.uint64(sums[name])
+        # Parallel h5py: every rank writes through mpio. Serial h5py: rank 0 alone opens
+        # the file and writes every rank's block (funnel_write).
+        parallel = parallel_io(c)
+        f = h5py.File(self._tmp, "w", driver="mpio", comm=c) if parallel else \
+            (h5py.File(self._tmp, "w") if rank == 0 else None)
+        grp = None
+        if f is not None:
+            for key, value in (("format", FORMAT), ("job", self.job), ("step", int(step)),
+                               ("state", state_json), ("meta", meta_json),
+                               ("ranks", c.Get_size()),
+                               ("sha256", _sha(f"{step}\n{state_json}\n{meta_json}"))):
+                f.attrs[key] = value
+            grp = f.create_group("arrays")
+            for name, a in arrays.items():
+                ds = grp.create_dataset(name, shape=a.shape, dtype=a.dtype,
+                                        fill_time="never")  # every element is written
+                ds.attrs["checksum"] = np.uint64(sums[name])
         fault_point("save", step, c)
         for name, a in arrays.items():
             block = np.ascontiguousarray(a.interior)
             sel = tuple(slice(s, s + n) for s, n in zip(a.grid.local_start, block.shape))
+            if not parallel:
+                funnel_write(c, grp[name] if grp is not None else None, block, sel)
+                continue
             ds = grp[name]
             if _comm.all_ranks(block.size > 0, c):
                 with ds.collective:
                     ds.write_direct(block, dest_sel=sel)
             elif block.size:
                 ds.write_direct(block, dest_sel=sel)
-        f.close()
+        if f is not None:
+            f.close()
         c.Barrier()
         ok = True
         if rank == 0:
@@ -368,7 +381,9 @@ class Checkpointer:
     def _load(self, path, arrays, sums):
         """Read every rank's hyperslabs into ``arrays``; True if all checksums match."""
         c = self.comm
-        f = h5py.File(path, "r", driver="mpio", comm=c)
+        # serial h5py: every rank opens the finished file read-only on its own
+        f = h5py.File(path, "r", driver="mpio", comm=c) if parallel_io(c) else \
+            h5py.File(path, "r")
         try:
             ok = True
             for name, arr in arrays.items():

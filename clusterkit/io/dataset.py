@@ -20,6 +20,28 @@ def parallel_io(comm):
     return (bool(h5py.get_config().mpi) and comm.Get_size() > 1
             and os.environ.get("CLUSTERKIT_SERIAL_IO", "") not in ("1", "true", "yes"))
 
+_FUNNEL_TAG = 0x4B57  # point-to-point tag of funnel_write's messages
+
+
+def funnel_write(comm, dataset, block, sel):
+    """Serial-HDF5 fallback of a collective write: rank 0 writes every rank's block.
+
+    ``dataset`` is the open h5py dataset on rank 0 (``None`` elsewhere); ``sel`` the
+    tuple of slices where this rank's ``block`` goes. Rank 0 writes its own block
+    directly, then receives and writes the others one at a time in rank order, so it
+    never holds more than one other rank's block. Collective over ``comm``.
+    """
+    if comm.Get_rank() != 0:
+        comm.send((sel, block) if block.size else None, dest=0, tag=_FUNNEL_TAG)
+        return
+    if block.size:
+        dataset.write_direct(block, dest_sel=sel)
+    for r in range(1, comm.Get_size()):
+        part = comm.recv(source=r, tag=_FUNNEL_TAG)
+        if part is not None:
+            dataset.write_direct(part[1], dest_sel=part[0])
+
+
 #: HDF5 / netCDF-4 bookkeeping attributes that are not the variable's own
 INTERNAL_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME", "_Netcdf4Dimid",
                   "_Netcdf4Coordinates", "_nc3_strict", "_NCProperties"}

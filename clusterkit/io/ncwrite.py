@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import comm as _comm
 from ..comm import check
-from .dataset import parallel_io
+from .dataset import funnel_write, parallel_io
 from ..trace import traced
 
 __all__ = ["NCWriter", "check_output_path"]
@@ -141,7 +141,7 @@ class NCWriter:
 
         Every rank calls it (an empty block is fine). Parallel HDF5: one collective
         transfer. Serial h5py: the blocks are sent to rank 0, which writes them in
-        rank order.
+        rank order (:func:`~clusterkit.io.dataset.funnel_write`).
         """
         block = np.ascontiguousarray(block)
         sel = tuple(slice(s, s + n) for s, n in zip(start, block.shape))
@@ -153,15 +153,8 @@ class NCWriter:
             elif block.size:
                 ds.write_direct(block, dest_sel=sel)
             return
-        root = self.comm.Get_rank() == 0
-        parts = self.comm.gather((sel, block) if block.size and not root else None, root=0)
-        if self.file is not None:
-            ds = self.file[name]
-            if block.size:                       # rank 0's own block: no pickling, no copy
-                ds.write_direct(block, dest_sel=sel)
-            for part in parts[1:]:
-                if part is not None:
-                    ds.write_direct(part[1], dest_sel=part[0])
+        funnel_write(self.comm, self.file[name] if self.file is not None else None, block,
+                     sel)
 
     # -- completion --------------------------------------------------------------------
     def _remove_tmp(self):
