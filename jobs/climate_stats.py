@@ -13,7 +13,6 @@ variable through in time chunks, so memory per rank stays bounded.
 """
 
 import sys
-import warnings
 
 import numba
 import numpy as np
@@ -23,7 +22,7 @@ from clusterkit.grid import Grid
 from clusterkit.io import cf
 from clusterkit.io.dataset import Dataset
 from clusterkit.io.ncwrite import check_output_path
-from clusterkit.kernels import TimeStats, accumulate_time_stats
+from clusterkit.kernels import TimeStats, accumulate_time_stats, nan_percentiles
 from clusterkit.log import rprint
 from clusterkit.runtime import JobArgumentParser, run_job
 from clusterkit.trace import region
@@ -139,7 +138,8 @@ def _zonal_and_global(grid, layout, zs, zc):
 
 
 def _percentiles(ds, grid, layout, q, rows_mb):
-    """Second pass: NaN-skipping linear percentiles over time, a few rows at a time."""
+    """Second pass: NaN-skipping linear percentiles over time, a few rows at a time
+    (the kernel's results are NumPy's ``nanpercentile``)."""
     local = grid.local_shape
     z = int(np.prod(local[1:-2]))
     ny, nx, nt = local[-2], local[-1], layout.shape[0]
@@ -152,10 +152,8 @@ def _percentiles(ds, grid, layout, q, rows_mb):
         lat = slice(sel[-2].start + y0, sel[-2].start + y1)
         x = ds.read(layout.var, tuple(sel[:-2]) + (lat, sel[-1]), dtype=np.float64)
         if x.size:
-            x = x.reshape((nt, z, y1 - y0, nx))
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells are NaN
-                out[:, :, y0:y1] = np.nanpercentile(x, q, axis=0)
+            out[:, :, y0:y1] = nan_percentiles(x.reshape((nt, z, y1 - y0, nx)), q,
+                                               parallel=numba.get_num_threads() > 1)
     return out
 
 

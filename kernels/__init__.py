@@ -9,6 +9,7 @@ from .diffusion import (
     diffusion_step_serial,
 )
 from .exactsum import EXACT_ACC_LEN, exact_sum_normalize, exact_sum_value, local_sum_exact
+from .percentiles import nan_percentiles
 from .reductions import (
     chan_combine,
     local_minmax,
@@ -49,6 +50,7 @@ __all__ = [
     "local_sum_exact",
     "local_sum_kahan",
     "nan_count",
+    "nan_percentiles",
     "neumaier_combine",
     "star_stencil",
     "star_stencil_parallel",
