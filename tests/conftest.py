@@ -5,6 +5,8 @@ import pathlib
 
 import pytest
 
+from slurm_fixture import slurm  # noqa: F401  (the one local Slurm, shared by test files)
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 TEST_JOBS = pathlib.Path(__file__).resolve().parent / "jobs"
 

@@ -1,21 +1,17 @@
 """Live tests against a real single-node Slurm (slurmctld + slurmd + munged) on this machine.
 
-The session fixture starts a private one with tools/slurm-local.sh (which installs
-slurm-wlm and munge with apt-get if needed) and stops it at the end. The tests skip only when that script says
-Slurm cannot run here (exit status 3: not root, no apt-get, packages not installable);
-any other start-up failure fails them. Jobs run the repository's venv Python.
+The session fixture ``slurm`` (tests/slurm_fixture.py, shared through conftest.py) starts
+a private one with tools/slurm-local.sh (which installs slurm-wlm and munge with apt-get
+if needed) and stops it at the end. The tests skip only when that script says Slurm
+cannot run here (exit status 3: not root, no apt-get, packages not installable); any
+other start-up failure fails them. Jobs run the repository's venv Python.
 """
 
-import atexit
 import json
 import os
 import pathlib
-import random
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
@@ -25,76 +21,12 @@ from clusterkit.slurm.render import render
 from clusterkit.slurm.sites import load_site
 from clusterkit.slurm.spec import JobSpec
 
+from slurm_fixture import SCRIPT
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
-SCRIPT = REPO / "tools" / "slurm-local.sh"
 HOSTILE_NAME = "we\"ird 'name' #1 $(touch CANARY) `touch CANARY`; x"
 HOSTILE_ARGS = ["$(touch CANARY)", "a b", "it's", '"q"', ";touch CANARY", "`touch CANARY`",
                 "--x=*", "$HOME", "{{launch}}", "tab\there", "new\nline", ""]
-
-
-def _free_port_pair():
-    """Two consecutive free TCP ports (slurmctld, slurmd)."""
-    for _ in range(200):
-        port = random.randrange(20000, 40000)
-        try:
-            for p in (port, port + 1):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair found")
-
-
-@pytest.fixture(scope="session")
-def slurm():
-    """A running local Slurm; ``SLURM_CONF`` is exported for the session.
-
-    By default a private cluster (own directory under /tmp, free ports), started and
-    stopped here, so concurrent test runs do not meet. ``CLUSTERKIT_SLURM_DIR`` reuses the
-    cluster in that directory instead (started if needed, stopped only if started here).
-    """
-    if os.environ.get("CLUSTERKIT_SKIP_SLURM"):
-        pytest.skip("CLUSTERKIT_SKIP_SLURM is set")
-    env = dict(os.environ)
-    directory = os.environ.get("CLUSTERKIT_SLURM_DIR")
-    private = directory is None
-    if private:
-        directory = tempfile.mkdtemp(prefix="ck-slurm-")
-        env["CLUSTERKIT_SLURM_PORT"] = str(_free_port_pair())
-    ours = private or subprocess.run(["bash", str(SCRIPT), "status", directory],
-                                     capture_output=True, timeout=60).returncode != 0
-    stopped = []
-
-    def stop():
-        if ours and not stopped:
-            stopped.append(True)
-            subprocess.run(["bash", str(SCRIPT), "stop", directory], capture_output=True,
-                           timeout=120, env=env)
-            if private:
-                shutil.rmtree(directory, ignore_errors=True)
-
-    atexit.register(stop)
-    proc = subprocess.run(["bash", str(SCRIPT), "start", directory], capture_output=True,
-                          text=True, timeout=280, env=env)
-    last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
-    if proc.returncode == 3:
-        stop()
-        pytest.skip(last)
-    if proc.returncode != 0:
-        stop()
-        pytest.fail(f"tools/slurm-local.sh start failed ({proc.returncode}):\n"
-                    f"{proc.stderr[-4000:]}", pytrace=False)
-    previous = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = os.path.join(directory, "etc", "slurm.conf")
-    try:
-        yield directory
-    finally:
-        stop()
-        if previous is None:
-            os.environ.pop("SLURM_CONF", None)
-        else:
-            os.environ["SLURM_CONF"] = previous
 
 
 _AFTER_MPI_INIT = ("import sys; from mpi4py import MPI; MPI.COMM_WORLD.Get_rank(); "

@@ -112,6 +112,10 @@ def _golden_cases():
                   load_site("local")),
         "generic-cluster": (JobSpec(demo, python=PY, nodes=4, ntasks_per_node=32,
                                     output_dir="/scratch/me/demo"), load_site("generic-cluster")),
+        "runs": (JobSpec(demo, python=PY, ntasks_per_node=4, runs=3,
+                         args=("--out", "r{run_index}.nc"),
+                         env=(("CLUSTERKIT_PROFILE_JSON", "/scratch/me/p-{run_index}.json"),),
+                         output_dir="/scratch/me/sweep"), SITE_SRUN),
     }
 
 

@@ -47,8 +47,8 @@ from ..trace_report import write_json_atomic
 from .describe import host_info, summary
 
 __all__ = ["RESULTS_FORMAT", "WEAK_SCALING", "parse_ranks", "weak_arguments", "machine_info",
-           "spread", "run_sweep", "prepare_output", "write_results", "install",
-           "JobFailed"]
+           "spread", "point_record", "results_record", "run_sweep", "prepare_output",
+           "write_results", "install", "publish", "default_label", "JobFailed"]
 
 #: value of the ``format`` key of a results file
 RESULTS_FORMAT = "clusterkit-bench"
@@ -287,7 +287,7 @@ def run_sweep(mode, job, target, is_module, ranks, repeat=3, *, job_args=(), wor
             status, _, err, _ = _run(cmd, job_environment(1, cores=cores), timeout)
             if status:
                 _fail(f"preparing {r} ranks ({shlex.join(cmd)})", status, err)
-        jobs_s, launch_s, profiles, point_cmds = [], [], [], []
+        launch_s, profiles, point_cmds = [], [], []
         for k in range(-warmup, repeat):
             env = job_environment(r, cores=cores)
             env.pop("CLUSTERKIT_TRACE", None)
@@ -305,25 +305,58 @@ def run_sweep(mode, job, target, is_module, ranks, repeat=3, *, job_args=(), wor
             with open(prof) as f:
                 summary = json.load(f)
             point_cmds.append(f"{shown} {shlex.join(argv)}")
-            jobs_s.append(summary["wall_s"])
             launch_s.append(elapsed)
             profiles.append(summary)
             log(f"{mode} {job}: {r} rank{'s' if r > 1 else ' '} run {k + 1}/{repeat}: "
                 f"job {summary['wall_s']:.4g} s, mpirun {elapsed:.3g} s"
                 + ("  (oversubscribed)" if r > cores else ""))
-        regions, breakdown = _point_summary(profiles)
         commands += point_cmds
-        points.append({"ranks": r, "oversubscribed": r > cores,
-                       "numba_threads": int(job_environment(r, cores=cores)["NUMBA_NUM_THREADS"]),
-                       "job_args": args, "job_s": spread(jobs_s), "launch_s": spread(launch_s),
-                       "regions": regions, "breakdown_s": breakdown, "commands": point_cmds})
+        points.append(point_record(
+            r, args, profiles, launch_s, point_cmds, oversubscribed=r > cores,
+            numba_threads=int(job_environment(r, cores=cores)["NUMBA_NUM_THREADS"])))
+    return results_record(mode, job, target, job_args, ranks, repeat, warmup, cores, points,
+                          commands)
+
+
+def point_record(ranks, args, profiles, launch_s, commands, *, oversubscribed,
+                 numba_threads, **extra):
+    """Return the results entry of one rank count from its runs' profile summaries.
+
+    Parameters
+    ----------
+    ranks : int
+    args : list of str
+        The job's arguments at this rank count.
+    profiles : list of dict
+        The tracer's summaries (``CLUSTERKIT_PROFILE_JSON``) of the timed runs.
+    launch_s : list of float or None
+        Each run's launcher time as seen from outside (same length as ``profiles``),
+        ``None`` if not known.
+    commands : list of str
+        How each run was started.
+    oversubscribed : bool
+    numba_threads : int
+    **extra
+        More keys for the entry (e.g. where the point ran).
+    """
+    regions, breakdown = _point_summary(profiles)
+    return {"ranks": ranks, "oversubscribed": oversubscribed, "numba_threads": numba_threads,
+            "job_args": list(args), "job_s": spread([p["wall_s"] for p in profiles]),
+            "launch_s": spread(launch_s) if launch_s else None, "regions": regions, "breakdown_s": breakdown,
+            "commands": list(commands), **extra}
+
+
+def results_record(mode, job, target, job_args, ranks, repeat, warmup, cores, points,
+                   commands, **extra):
+    """Return the whole results record (see :func:`run_sweep`) around its ``points``."""
     info, versions = machine_info()
     return {"format": RESULTS_FORMAT, "version": 1, "mode": mode, "job": job,
             "target": target, "job_args": list(job_args),
             "weak_rule": WEAK_SCALING[job][0] if mode == "weak" else None,
             "ranks": list(ranks), "repeat": repeat, "warmup": warmup, "cores": cores,
             "time_measure": "tracer wall time of the job (slowest rank), median over repeats",
-            "machine": info, "versions": versions, "points": points, "commands": commands}
+            "machine": info, "versions": versions, "points": points, "commands": commands,
+            **extra}
 
 
 def prepare_output(path):
@@ -359,3 +392,36 @@ def install(src, dst):
         tmp = f"{dst}.tmp{os.getpid()}"
         shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
+
+
+def default_label(results):
+    """The legend label of one sweep: job, mode, and where it ran."""
+    slurm = results.get("slurm")
+    where = (f"Slurm, site {slurm.get('site')}" if slurm else
+             f"{results['machine']['hostname']}, {results['cores']} cores")
+    return f"{results['job']} {results['mode']} scaling ({where})"
+
+
+def publish(results, out, plots=True):
+    """Draw the plots and write ``results.json`` into ``out``, each file complete or absent.
+
+    Everything is made in a temporary directory inside ``out`` and renamed into place
+    once all of it exists; ``results["plots"]`` is set to the PNG names.
+
+    Returns
+    -------
+    list of str
+        The file names written into ``out`` (plots, then ``results.json``).
+    """
+    from .plot import plot_results
+    work = tempfile.mkdtemp(prefix=".bench-", dir=out)
+    try:
+        results["plots"] = [os.path.basename(p) for p in plot_results(
+            [(results, default_label(results))], work)] if plots else []
+        write_results(os.path.join(work, "results.json"), results)
+        names = results["plots"] + ["results.json"]
+        for name in names:
+            install(os.path.join(work, name), os.path.join(out, name))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return names

@@ -1,12 +1,16 @@
-"""``clusterkit bench strong|weak|plot``: scaling sweeps with mpirun, JSON results, PNG plots.
+"""``clusterkit bench strong|weak|collect|plot``: scaling sweeps, JSON results, PNG plots.
 
     clusterkit bench strong JOB --ranks 1,2,4 [--repeat R] [--out DIR] [-- job args]
     clusterkit bench weak   JOB --ranks 1,2,4 [--repeat R] [--out DIR] [-- job args]
+    clusterkit bench strong JOB --ranks 1,2,4 --slurm [--no-wait] [site options] [-- …]
+    clusterkit bench collect DIR [--wait]
     clusterkit bench plot RESULTS.json... [--out DIR] [--labels A,B]
 
 The job's own arguments come after ``--``. Results go to ``DIR/results.json``
 and ``DIR/{time,speedup,breakdown}.png`` (default DIR: ``bench-results/JOB-MODE``);
-nothing is left in DIR when a run fails. See :mod:`clusterkit.bench.sweep`.
+nothing is left in DIR when a run fails. Locally the sweep runs with mpirun
+(:mod:`clusterkit.bench.sweep`); with ``--slurm`` it is one Slurm job per rank count
+(:mod:`clusterkit.cli.bench_slurm`), collected when they finish or later by ``collect``.
 """
 
 import argparse
@@ -73,21 +77,36 @@ def add_parser(sub):
                              description=f"{mode.capitalize()} scaling sweep ({what}). The "
                              "job's own arguments follow '--'.",
                              usage=f"clusterkit bench {mode} JOB --ranks 1,2,4 [--repeat R] "
-                             "[--out DIR] [-- job args]")
+                             "[--out DIR] [--slurm [--no-wait] [Slurm options]] [-- job args]")
         m.add_argument("job", metavar="JOB", help="job name, module path or script.py")
         m.add_argument("--ranks", required=True, metavar="LIST",
                        help="comma-separated rank counts, e.g. 1,2,4")
         m.add_argument("--repeat", type=positive_int, default=3, metavar="R",
                        help="timed runs per rank count (default 3; the median is plotted)")
-        m.add_argument("--warmup", type=_nonneg_int, default=0, metavar="W",
-                       help="untimed runs per rank count before the timed ones (default 0)")
+        m.add_argument("--warmup", type=_nonneg_int, default=None, metavar="W",
+                       help="untimed runs per rank count before the timed ones (default 0; "
+                       "1 with --slurm, where every job compiles the kernels afresh)")
         m.add_argument("--out", metavar="DIR",
                        help="directory for results.json and the plots "
                        "(default bench-results/JOB-MODE)")
-        m.add_argument("--timeout", type=_seconds, default=600.0, metavar="S",
-                       help="seconds before one run is killed (default 600)")
+        m.add_argument("--timeout", type=_seconds, default=None, metavar="S",
+                       help="seconds before one run is killed (default 600); with --slurm, "
+                       "seconds to wait for the jobs (default 3600; they keep running "
+                       "after it)")
         m.add_argument("--no-plots", action="store_true", help="write results.json only")
+        _slurm_options(m)
         m.set_defaults(handler=handle, job_args=[])
+    co = modes.add_parser("collect", help="assemble the results of a --slurm sweep",
+                          description="Assemble results.json and the plots of a sweep "
+                          "submitted with --slurm (--no-wait) once its jobs have finished. "
+                          "Exit status 3 while jobs are still queued or running.")
+    co.add_argument("out", metavar="DIR", help="the --out directory of the sweep")
+    co.add_argument("--wait", action="store_true",
+                    help="wait for jobs still queued or running")
+    co.add_argument("--timeout", type=_seconds, default=3600.0, metavar="S",
+                    help="with --wait: seconds to wait (default 3600)")
+    co.add_argument("--no-plots", action="store_true", help="write results.json only")
+    co.set_defaults(handler=handle)
     pl = modes.add_parser("plot", help="redraw and overlay results files",
                           description="Redraw the plots of one results.json, or overlay "
                           "several (files compare-*.png).")
@@ -98,15 +117,53 @@ def add_parser(sub):
     pl.set_defaults(handler=handle)
 
 
+#: options that only make sense with --slurm (dest, option)
+_SLURM_ONLY = (("no_wait", "--no-wait"), ("site", "--site"), ("partition", "--partition"),
+               ("time", "--time"), ("account", "--account"), ("qos", "--qos"),
+               ("ntasks_per_node", "--ntasks-per-node"), ("cpus_per_task", "--cpus-per-task"),
+               ("sbatch", "--sbatch"))
+
+
+def _slurm_options(m):
+    g = m.add_argument_group("Slurm", "with --slurm, one job per rank count, each running "
+                             "the warm-up and timed runs in a row; the results are collected "
+                             "when the jobs end (see also 'bench collect')")
+    add = g.add_argument
+    add("--slurm", action="store_true", help="submit the sweep as Slurm jobs")
+    add("--no-wait", action="store_true", help="submit, print the job IDs and return; "
+        "collect later with: clusterkit bench collect DIR")
+    add("--site", help="site profile name or .toml path (default: $CLUSTERKIT_SITE or local)")
+    add("-p", "--partition", help="partition (default: the site's)")
+    add("-t", "--time", help="time limit of each job (default: the site's)")
+    add("-A", "--account", help="account to charge (default: the site's)")
+    add("-q", "--qos", help="quality of service (default: the site's)")
+    add("--ntasks-per-node", type=positive_int, metavar="N",
+        help="ranks per node: r ranks take ceil(r/N) nodes (default: all on one node)")
+    add("-c", "--cpus-per-task", type=positive_int, metavar="N",
+        help="cores per rank; NUMBA_NUM_THREADS follows it (default 1)")
+    add("--sbatch", action="append", default=[], metavar="--OPTION[=VALUE]",
+        help="any other sbatch option (repeatable)")
+
+
 def _sweep(args):
-    from clusterkit.bench.plot import plot_results
-    from clusterkit.bench.sweep import (JobFailed, install, parse_ranks, prepare_output,
-                                        run_sweep, weak_arguments, write_results)
+    from clusterkit.bench.sweep import (JobFailed, parse_ranks, prepare_output, publish,
+                                        run_sweep, weak_arguments)
+    if not args.slurm:
+        given = [opt for dest, opt in _SLURM_ONLY if getattr(args, dest) not in (None, False, [])]
+        if given:
+            raise ValueError(f"{', '.join(given)} only make{'s' if len(given) == 1 else ''} "
+                             "sense with --slurm")
     ranks = parse_ranks(args.ranks)
     target, is_module = resolve_job(args.job)
     name = os.path.basename(args.job.rstrip("/")) or "job"
     out = args.out or os.path.join("bench-results", f"{name}-{args.bench_mode}")
     existed = os.path.isdir(out)
+    if args.slurm:
+        from .bench_slurm import submit_sweep
+        from clusterkit.slurm.commands import find_command
+        find_command("sbatch")
+        return submit_sweep(args, ranks, target, is_module, name, out, existed)
+    timeout = 600.0 if args.timeout is None else args.timeout
     out = prepare_output(out)
     work = tempfile.mkdtemp(prefix=".bench-", dir=out)
     try:
@@ -118,17 +175,12 @@ def _sweep(args):
         try:
             results = run_sweep(args.bench_mode, args.job, target, is_module, ranks,
                                 args.repeat, job_args=args.job_args, workdir=work,
-                                warmup=args.warmup, timeout=args.timeout,
+                                warmup=args.warmup or 0, timeout=timeout,
                                 log=lambda line: print(line, flush=True))
         except JobFailed as exc:
             sys.stderr.write(f"clusterkit bench: error: {exc}\n")
             return exc.status
-        results["plots"] = [] if args.no_plots else [
-            os.path.basename(p) for p in plot_results([(results, _default_label(results))],
-                                                      work)]
-        write_results(os.path.join(work, "results.json"), results)
-        for name in results["plots"] + ["results.json"]:
-            install(os.path.join(work, name), os.path.join(out, name))
+        publish(results, out, plots=not args.no_plots)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if not existed and os.path.isdir(out) and not os.listdir(out):
@@ -138,20 +190,15 @@ def _sweep(args):
     return 0
 
 
-def _default_label(results):
-    return f"{results['job']} {results['mode']} scaling ({results['machine']['hostname']}, " \
-           f"{results['cores']} cores)"
-
-
 def _plot(args):
     from clusterkit.bench.plot import load_results, plot_results
-    from clusterkit.bench.sweep import prepare_output
+    from clusterkit.bench.sweep import default_label, prepare_output
     runs = [load_results(p) for p in args.results]
     labels = args.labels.split(",") if args.labels else None
     if labels is not None and len(labels) != len(runs):
         raise ValueError(f"--labels has {len(labels)} entries for {len(runs)} results files")
     if labels is None:
-        labels = [_default_label(r) if len(runs) == 1 else
+        labels = [default_label(r) if len(runs) == 1 else
                   f"{r['job']} {r['mode']} ({os.path.basename(os.path.dirname(os.path.abspath(p)))})"
                   for r, p in zip(runs, args.results)]
     out = prepare_output(args.out or os.path.dirname(os.path.abspath(args.results[0])))
@@ -162,5 +209,8 @@ def _plot(args):
 
 
 def handle(args):
-    """Run the sweep or draw the plots; return the exit status."""
+    """Run the sweep, collect a Slurm sweep, or draw the plots; return the exit status."""
+    if args.bench_mode == "collect":
+        from .bench_slurm import collect
+        return collect(args)
     return _plot(args) if args.bench_mode == "plot" else _sweep(args)

@@ -4,7 +4,7 @@ import re
 import shlex
 
 from .sites import data_dir
-from .spec import ARRAY_INDEX, parse_time
+from .spec import ARRAY_INDEX, RUN_INDEX, parse_time
 
 __all__ = ["render", "template_for", "sbatch_lines", "sbatch_quote", "launch_command",
            "fill", "output_patterns"]
@@ -93,18 +93,28 @@ def sbatch_lines(spec, site):
     return lines
 
 
-def _quote_arg(arg, array):
-    """Shell-quote ``arg``; in an array job ``{array_index}`` reads the task's index."""
-    if not array or ARRAY_INDEX not in arg:
+def _quote_arg(arg, array, runs=False):
+    """Shell-quote ``arg``; in an array job ``{array_index}`` reads the task's index, in a
+    job with runs ``{run_index}`` the run's number."""
+    variables = ([(ARRAY_INDEX, "SLURM_ARRAY_TASK_ID")] if array else []) + \
+        ([(RUN_INDEX, "CLUSTERKIT_RUN")] if runs else [])
+    words = [arg]
+    for token, name in variables:
+        split = []
+        for word in words:
+            if isinstance(word, tuple) or token not in word:
+                split.append(word)
+                continue
+            parts = word.split(token)
+            for i, part in enumerate(parts):
+                if part:
+                    split.append(part)
+                if i < len(parts) - 1:
+                    split.append((f'"${{{name}}}"',))
+        words = split
+    if words == [arg]:
         return shlex.quote(arg)
-    parts = arg.split(ARRAY_INDEX)
-    words = []
-    for i, part in enumerate(parts):
-        if part:
-            words.append(shlex.quote(part))
-        if i < len(parts) - 1:
-            words.append('"${SLURM_ARRAY_TASK_ID}"')
-    return "".join(words)
+    return "".join(w[0] if isinstance(w, tuple) else shlex.quote(w) for w in words)
 
 
 def launch_command(spec, site):
@@ -121,7 +131,7 @@ def launch_command(spec, site):
         prefix.append(shlex.quote(word))
     program = [shlex.quote(spec.python)]
     program += ["-m", shlex.quote(spec.target)] if spec.module else [shlex.quote(spec.target)]
-    args = [_quote_arg(a, spec.array) for a in spec.args]
+    args = [_quote_arg(a, spec.array, spec.runs is not None) for a in spec.args]
     lines = [" ".join(prefix + program)]
     for word in args:                       # wrap long argument lists, words stay whole
         if len(lines[-1]) + 1 + len(word) > 88:
@@ -132,7 +142,9 @@ def launch_command(spec, site):
 
 
 def template_for(spec):
-    """Return the template file name for ``spec``: requeue, array or plain MPI."""
+    """Return the template file name for ``spec``: requeue, array, runs or plain MPI."""
+    if spec.runs is not None:
+        return "runs.sh.tmpl"
     if spec.signal_requeue is not None:
         return "requeue.sh.tmpl"
     return "array.sh.tmpl" if spec.array else "mpi.sh.tmpl"
@@ -159,10 +171,11 @@ def render(spec, site):
     modules = (["module purge"] if site.module_purge else [])
     modules += [f"module load {shlex.quote(m)}" for m in site.modules]
     env_line = lambda kv: f"export {kv[0]}={shlex.quote(kv[1])}"  # noqa: E731
+    per_run = [kv for kv in spec.env if spec.runs is not None and RUN_INDEX in kv[1]]
     environment = fill(_read("_environment.sh.tmpl"), {
         "modules": "\n".join(modules),
         "site_env": "\n".join(map(env_line, site.env)),
-        "job_env": "\n".join(map(env_line, spec.env)),
+        "job_env": "\n".join(env_line(kv) for kv in spec.env if kv not in per_run),
     }).rstrip("\n")
     values = {"shell": site.shell, "site": site.name,
               "ranks": f"{spec.ntasks} rank" + ("s" if spec.ntasks > 1 else ""),
@@ -170,4 +183,8 @@ def render(spec, site):
               "launch": launch_command(spec, site)}
     if spec.signal_requeue is not None:
         values["signal_seconds"] = spec.signal_requeue
+    if spec.runs is not None:
+        values.update(runs=spec.runs, runs_text="once" if spec.runs == 1 else
+                      f"{spec.runs} times in a row", run_env="\n".join(
+            f"    export {name}={_quote_arg(value, False, True)}" for name, value in per_run))
     return fill(_read(template_for(spec)), values)

@@ -5,12 +5,15 @@ import os
 import re
 import sys
 
-__all__ = ["JobSpec", "ARRAY_INDEX", "MAIL_TYPES", "parse_time", "check_array",
+__all__ = ["JobSpec", "ARRAY_INDEX", "RUN_INDEX", "MAIL_TYPES", "parse_time", "check_array",
            "check_dependency", "check_memory", "check_count", "check_text", "check_job_id",
            "check_sbatch_option"]
 
 #: Placeholder in job arguments replaced, in each array task, by its index.
 ARRAY_INDEX = "{array_index}"
+#: Placeholder in job arguments and environment values replaced, in each of the ``runs``
+#: of a job, by the run's number (0, 1, …).
+RUN_INDEX = "{run_index}"
 
 #: Values ``--mail-type`` accepts (a comma-separated list of them).
 MAIL_TYPES = ("NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "INVALID_DEPEND", "STAGE_OUT",
@@ -248,7 +251,13 @@ class JobSpec:
         Seconds before the time limit at which the job gets USR1, checkpoints and is
         requeued (the requeue template).
     env : sequence of (name, value)
-        Extra environment variables for the job (values verbatim).
+        Extra environment variables for the job (values verbatim, except
+        ``{run_index}`` in a job with ``runs``).
+    runs : int, optional
+        Start the program this many times in a row in the one allocation (timing
+        repeats); each run sees its number in ``CLUSTERKIT_RUN``, and ``{run_index}``
+        in the job's arguments or environment values reads it. Not with ``array`` or
+        ``signal_requeue``.
     sbatch_extra : sequence of str
         Extra ``--option=value`` lines (:func:`check_sbatch_option`).
 
@@ -282,6 +291,7 @@ class JobSpec:
     signal_requeue: int | None = None
     env: tuple = ()
     sbatch_extra: tuple = ()
+    runs: int | None = None
 
     def __post_init__(self):
         setv = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -343,6 +353,17 @@ class JobSpec:
                 raise ValueError(f"environment value of {pair[0]} contains a NUL byte")
         for extra in self.sbatch_extra:
             check_sbatch_option(extra)
+        self._check_runs()
+
+    def _check_runs(self):
+        if self.runs is None:
+            if any(RUN_INDEX in v for v in self.args + tuple(v for _, v in self.env)):
+                raise ValueError(f"a job argument or environment value uses {RUN_INDEX} "
+                                 "but the job has no runs")
+            return
+        object.__setattr__(self, "runs", check_count("runs", self.runs))
+        if self.array is not None or self.signal_requeue is not None:
+            raise ValueError("runs cannot be combined with --array or --signal-requeue")
 
     def _check_output_dir(self):
         check_text("--output-dir", self.output_dir, max_len=3000)

@@ -1,0 +1,60 @@
+#!/bin/bash
+# clusterkit MPI job that starts its program several times in a row in one allocation
+# (timing repeats, as `clusterkit bench --slurm` submits them), rendered from
+# slurm/templates/runs.sh.tmpl.
+# Site profile: test-srun. Submit it again, unchanged, with: sbatch THIS_FILE
+#SBATCH --job-name=demo
+#SBATCH --nodes=1
+#SBATCH --ntasks-per-node=4
+#SBATCH --cpus-per-task=1
+#SBATCH --time=01:00:00
+#SBATCH --partition=batch
+#SBATCH --account=proj1
+#SBATCH --output=/scratch/me/sweep/slurm-%j.out
+#SBATCH --error=/scratch/me/sweep/slurm-%j.err
+#SBATCH --hint=nomultithread
+
+set -eo pipefail
+
+# ---- environment ---------------------------------------------------------------------
+# Leftovers of an MPI runtime in the submitting process (a Python session that had
+# initialised mpi4py, say) would make mpirun think it runs nested inside that one.
+for var in $(compgen -e); do
+    case "$var" in
+        PMIX_*|ORTE_*|OMPI_MCA_ess*|OMPI_MCA_orte_*|OMPI_MCA_pmix*|OMPI_APP_CTX_*) unset "$var" ;;
+    esac
+done
+# The site's modules and variables, then clusterkit's settings.
+module purge
+module load openmpi/4.1.5
+export HDF5_USE_FILE_LOCKING=FALSE
+# Threads per rank, clusterkit's one policy: the CPUs Slurm gives each task.
+export NUMBA_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"
+export OMP_NUM_THREADS="$NUMBA_NUM_THREADS"
+# srun (Slurm >= 22.05) does not inherit --cpus-per-task from the batch allocation.
+export SRUN_CPUS_PER_TASK="${SLURM_CPUS_PER_TASK:-1}"
+# A Numba cache of this job's own: no clashes with other jobs' compiled kernels.
+export NUMBA_CACHE_DIR="${TMPDIR:-/tmp}/clusterkit-numba-${SLURM_JOB_ID:-$$}"
+trap 'rm -rf -- "$NUMBA_CACHE_DIR"' EXIT
+# Open MPI's mpirun refuses to start as root unless told to (containers, test clusters).
+if [ "$(id -u)" = 0 ]; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+echo "clusterkit: job ${SLURM_JOB_ID:-?}" \
+     "${SLURM_ARRAY_TASK_ID:+task $SLURM_ARRAY_TASK_ID }on ${SLURM_JOB_NODELIST:-?}:" \
+     "ranks=${SLURM_NTASKS:-?} threads_per_rank=$NUMBA_NUM_THREADS" \
+     "run=$((${SLURM_RESTART_COUNT:-0} + 1)) $(date '+%F %T')" >&2
+
+# ---- run -----------------------------------------------------------------------------
+# 4 ranks, started by the site's launcher 3 times in a row on the same nodes. Each run
+# finds its number, from 0, in CLUSTERKIT_RUN; the first failing run ends the job with
+# its status. Each run's start and end (seconds since the epoch) go to stderr.
+for ((CLUSTERKIT_RUN = 0; CLUSTERKIT_RUN < 3; CLUSTERKIT_RUN++)); do
+    export CLUSTERKIT_RUN
+    export CLUSTERKIT_PROFILE_JSON=/scratch/me/p-"${CLUSTERKIT_RUN}".json
+    echo "clusterkit: run $CLUSTERKIT_RUN started $(date +%s.%N)" \
+         "in job ${SLURM_JOB_ID:-?} on ${SLURMD_NODENAME:-$HOSTNAME}" >&2
+    srun --mpi=pmix /opt/venv/bin/python -m clusterkit.jobs.demo --out \
+    r"${CLUSTERKIT_RUN}".nc
+    echo "clusterkit: run $CLUSTERKIT_RUN ended $(date +%s.%N)" >&2
+done
