@@ -2,6 +2,8 @@
 
 import os
 import pathlib
+import shutil
+import tempfile
 
 import pytest
 
@@ -36,3 +38,24 @@ def comm():
 def test_job():
     """Path of a test job script under tests/jobs/."""
     return lambda name: str(TEST_JOBS / name)
+
+
+@pytest.fixture
+def shared_dir(comm):
+    """A fresh directory that every rank of an MPI test sees (made by rank 0, removed after)."""
+    path = comm.bcast(tempfile.mkdtemp(prefix="ck-mpi-") if comm.Get_rank() == 0 else None)
+    yield path
+    comm.Barrier()
+    if comm.Get_rank() == 0:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def run_cli(capsys, *argv):
+    """Run ``clusterkit ARGV`` in this process; return (status, stdout, stderr)."""
+    from clusterkit.cli.main import main
+    try:
+        status = main(list(argv))
+    except SystemExit as exc:
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err

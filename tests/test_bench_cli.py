@@ -4,22 +4,16 @@ import json
 import os
 
 import pytest
+from conftest import run_cli
 
 from clusterkit.bench.sweep import RESULTS_FORMAT, parse_ranks, weak_arguments
 from clusterkit.cli.main import main
 from clusterkit.threads import available_cores
 
+cli = run_cli
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def cli(capsys, *argv):
-    """Run ``clusterkit ARGV`` in this process; return (status, stdout, stderr)."""
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:
-        status = exc.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def one_line_exit_2(status, err):

@@ -7,26 +7,19 @@ import subprocess
 import time
 
 import pytest
+from conftest import run_cli
 
 from clusterkit.bench.batch import collect_results, read_manifest, run_log
 from clusterkit.cli.bench_slurm import failure_line, node_layout
-from clusterkit.cli.main import main
 from clusterkit.slurm.render import render, template_for
 from clusterkit.slurm.sites import load_site
 from clusterkit.slurm.spec import JobSpec
 
+cli = run_cli
 PNG = b"\x89PNG\r\n\x1a\n"
 TINY = ["--", "--shape", "16,32", "--steps", "3"]      # diffusion, about a second a run
 
 
-def cli(capsys, *argv):
-    """Run ``clusterkit ARGV`` in this process; return (status, stdout, stderr)."""
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:
-        status = exc.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def one_line(status, err, expected_status):

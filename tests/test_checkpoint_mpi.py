@@ -1,8 +1,6 @@
 """MPI tests of Checkpointer: round trips across process grids, checksums, corruption."""
 
 import os
-import shutil
-import tempfile
 
 import h5py
 import numpy as np
@@ -18,13 +16,9 @@ SHAPE = (11, 13, 4)
 
 
 @pytest.fixture
-def ckdir(comm):
+def ckdir(shared_dir):
     """A fresh directory shared by every rank."""
-    path = comm.bcast(tempfile.mkdtemp(prefix="ck-mpi-") if comm.Get_rank() == 0 else None)
-    yield path
-    comm.Barrier()
-    if comm.Get_rank() == 0:
-        shutil.rmtree(path, ignore_errors=True)
+    return shared_dir
 
 
 def global_field(dtype="f8"):

@@ -1,9 +1,6 @@
 """MPI tests of NCWriter's fill behaviour: prefilled variables show _FillValue where no
 rank wrote; ``prefill=False`` skips writing the fill value first and reads back exactly."""
 
-import shutil
-import tempfile
-
 import h5py
 import numpy as np
 import pytest
@@ -13,15 +10,6 @@ from clusterkit.io.ncwrite import NCWriter
 from clusterkit.testing import assert_all, assert_equal_all
 
 pytestmark = pytest.mark.mpi
-
-
-@pytest.fixture
-def shared_dir(comm):
-    path = comm.bcast(tempfile.mkdtemp(prefix="ncw-mpi-") if comm.Get_rank() == 0 else None)
-    yield path
-    comm.Barrier()
-    if comm.Get_rank() == 0:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.mark.parametrize("shape", [(7, 5), (13, 3)])
