@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from clusterkit.io.cf import attr_str
+from clusterkit.io.cf import attr_str, raw_decoding
 from clusterkit.io.ncwrite import NCWriter
+from clusterkit.kernels import climate_anomalies
 
 __all__ = ["write_statistics", "write_anomalies"]
 
@@ -82,14 +83,25 @@ def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q):
                     (0,) + e0 + (y0, x0))
 
 
-def write_anomalies(path, overwrite, ds, grid, layout, climatology, chunk, progress):
-    """Stream the variable again and write value − climatology of its month. Collective."""
+def write_anomalies(path, overwrite, ds, grid, layout, climatology, chunk, progress,
+                    parallel=False):
+    """Stream the variable again and write value − climatology of its month. Collective.
+
+    Raw values are decoded inside the kernel when that is exact (see
+    :func:`clusterkit.io.cf.raw_decoding`); the output is float32 for unpacked float32
+    input, float64 otherwise.
+    """
     local = grid.local_shape
     sel = grid.local_slices
     z = int(np.prod(local[1:-2]))
     nt = layout.shape[0]
+    raw_dtype = ds.dtype(layout.var)
     dtype = np.float32 if layout.attrs.get("scale_factor") is None and \
-        ds.file[layout.var].dtype == np.float32 else np.float64
+        raw_dtype == np.float32 else np.float64
+    decode = raw_decoding(layout.attrs)
+    steps = min(chunk, nt)
+    buf = np.empty((steps,) + tuple(local[1:]), raw_dtype) if decode is not None else None
+    anom = np.empty((steps, z) + tuple(local[-2:]), dtype)
     with NCWriter(path, comm=grid.comm, overwrite=overwrite,
                   attrs={"title": f"clusterkit anomalies of {layout.var}"}) as w:
         for d in (layout.time_dim,) + layout.extra + (layout.lat_dim, layout.lon_dim):
@@ -99,9 +111,11 @@ def write_anomalies(path, overwrite, ds, grid, layout, climatology, chunk, progr
                     "units": attr_str(layout.attrs, "units")}, prefill=False)
         for t0 in range(0, nt, chunk):
             t1 = min(nt, t0 + chunk)
-            x = ds.read(layout.var, (slice(t0, t1),) + tuple(sel[1:]), dtype=np.float64)
-            x = x.reshape((t1 - t0, z) + local[-2:])
-            anom = (x - climatology[layout.months[t0:t1]]).astype(dtype)
-            w.write("anomaly", anom.reshape((t1 - t0,) + tuple(local[1:])),
+            x = ds.read(layout.var, (slice(t0, t1),) + tuple(sel[1:]),
+                        decode=decode is None, out=buf)
+            out = anom[:t1 - t0]
+            climate_anomalies(x.reshape((t1 - t0, z) + local[-2:]), layout.months[t0:t1],
+                              climatology, out, decode=decode, parallel=parallel)
+            w.write("anomaly", out.reshape((t1 - t0,) + tuple(local[1:])),
                     (t0,) + tuple(s.start for s in sel[1:]))
             progress.advance(t1 - t0)

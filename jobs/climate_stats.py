@@ -195,8 +195,10 @@ def main(argv=None, comm=None):
             write_statistics(args.output, args.overwrite, grid, layout, results, zonal, glob,
                              q)
         if args.anomalies:
-            write_anomalies(args.anomalies, args.overwrite, ds, grid, layout,
-                            results["climatology"], chunk, progress)
+            with region("climate.anomalies"):
+                write_anomalies(args.anomalies, args.overwrite, ds, grid, layout,
+                                results["climatology"], chunk, progress,
+                                parallel=numba.get_num_threads() > 1)
         progress.done()
     elapsed = comm.allreduce(MPI.Wtime() - t0, op=MPI.MAX)
     n = comm.Get_size()

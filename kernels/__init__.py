@@ -1,7 +1,7 @@
 """Numba kernels on plain local ndarrays (no MPI, no I/O); see DESIGN.md."""
 
 from .advection import upwind_step, upwind_step_parallel, upwind_step_serial
-from .climate import TimeStats, accumulate_time_stats
+from .climate import TimeStats, accumulate_time_stats, climate_anomalies
 from .diffusion import (
     diffusion_kappa_dt_limit,
     diffusion_step,
@@ -38,6 +38,7 @@ __all__ = [
     "box_stencil_parallel",
     "box_stencil_serial",
     "chan_combine",
+    "climate_anomalies",
     "diffusion_kappa_dt_limit",
     "diffusion_step",
     "diffusion_step_parallel",

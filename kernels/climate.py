@@ -23,7 +23,7 @@ from ._checks import check_array
 from ._jit import njit_cached, serial_and_parallel
 
 __all__ = ["TimeStats", "accumulate_time_stats", "accumulate_time_stats_serial",
-           "accumulate_time_stats_parallel"]
+           "accumulate_time_stats_parallel", "climate_anomalies"]
 
 _TILE = 4096  # lon points per tile: 8 accumulators x 32 KiB fit in L2
 _RAW_DTYPES = tuple(np.dtype(t) for t in ("f4", "f8", "i1", "i2", "i4", "u1", "u2"))
@@ -186,6 +186,58 @@ def _finish(shift, s2, vmin, vmax, st, stt, stv, msum, mcnt, mean, std, tmin, tm
             trend[p] = sxy / sxx if n >= 2 and sxx > 0 else np.nan
         else:
             mean[p] = std[p] = tmin[p] = tmax[p] = trend[p] = np.nan
+
+
+def _anomaly_body(x, month, decode, clim, out):
+    """``out[t] = decode(x[t]) - clim[month[t]]`` (NaN where x is missing), row by row."""
+    scale, offset, miss1, miss2 = decode[0], decode[1], decode[2], decode[3]
+    nt, nz, ny, nx = x.shape
+    for row in prange(nz * ny):
+        z = row // ny
+        y = row - z * ny
+        for t in range(nt):
+            xr = x[t, z, y, :]
+            cr = clim[month[t], z, y, :]
+            orow = out[t, z, y, :]
+            for i in range(nx):
+                w, d, v, lo, hi = _decoded(xr[i], scale, offset, miss1, miss2, 0.0)
+                orow[i] = v - cr[i] if w > 0 else np.nan
+
+
+climate_anomalies_serial, climate_anomalies_parallel = serial_and_parallel(_anomaly_body)
+
+
+def climate_anomalies(x, month, climatology, out, *, decode=None, parallel=False):
+    """Write ``out[t] = x[t] - climatology[month[t]]`` for the chunk ``x`` (T, Z, Y, X).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Raw or decoded values (NaN = missing), dtypes as :func:`accumulate_time_stats`.
+    month : numpy.ndarray
+        (T,) month index 0..11 of each step.
+    climatology : numpy.ndarray
+        (12, Z, Y, X) float64 monthly means (:meth:`TimeStats.results`).
+    out : numpy.ndarray
+        (T, Z, Y, X) float32 or float64; NaN where ``x`` is missing.
+    decode : tuple, optional
+        As in :func:`accumulate_time_stats`.
+    parallel : bool
+        Threaded variant.
+    """
+    check_array("x", x, ndim=4, dtypes=_RAW_DTYPES)
+    check_array("climatology", climatology, ndim=4, dtypes=(np.dtype(np.float64),))
+    check_array("out", out, ndim=4, writeable=True)
+    month = np.ascontiguousarray(month, dtype=np.int64)
+    if out.shape != x.shape or climatology.shape != (12,) + x.shape[1:] \
+            or month.shape != x.shape[:1]:
+        raise ValueError(f"shapes do not fit: x {x.shape}, month {month.shape}, "
+                         f"climatology {climatology.shape}, out {out.shape}")
+    if month.size and (month.min() < 0 or month.max() > 11):
+        raise ValueError("month indices must be in 0..11")
+    kernel = climate_anomalies_parallel if parallel else climate_anomalies_serial
+    kernel(x, month, _decode_vector(decode), climatology, out)
+    return out
 
 
 def _decode_vector(decode):

@@ -124,3 +124,23 @@ def test_rows_longer_than_one_tile():
         np.testing.assert_allclose(got[name], want, rtol=1e-10, atol=1e-9, err_msg=name)
     np.testing.assert_allclose(zs, zs_ref, rtol=1e-12)
     np.testing.assert_array_equal(zc, zc_ref)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("out_dtype", ["f4", "f8"])
+def test_anomalies_match_numpy(parallel, out_dtype):
+    from clusterkit.kernels import climate_anomalies
+    rng = np.random.default_rng(11)
+    raw = rng.integers(-3000, 3000, size=(9, 2, 3, 5)).astype(np.int16)
+    raw[rng.random(raw.shape) < 0.2] = -32767
+    scale, offset = 0.01, 280.0
+    x = np.where(raw == -32767, np.nan, raw * scale + offset)
+    month = np.array([0, 0, 1, 1, 1, 5, 5, 11, 0])
+    clim = rng.normal(280, 5, size=(12, 2, 3, 5))
+    want = (x - clim[month]).astype(out_dtype)
+    for values, decode in ((raw, (scale, offset, (-32767,))), (x, None)):
+        out = np.empty(x.shape, out_dtype)
+        climate_anomalies(values, month, clim, out, decode=decode, parallel=parallel)
+        np.testing.assert_array_equal(out, want)
+    with pytest.raises(ValueError, match="shapes do not fit"):
+        climate_anomalies(x, month[:3], clim, np.empty(x.shape))
