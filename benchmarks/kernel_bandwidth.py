@@ -13,8 +13,9 @@ same run, is the ceiling. Bandwidth is given in two byte conventions:
   read anyway (triad 32 B/element) — closer to the real traffic.
 
 Each kernel's % is its bandwidth over the triad's in the same convention.
-Kernels whose arithmetic, not memory, limits them here (the exact sum, the
-compensated sum) are listed too, to show where that happens.
+Kernels whose arithmetic partly limits them here (the exact sum: two
+extraction levels, about ten floating-point operations per element) are
+listed too, to show where that happens.
 """
 
 import argparse

@@ -1,13 +1,20 @@
-"""Present any N-D array as a 3-D view and sum fixed-size blocks of its C-order elements."""
+"""Any N-D array as a 3-D view, its C-order elements in blocks and chunks, and loop helpers."""
 
 import numpy as np
+from numba import types
+from numba.core import cgutils
+from numba.core.cgutils import ir  # llvmlite's IR module, as numba's code generation uses it
+from numba.extending import intrinsic, overload
 
 from ._checks import check_array
 from ._jit import njit_cached
 
-__all__ = ["BLOCK", "as_3d", "block_sum", "block_sum_at", "gather_block", "reduction_input"]
+__all__ = ["BLOCK", "CHUNK", "LANES", "as_3d", "block_sum", "block_sum_at", "chunk_ahead",
+           "chunk_view", "float_bits", "gather_block", "prefetch_range", "reduction_input"]
 
 BLOCK = 128  # elements per leaf block of the pairwise and blocked reductions
+LANES = 64  # independent accumulators of the lane-wise reductions (element i -> lane i % LANES)
+CHUNK = 4096  # elements per chunk of the chunked reductions (a multiple of LANES and BLOCK)
 
 
 def reduction_input(name, x):
@@ -34,11 +41,13 @@ def reduction_input(name, x):
 def as_3d(x):
     """View ``x`` as 3-D with its elements in the same C order.
 
-    0-, 1- and 2-D inputs get leading unit axes and 3-D inputs are returned
-    as they are (always views, whatever the strides). Inputs with more than
-    3 axes have their leading axes merged, which copies when their strides
-    do not allow a view (the C-order sequence, and so every result, is the
-    same either way).
+    C-contiguous inputs become a ``(1, 1, size)`` view (one row, so that the
+    kernels read them in place, with unit stride). Otherwise 0-, 1- and 2-D
+    inputs get leading unit axes and 3-D inputs are returned as they are
+    (always views, whatever the strides). Inputs with more than 3 axes have
+    their leading axes merged, which copies when their strides do not allow
+    a view (the C-order sequence, and so every result, is the same either
+    way).
 
     Parameters
     ----------
@@ -50,6 +59,8 @@ def as_3d(x):
     numpy.ndarray
         3-D array.
     """
+    if x.flags.c_contiguous:
+        return x.reshape((1, 1, x.size))
     if x.ndim <= 3:
         return x.reshape((1,) * (3 - x.ndim) + x.shape)
     lead = int(np.prod(x.shape[:-2], dtype=np.int64))
@@ -117,15 +128,18 @@ def gather_block(x, start, length, buf):
     n2 = x.shape[2]
     i0, rest = divmod(start, n1 * n2)
     i1, i2 = divmod(rest, n2)
-    for t in range(length):
-        buf[t] = x[i0, i1, i2]
-        i2 += 1
-        if i2 == n2:
-            i2 = 0
-            i1 += 1
-            if i1 == n1:
-                i1 = 0
-                i0 += 1
+    t = 0
+    while t < length:  # row by row
+        row = x[i0, i1]
+        take = min(n2 - i2, length - t)
+        for k in range(take):
+            buf[t + k] = row[i2 + k]
+        t += take
+        i2 = 0
+        i1 += 1
+        if i1 == n1:
+            i1 = 0
+            i0 += 1
     return buf[:length]
 
 
@@ -156,3 +170,171 @@ def block_sum_at(x, start, length, buf):
     if i2 + length <= n2:
         return block_sum(x[i0, i1, i2:i2 + length])
     return block_sum(gather_block(x, start, length, buf))
+
+
+def chunk_view(x, start, length, buf):
+    """C-order elements ``start .. start+length-1`` of 3-D ``x`` as a 1-D array.
+
+    A view when ``x`` is C-contiguous (typed so in Numba) and the elements lie
+    in one row of the last axis, otherwise a copy in ``buf``: either way a
+    unit-stride array that Numba knows to be contiguous, so that loops over
+    it vectorise. The values are the same.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        3-D array.
+    start, length : int
+        First flat index and number of elements.
+    buf : numpy.ndarray
+        1-D C-contiguous scratch of ``x.dtype`` with at least ``length`` elements.
+
+    Returns
+    -------
+    numpy.ndarray
+        1-D array of ``length`` elements.
+    """
+    n1 = x.shape[1]
+    n2 = x.shape[2]
+    i0, rest = divmod(start, n1 * n2)
+    i1, i2 = divmod(rest, n2)
+    if x.flags.c_contiguous and i2 + length <= n2:
+        return x[i0, i1, i2:i2 + length]
+    return gather_block(x, start, length, buf)
+
+
+@njit_cached
+def _chunk_in_row(x, start, length):
+    n1 = x.shape[1]
+    n2 = x.shape[2]
+    i0, rest = divmod(start, n1 * n2)
+    i1, i2 = divmod(rest, n2)
+    return i0, i1, i2, i2 + length <= n2
+
+
+@overload(chunk_view, jit_options={"cache": True})
+def _chunk_view_jit(x, start, length, buf):
+    if isinstance(x, types.Array) and x.layout == "C":
+        def impl(x, start, length, buf):
+            i0, i1, i2, in_row = _chunk_in_row(x, start, length)
+            if in_row:
+                return x[i0, i1, i2:i2 + length]
+            return gather_block(x, start, length, buf)
+        return impl
+
+    def impl_gather(x, start, length, buf):  # a strided view would not vectorise
+        return gather_block(x, start, length, buf)
+    return impl_gather
+
+
+def chunk_ahead(x, start, length, buf):
+    """The elements of a later chunk when :func:`chunk_view` would give a view of them.
+
+    Used only to prefetch them (see :func:`prefetch_range`).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        3-D array.
+    start, length : int
+        First flat index and number of elements (clipped to ``x``).
+    buf : numpy.ndarray
+        The scratch array passed to :func:`chunk_view`.
+
+    Returns
+    -------
+    numpy.ndarray
+        A view of the elements, or an empty array when there is nothing to
+        prefetch (past the end, or a strided ``x`` that is gathered anyway).
+    """
+    n1 = x.shape[1]
+    n2 = x.shape[2]
+    i0, rest = divmod(start, n1 * n2)
+    i1, i2 = divmod(rest, n2)
+    length = max(0, min(length, x.shape[0] * n1 * n2 - start))
+    if x.flags.c_contiguous and length > 0 and i2 + length <= n2:
+        return x[i0, i1, i2:i2 + length]
+    return buf[:0]
+
+
+@overload(chunk_ahead, jit_options={"cache": True})
+def _chunk_ahead_jit(x, start, length, buf):
+    if isinstance(x, types.Array) and x.layout == "C":
+        def impl(x, start, length, buf):
+            length = max(0, min(length, x.shape[0] * x.shape[1] * x.shape[2] - start))
+            if length == 0:
+                return buf[:0]
+            i0, i1, i2, in_row = _chunk_in_row(x, start, length)
+            if in_row:
+                return x[i0, i1, i2:i2 + length]
+            return buf[:0]
+        return impl
+
+    def impl_empty(x, start, length, buf):
+        return buf[:0]
+    return impl_empty
+
+
+def _prefetch(v, i):
+    """Hint the CPU to fetch ``v[i]`` into the caches (a no-op without JIT)."""
+
+
+@intrinsic
+def _prefetch_intrinsic(typingctx, arr, idx):
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        item = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]])  # any stride
+        ptr = builder.bitcast(item, cgutils.voidptr_t)
+        fnty = ir.FunctionType(ir.VoidType(), [ptr.type] + [ir.IntType(32)] * 3)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", fnty=fnty)
+        i32 = ir.IntType(32)
+        builder.call(fn, [ptr, i32(0), i32(3), i32(1)])  # read, keep in all levels, data
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@overload(_prefetch, jit_options={"cache": True})
+def _prefetch_jit(v, i):
+    def impl(v, i):
+        _prefetch_intrinsic(v, i)
+    return impl
+
+
+@njit_cached
+def prefetch_range(v, i0, i1):
+    """Prefetch ``v[i0:i1]`` (clipped to ``v``), one hint per 64-byte line.
+
+    Interleaved with arithmetic on data already in cache, this overlaps the
+    memory traffic of the next chunk with it (a single core otherwise keeps
+    too few cache misses in flight to use the memory bandwidth). Without JIT
+    it does nothing.
+
+    Parameters
+    ----------
+    v : numpy.ndarray
+        1-D array.
+    i0, i1 : int
+        Index range.
+    """
+    step = max(1, 64 // v.itemsize)
+    for p in range(max(i0, 0), min(i1, v.shape[0]), step):
+        _prefetch(v, p)
+
+
+@njit_cached
+def float_bits(x):
+    """The IEEE-754 bit pattern of ``float64(x)`` as an int64 (a bit cast; vectorises).
+
+    Parameters
+    ----------
+    x : float
+        float32 or float64 value.
+
+    Returns
+    -------
+    int
+    """
+    return np.float64(x).view(np.int64)

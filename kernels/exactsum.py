@@ -19,6 +19,22 @@ the nearest float64 (ties to even). The result is the correctly rounded
 exact sum, bitwise identical for any rank count and order; it overflows to
 +-inf only when the exact sum does; NaN if any input is NaN or both
 infinities occur. float32 inputs are summed exactly as float64 values.
+
+Speed: most elements never reach the digits one by one. The elements are
+taken in chunks of ``CHUNK`` (4096 <= 2**12); with ``|x| < 2**e`` for all
+of a chunk and ``sigma = 1.5 * 2**k``, ``k = e + 13``, ``q = (sigma + x) -
+sigma`` is ``x`` rounded to a multiple of ``2**(k-52)`` and ``x - q`` is
+exact (the "extraction" of Rump, Ogita and Oishi). A second extraction with
+``k - 40`` takes the next 40 bits of the remainders. All ``q`` of one level
+are multiples of one power of two and their sum stays below ``2**52`` of
+them, so floating-point sums of them (in any order, in vectorised lanes) are
+exact. When nothing is left over, the chunk adds just these two exact level
+sums to the digits. ``e`` is taken from the previous chunk and checked in the
+same pass (so a chunk is usually read once); when it was wrong the chunk is
+redone with its own ``e``, and when the two levels do not suffice (values
+spanning more than about 80 binary orders of magnitude in one chunk, NaN,
+inf, subnormals, magnitudes near overflow or all below ``2**-850``) its
+elements are added one by one as above. The state, and so every result, is the same either way.
 """
 
 import math
@@ -26,7 +42,7 @@ import math
 import numpy as np
 
 from ._checks import check_array
-from ._flat import reduction_input
+from ._flat import CHUNK, LANES, chunk_view, float_bits, reduction_input
 from ._jit import njit_cached
 
 __all__ = [
@@ -47,6 +63,16 @@ _NINF = NDIGITS + 2
 _MASK32 = 0xFFFFFFFF
 _FRAC = (1 << 52) - 1
 _FLUSH = 1 << 30  # additions between normalisations (digits stay below 2**62)
+_HEAD = 12  # headroom bits of the extraction levels: at most 2**_HEAD elements per chunk
+_LEVEL = 52 - _HEAD  # bits taken per extraction level
+_FAST_EXP = 1021 - 1 - _HEAD  # magnitudes from 2**_FAST_EXP on would overflow sigma
+_FAST_MIN_EXP = -850  # below, the extraction could meet subnormals (see _extract_lanes)
+_ABS = (1 << 63) - 1  # the bits of |x|
+_EXP_INF = 0x7FF << 52  # the bits of inf; larger magnitude bits are NaNs
+_NO_GUESS = -(1 << 20)
+_ROWS = 8  # rows of LANES elements per pass of the lane loops
+if CHUNK > 1 << _HEAD:
+    raise ImportError("exactsum: CHUNK exceeds the extraction headroom")
 
 
 @njit_cached
@@ -60,6 +86,192 @@ def _normalize(acc):
 
 
 @njit_cached
+def _add_one(acc, v, cell, bits):
+    """Add the float64 ``v`` exactly to ``acc`` (or count it as NaN/inf); 1 if digits changed."""
+    cell[0] = v
+    b = bits[0]
+    e = (b >> 52) & 0x7FF
+    m = b & _FRAC
+    if e == 0x7FF:
+        if m != 0:
+            acc[_NAN] += 1
+        elif b < 0:
+            acc[_NINF] += 1
+        else:
+            acc[_PINF] += 1
+        return 0
+    if e == 0:
+        if m == 0:
+            return 0
+        p = 0
+    else:
+        m |= 1 << 52
+        p = e - 1
+    k = p >> 5
+    r = p & 31
+    lo = (m & ((1 << (32 - r)) - 1)) << r
+    mid = (m >> (32 - r)) & _MASK32
+    hi = (m >> 32) >> (32 - r)
+    if b < 0:
+        acc[k] -= lo
+        acc[k + 1] -= mid
+        acc[k + 2] -= hi
+    else:
+        acc[k] += lo
+        acc[k + 1] += mid
+        acc[k + 2] += hi
+    return 1
+
+
+@njit_cached
+def _absmax_lanes(w, mx):
+    """Per lane: the largest bits of ``|x|`` (as int64: ordered like ``|x|``, NaN above inf)."""
+    n = w.shape[0]
+    step = _ROWS * LANES
+    mr = n - n % step
+    for i in range(0, mr, step):
+        for j in range(LANES):
+            a = mx[j]
+            for k in range(_ROWS):
+                y = float_bits(float(w[i + k * LANES + j])) & _ABS
+                a = y if y > a else a
+            mx[j] = a
+    for i in range(mr, n):
+        j = (i - mr) % LANES
+        y = float_bits(float(w[i])) & _ABS
+        mx[j] = y if y > mx[j] else mx[j]
+
+
+@njit_cached
+def _extract_lanes(w, sig1, sig2, q1, q2, rest, mx):
+    """Two extraction levels (see the module docstring) summed per lane.
+
+    ``rest`` gets the bits of the left-overs OR-ed together (0 iff nothing
+    is left) and ``mx`` the largest bits of ``|x|`` as in
+    :func:`_absmax_lanes`, to check afterwards that ``sig1`` was large enough.
+    The checks use integer operations, leaving the floating-point units to
+    the extraction. A subnormal ``x`` also sets ``rest`` (the chunk is then
+    added element by element): with magnitudes from ``2**_FAST_MIN_EXP`` on
+    no other value met here is subnormal, so the result does not depend on
+    flush-to-zero / denormals-are-zero modes. The extraction needs IEEE
+    round-to-nearest arithmetic as written: never compile it with fastmath.
+    """
+    n = w.shape[0]
+    step = _ROWS * LANES
+    mr = n - n % step
+    for i in range(0, mr, step):
+        for j in range(LANES):
+            a = q1[j]
+            b = q2[j]
+            c = rest[j]
+            d = mx[j]
+            for k in range(_ROWS):
+                x = float(w[i + k * LANES + j])
+                h = (sig1 + x) - sig1
+                r = x - h
+                g = (sig2 + r) - sig2
+                a += h
+                b += g
+                y = float_bits(x) & _ABS
+                c |= float_bits(r - g) | (((y - 1) >> 52) == 0)
+                d = y if y > d else d
+            q1[j] = a
+            q2[j] = b
+            rest[j] = c
+            mx[j] = d
+    for i in range(mr, n):
+        j = (i - mr) % LANES
+        x = float(w[i])
+        h = (sig1 + x) - sig1
+        r = x - h
+        g = (sig2 + r) - sig2
+        q1[j] += h
+        q2[j] += g
+        y = float_bits(x) & _ABS
+        rest[j] |= float_bits(r - g) | (((y - 1) >> 52) == 0)
+        mx[j] = y if y > mx[j] else mx[j]
+
+
+@njit_cached
+def _lanes_max(mx):
+    big = 0
+    for j in range(mx.shape[0]):
+        big = max(big, mx[j])
+    return big
+
+
+@njit_cached
+def _exponent(big):
+    """``e`` with ``|x| < 2**e`` for the magnitude bits ``big`` (finite)."""
+    return int(max(big >> 52, 1)) - 1022
+
+
+@njit_cached
+def _try_levels(w, acc, cell, bits, e, lanes, ints):
+    """Extract with ``sigma`` for magnitudes below ``2**e``; returns (ok, additions, max bits).
+
+    ``ok`` is False (and nothing was added) unless every element was below
+    ``2**e`` and both levels took all of it.
+    """
+    k1 = max(e + 1 + _HEAD, -1022)  # |x| < 2**e <= 2**(k1 - 1 - _HEAD)
+    k2 = max(k1 - _LEVEL, -1022)
+    lanes[:, :] = 0.0
+    ints[:, :] = 0
+    _extract_lanes(w, math.ldexp(1.5, k1), math.ldexp(1.5, k2), lanes[0], lanes[1], ints[0],
+                   ints[1])
+    big = _lanes_max(ints[1])
+    rest = 0
+    for j in range(LANES):
+        rest |= ints[0, j]
+    if big >= _EXP_INF or _exponent(big) > k1 - 1 - _HEAD or rest & _ABS != 0:
+        return False, 0, big
+    return True, _add_one(acc, _lane_sum(lanes[0]), cell, bits) + _add_one(
+        acc, _lane_sum(lanes[1]), cell, bits), big
+
+
+@njit_cached
+def _lane_sum(a):
+    """Sum of the lanes ``a`` (a power of two of them), pairwise; clobbers ``a``."""
+    w = a.shape[0] // 2
+    while w > 0:
+        for j in range(w):
+            a[j] = a[j] + a[j + w]
+        w //= 2
+    return a[0]
+
+
+@njit_cached
+def _chunk_accumulate(w, acc, cell, bits, lanes, ints, guess):
+    """Add the chunk ``w`` (at most ``2**_HEAD`` elements) exactly.
+
+    ``guess`` is an estimate of the exponent of its largest magnitude (that
+    of the previous chunk; ``_NO_GUESS`` if none): when right, the chunk is
+    read once. Returns the number of additions to the digits and the
+    exponent for the next chunk.
+    """
+    if guess != _NO_GUESS:  # within _FAST_MIN_EXP .. _FAST_EXP
+        ok, count, big = _try_levels(w, acc, cell, bits, guess, lanes, ints)
+        if ok:
+            return count, guess
+    else:
+        ints[1, :] = 0
+        _absmax_lanes(w, ints[1])
+        big = _lanes_max(ints[1])
+    if big == 0:  # only zeros
+        return 0, _NO_GUESS
+    if big < _EXP_INF:
+        e = _exponent(big)
+        if _FAST_MIN_EXP <= e <= _FAST_EXP:  # no overflow, no subnormals
+            ok, count, big = _try_levels(w, acc, cell, bits, e, lanes, ints)
+            if ok:
+                return count, e
+    count = 0
+    for i in range(w.shape[0]):
+        count += _add_one(acc, float(w[i]), cell, bits)
+    return count, _NO_GUESS
+
+
+@njit_cached
 def exact_accumulate(x, acc):
     """Add every element of 3-D ``x`` exactly into accumulator ``acc`` (normalised on exit).
 
@@ -70,49 +282,21 @@ def exact_accumulate(x, acc):
     acc : numpy.ndarray
         int64 accumulator of length :data:`EXACT_ACC_LEN`, updated in place.
     """
+    n = x.shape[0] * x.shape[1] * x.shape[2]
+    buf = np.empty(min(n, CHUNK), x.dtype)
     cell = np.empty(1, np.float64)
     bits = cell.view(np.int64)
+    lanes = np.empty((2, LANES))
+    ints = np.empty((2, LANES), np.int64)
     pending = 0
-    for i0 in range(x.shape[0]):
-        for i1 in range(x.shape[1]):
-            row = x[i0, i1]
-            for i2 in range(row.shape[0]):
-                cell[0] = row[i2]
-                b = bits[0]
-                e = (b >> 52) & 0x7FF
-                m = b & _FRAC
-                if e == 0x7FF:
-                    if m != 0:
-                        acc[_NAN] += 1
-                    elif b < 0:
-                        acc[_NINF] += 1
-                    else:
-                        acc[_PINF] += 1
-                    continue
-                if e == 0:
-                    if m == 0:
-                        continue
-                    p = 0
-                else:
-                    m |= 1 << 52
-                    p = e - 1
-                k = p >> 5
-                r = p & 31
-                lo = (m & ((1 << (32 - r)) - 1)) << r
-                mid = (m >> (32 - r)) & _MASK32
-                hi = (m >> 32) >> (32 - r)
-                if b < 0:
-                    acc[k] -= lo
-                    acc[k + 1] -= mid
-                    acc[k + 2] -= hi
-                else:
-                    acc[k] += lo
-                    acc[k + 1] += mid
-                    acc[k + 2] += hi
-                pending += 1
-                if pending == _FLUSH:
-                    _normalize(acc)
-                    pending = 0
+    guess = _NO_GUESS
+    for start in range(0, n, CHUNK):
+        count, guess = _chunk_accumulate(chunk_view(x, start, min(CHUNK, n - start), buf), acc,
+                                         cell, bits, lanes, ints, guess)
+        pending += count
+        if pending > _FLUSH - CHUNK:
+            _normalize(acc)
+            pending = 0
     _normalize(acc)
 
 

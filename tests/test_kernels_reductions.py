@@ -348,3 +348,182 @@ def test_exact_accumulator_checks():
 
 def test_reductions_module_does_not_pull_in_mpi():
     assert "mpi4py" not in sys.modules or "clusterkit.comm" in sys.modules
+
+
+# ------------------------------------------------- lanes, chunks and layouts (vectorised loops)
+
+EDGE_LENGTHS = [0, 1, 3, 7, 8, 9, 63, 64, 65, 511, 512, 513, 4095, 4096, 4097, 3 * 4096 + 517]
+
+
+def layouts(x):
+    """The same C-order sequence as a contiguous array, a strided view and a 3-D strided view."""
+    n = x.size
+    wide = np.zeros(2 * n + 1, dtype=x.dtype)
+    wide[1::2] = x
+    yield x
+    yield wide[1::2]  # strided: gathered chunk by chunk
+    if n and n % 3 == 0:
+        block = np.zeros((3, n // 3 + 2), dtype=x.dtype)
+        block[:, 1:-1] = x.reshape(3, -1)
+        yield block[:, 1:-1]  # rows with halos, like DistArray.interior
+
+
+def edge_data(n, seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(n) * np.exp(rng.uniform(-5, 5, n)) + 3.0).astype(dtype)
+
+
+@pytest.mark.parametrize("n", EDGE_LENGTHS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lane_reductions_edge_lengths_and_layouts(n, dtype):
+    x = edge_data(n, n, dtype)
+    x64 = x.astype(np.float64)
+    ref_sum = math.fsum(x64)
+    abs_sum = math.fsum(np.abs(x64))
+    s, c = red.local_sum_kahan(x)
+    assert abs((s + c) - ref_sum) <= 2 * EPS * abs(ref_sum) + 4 * n * EPS**2 * abs_sum
+    count, mean, m2 = red.local_moments(x)
+    rc, rmean, rm2 = moments_ref(x64)
+    assert count == rc
+    assert abs(mean - rmean) <= 1e-14 * (abs(rmean) + abs_sum / max(n, 1))
+    assert abs(m2 - rm2) <= 1e-12 * rm2 + 1e-300
+    lo, hi = red.local_minmax(x)
+    assert (lo, hi) == ((float(x.min()), float(x.max())) if n else (np.inf, -np.inf))
+    assert red.exact_sum_value(red.local_sum_exact(x)) == exact_ref(x64)
+    for view in layouts(x):  # bitwise the same for every layout
+        assert red.local_sum_kahan(view) == (s, c)
+        assert red.local_moments(view) == (count, mean, m2)
+        assert red.local_moments(view, skipna=True) == (count, mean, m2)
+        assert red.local_minmax(view) == (lo, hi)
+        np.testing.assert_array_equal(red.local_sum_exact(view), red.local_sum_exact(x))
+
+
+@pytest.mark.parametrize("n", [1, 9, 65, 513, 4097, 2 * 4096 + 77])
+@pytest.mark.parametrize("where", ["first", "last", "random", "all"])
+def test_lane_reductions_nan_positions(n, where):
+    x = edge_data(n, 7 * n)
+    if where == "first":
+        x[0] = np.nan
+    elif where == "last":
+        x[-1] = np.nan
+    elif where == "random":
+        x[np.random.default_rng(n).random(n) < 0.3] = np.nan
+        x[0] = np.nan
+    else:
+        x[:] = np.nan
+    good = x[~np.isnan(x)]
+    lo, hi = red.local_minmax(x)
+    assert math.isnan(lo) and math.isnan(hi)
+    assert red.local_minmax(x, skipna=True) == (
+        (float(good.min()), float(good.max())) if good.size else (np.inf, -np.inf))
+    count, mean, m2 = red.local_moments(x)
+    assert count == n and math.isnan(mean) and math.isnan(m2)
+    count, mean, m2 = red.local_moments(x, skipna=True)
+    if good.size == 0:
+        assert (count, mean, m2) == (0, 0.0, 0.0)
+    else:
+        rc, rmean, rm2 = moments_ref(good)
+        assert count == rc
+        assert math.isclose(mean, rmean, rel_tol=1e-13, abs_tol=1e-13)
+        assert abs(m2 - rm2) <= 1e-12 * rm2 + 1e-300
+    s, c = red.local_sum_kahan(x)
+    assert math.isnan(s) and c == 0.0
+    assert math.isnan(exact(x))
+    for view in layouts(x):
+        assert red.local_moments(view, skipna=True) == (count, mean, m2)
+        assert red.nan_count(view) == n - good.size
+
+
+def test_moments_large_offset_and_outlier_chunks():
+    rng = np.random.default_rng(5)
+    x = 1e9 + rng.standard_normal(3 * 4096 + 11)
+    x[4096] = -1e9  # one outlier chunk
+    count, mean, m2 = red.local_moments(x)
+    rc, rmean, rm2 = moments_ref(x)
+    assert count == rc
+    assert math.isclose(mean, rmean, rel_tol=1e-14)
+    assert math.isclose(m2, rm2, rel_tol=1e-12)
+
+
+def test_kahan_lanes_keep_compensation():
+    # every lane sees 1e16 then many 1.0 then -1e16: uncompensated lanes would lose the ones
+    n = 64 * 50
+    x = np.ones(n)
+    x[:64] = 1e16
+    x[-64:] = -1e16
+    s, c = red.local_sum_kahan(x)
+    assert s + c == n - 128
+
+
+def test_minmax_infinities_and_signed_zero_are_deterministic():
+    x = np.zeros(4096 + 3)
+    x[::2] = -0.0
+    lo, hi = red.local_minmax(x)
+    assert lo == 0.0 and hi == 0.0
+    assert red.local_minmax(x[::-1].copy()[::-1]) == (lo, hi)
+    assert math.copysign(1, red.local_minmax(x)[0]) == math.copysign(1, lo)
+    y = edge_data(5000, 3)
+    y[4100] = np.inf
+    y[17] = -np.inf
+    assert red.local_minmax(y) == (-np.inf, np.inf)
+
+
+def scalar_exact(x):
+    """Accumulator built one element at a time (the slow path only)."""
+    acc = np.zeros(red.EXACT_ACC_LEN, dtype=np.int64)
+    for v in np.ravel(x):
+        red.local_sum_exact(np.array([v]), acc=acc)
+    return acc
+
+
+@pytest.mark.parametrize("kind", ["uniform", "wide", "huge", "tiny", "small", "zeros", "mixed",
+                                  "growing", "shrinking", "special"])
+def test_exact_sum_chunked_fast_path_matches_elementwise(kind):
+    rng = np.random.default_rng(len(kind))
+    n = 2 * 4096 + 333
+    if kind == "uniform":
+        x = rng.random(n)
+    elif kind == "wide":  # spans more than the two extraction levels within a chunk
+        x = rng.standard_normal(n) * np.exp(rng.uniform(-700, 700, n))
+    elif kind == "huge":  # near overflow: sigma would overflow, elementwise path
+        x = rng.uniform(-1, 1, n) * np.finfo(np.float64).max
+        x[::2] = rng.random(n // 2 + 1) * 2.0**1000
+    elif kind == "tiny":  # subnormals and the smallest normals
+        x = rng.integers(-2**54, 2**54, n) * 5e-324
+    elif kind == "small":  # around the smallest magnitudes of the chunked path, one subnormal
+        x = rng.standard_normal(n) * 2.0**-845
+        x[4500] = 3e-320
+    elif kind == "zeros":
+        x = np.zeros(n)
+        x[::3] = -0.0
+        x[5000] = 1e-300
+    elif kind == "mixed":  # cancellation across chunks
+        x = rng.standard_normal(n) * 1e20
+        x = np.concatenate([x, -x[::-1], [1.0, 2.0**-60]])
+    elif kind == "growing":  # the previous chunk's magnitude underestimates the next one
+        x = rng.random(n) * np.exp(np.linspace(0, 600, n))
+    elif kind == "shrinking":  # ... or overestimates it
+        x = rng.random(n) * np.exp(np.linspace(600, -600, n))
+    else:
+        x = rng.standard_normal(n)
+        x[4200] = np.inf
+        x[8000] = -np.inf
+    acc = red.local_sum_exact(x)
+    np.testing.assert_array_equal(acc, scalar_exact(x))
+    assert same(red.exact_sum_value(acc), exact_ref(x))
+    np.testing.assert_array_equal(red.local_sum_exact(x[::-1]), acc)
+    with np.errstate(over="ignore"):
+        x32 = x.astype(np.float32)
+    np.testing.assert_array_equal(red.local_sum_exact(x32), scalar_exact(x32.astype(np.float64)))
+
+
+def test_lane_reductions_read_only_and_broadcast_inputs():
+    x = edge_data(5000, 11)
+    ro = x.copy()
+    ro.flags.writeable = False
+    wide = np.broadcast_to(x[:50], (100, 50))  # zero stride
+    for a, b in ((ro, x), (wide, np.ascontiguousarray(wide))):
+        assert red.local_sum_kahan(a) == red.local_sum_kahan(b)
+        assert red.local_moments(a, skipna=True) == red.local_moments(b)
+        assert red.local_minmax(a) == red.local_minmax(b)
+        np.testing.assert_array_equal(red.local_sum_exact(a), red.local_sum_exact(b))

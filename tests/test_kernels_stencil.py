@@ -7,8 +7,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from clusterkit.kernels import stencil as st
 
 VARIANTS = {"serial": False, "parallel": True}
-# Interior shapes: primes, 1-cell-wide, single cell, rectangular.
-INTERIORS = [(1, 1), (1, 7), (11, 1), (2, 3), (13, 17), (5, 29)]
+# Interior shapes: primes, 1-cell-wide, single cell, rectangular, wider than a row segment.
+INTERIORS = [(1, 1), (1, 7), (11, 1), (2, 3), (13, 17), (5, 29), (3, 1100)]
 
 
 def weights_twin(r, pattern):
@@ -102,6 +102,20 @@ def test_strided_views(pattern, variant):
     big = rng.standard_normal((40, 60))
     a = big[1::3, 2::4]  # (13, 15), non-contiguous
     out = np.asfortranarray(rng.standard_normal(a.shape))
+    out0 = out.copy()
+    w = st.stencil_weights(r, pattern)
+    KERNELS[pattern](a, w, r, out, parallel=VARIANTS[variant])
+    np.testing.assert_allclose(out[r:-r, r:-r], out0[r:-r, r:-r] + stencil_twin(a, w, r, pattern),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("pattern", st.STENCIL_PATTERNS)
+@pytest.mark.parametrize("r", [1, 2])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_wide_strided_views(pattern, r, variant):
+    rng = np.random.default_rng(r)
+    a = rng.standard_normal((12, 2 * 1030 + 3))[::2, 1::2]  # rows of 1031 > one segment
+    out = rng.standard_normal((a.shape[0], 2 * a.shape[1]))[:, ::2]
     out0 = out.copy()
     w = st.stencil_weights(r, pattern)
     KERNELS[pattern](a, w, r, out, parallel=VARIANTS[variant])
