@@ -1,14 +1,38 @@
 """Compile one Python kernel body into a serial and a ``parallel=True`` Numba dispatcher."""
 
+import hashlib
+import os
 import types
 
 import numba
 
-__all__ = ["njit_cached", "serial_and_parallel"]
+__all__ = ["njit_cached", "serial_and_parallel", "library_stamp", "STAMP"]
+
+
+def library_stamp(folder=os.path.dirname(os.path.abspath(__file__))):
+    """A short hash of every ``*.py`` source of the kernel library in ``folder``.
+
+    Numba's on-disk cache revalidates a kernel only against its own source file, so a
+    kernel whose jitted helper lives in another module (``_flat``, ``exactsum``) would
+    keep running the old helper after that module changed. Every cached kernel's name
+    therefore carries this stamp: a change to any kernel source gives every kernel a
+    fresh cache entry (stale entries are never read again).
+    """
+    h = hashlib.sha256()
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            with open(os.path.join(folder, name), "rb") as f:
+                h.update(name.encode() + b"\0" + f.read() + b"\0")
+    return h.hexdigest()[:12]
+
+
+#: stamp of this installation's kernel sources (part of every cached kernel's name)
+STAMP = library_stamp()
 
 
 def njit_cached(func):
-    """Compile ``func`` with ``numba.njit(cache=True)`` (used for jitted helpers).
+    """Compile ``func`` with ``numba.njit(cache=True)`` (used for jitted helpers), under
+    a name carrying :data:`STAMP`.
 
     Parameters
     ----------
@@ -20,7 +44,7 @@ def njit_cached(func):
     numba dispatcher
         The cached, nopython-compiled dispatcher.
     """
-    return numba.njit(cache=True)(func)
+    return numba.njit(cache=True)(_clone(func, STAMP))
 
 
 def _clone(func, suffix):
@@ -57,6 +81,7 @@ def serial_and_parallel(body, **options):
     serial, parallel : numba dispatchers
         ``njit(cache=True)`` and ``njit(cache=True, parallel=True)`` variants.
     """
-    serial = numba.njit(cache=True, **options)(_clone(body, "serial"))
-    parallel = numba.njit(cache=True, parallel=True, **options)(_clone(body, "parallel"))
+    serial = numba.njit(cache=True, **options)(_clone(body, f"serial__{STAMP}"))
+    parallel = numba.njit(cache=True, parallel=True, **options)(
+        _clone(body, f"parallel__{STAMP}"))
     return serial, parallel

@@ -93,3 +93,21 @@ def test_ranks_compiling_into_one_fresh_cache_then_loading_from_it(tmp_path):
         for kernel, (hits, misses) in report["stats"].items():
             assert (hits, misses) == (1, 0), (rank, kernel, report["stats"])
     assert _cache_files(cache) == files  # nothing was recompiled or rewritten (same mtimes)
+
+
+def test_library_stamp_changes_with_any_kernel_source(tmp_path):
+    """Numba revalidates a cached kernel only against its own file; the stamp in every
+    kernel's name makes a change to a helper module recompile its callers too."""
+    import shutil
+
+    from clusterkit.kernels import _jit
+    from clusterkit.kernels.reductions import local_sum_kahan  # noqa: F401 (compiled name)
+    src = os.path.dirname(_jit.__file__)
+    copy = tmp_path / "kernels"
+    shutil.copytree(src, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert _jit.library_stamp(str(copy)) == _jit.STAMP
+    helper = copy / "_flat.py"
+    helper.write_text(helper.read_text() + "\n# a change in a helper module\n")
+    assert _jit.library_stamp(str(copy)) != _jit.STAMP
+    from clusterkit.kernels import climate
+    assert climate.accumulate_time_stats_serial.py_func.__qualname__.endswith(_jit.STAMP)
