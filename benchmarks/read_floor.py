@@ -6,7 +6,6 @@ Prints the slowest rank's read time in seconds (one line, ``read_floor_s=...``).
 """
 
 import argparse
-import sys
 
 from clusterkit.comm import MPI, world
 from clusterkit.io.dataset import Dataset
@@ -35,4 +34,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from clusterkit.runtime import exit_job
+    exit_job(main() or 0)      # ends like the jobs do (no interpreter teardown)

@@ -12,7 +12,6 @@ The ranks split lat/lon (and extra dims), keep time whole, and stream the
 variable through in time chunks, so memory per rank stays bounded.
 """
 
-import sys
 
 import numba
 import numpy as np
@@ -24,7 +23,7 @@ from clusterkit.io.dataset import Dataset
 from clusterkit.io.ncwrite import check_output_path
 from clusterkit.kernels import TimeStats, accumulate_time_stats, nan_percentiles
 from clusterkit.log import rprint
-from clusterkit.runtime import JobArgumentParser, run_job
+from clusterkit.runtime import JobArgumentParser, exit_job, run_job
 from clusterkit.trace import region
 
 from ._climate_output import write_anomalies, write_statistics
@@ -227,4 +226,4 @@ def _summary(layout, glob, results, comm):
 
 
 if __name__ == "__main__":
-    sys.exit(run_job(main, prog="climate-stats"))
+    exit_job(run_job(main, prog="climate-stats"))

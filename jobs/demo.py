@@ -9,7 +9,6 @@ NumPy computation of the whole field (small default shape) and prints both.
     mpirun -n 2 python -m clusterkit.jobs.demo [--shape 24,181,360]
 """
 
-import sys
 
 import numpy as np
 
@@ -17,7 +16,7 @@ from clusterkit.comm import MPI
 from clusterkit.log import rprint
 from clusterkit.options import parse_ints
 from clusterkit.partition import block_range
-from clusterkit.runtime import JobArgumentParser, run_job
+from clusterkit.runtime import JobArgumentParser, exit_job, run_job
 
 __all__ = ["main", "synthetic_temperature"]
 
@@ -86,4 +85,4 @@ def main(argv=None, comm=None):
 
 
 if __name__ == "__main__":
-    sys.exit(run_job(main, prog="demo"))
+    exit_job(run_job(main, prog="demo"))

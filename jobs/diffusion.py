@@ -39,7 +39,6 @@ newest valid checkpoint, on any number of ranks, bitwise identically.
 """
 
 import os
-import sys
 import time
 
 import numba
@@ -60,7 +59,7 @@ from clusterkit.kernels import (
 from clusterkit.log import rprint
 from clusterkit.options import parse_ints
 from clusterkit.partition import choose_grid
-from clusterkit.runtime import JobArgumentParser, run_job
+from clusterkit.runtime import JobArgumentParser, exit_job, run_job
 
 __all__ = ["main", "latitudes", "longitudes", "metric", "initial_field", "parse_shape",
            "check_options"]
@@ -325,4 +324,4 @@ def _write(u, path, overwrite, steps, kappa_dt):
 
 
 if __name__ == "__main__":
-    sys.exit(run_job(main, prog="diffusion"))
+    exit_job(run_job(main, prog="diffusion"))

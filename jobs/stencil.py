@@ -24,7 +24,6 @@ Exit status 0 if the solution validates, 1 if it does not, 2 on bad input,
 """
 
 import os
-import sys
 
 import numba
 import numpy as np
@@ -45,7 +44,7 @@ from clusterkit.kernels import (
 )
 from clusterkit.log import rprint
 from clusterkit.partition import block_sizes, choose_grid
-from clusterkit.runtime import JobArgumentParser, run_job
+from clusterkit.runtime import JobArgumentParser, exit_job, run_job
 
 __all__ = ["main", "run_stencil", "check_arguments", "reference_norm", "flops_per_iteration",
            "stencil_size", "active_view", "EPSILON", "COEFX", "COEFY"]
@@ -314,4 +313,4 @@ def main(argv=None, comm=None):
 
 
 if __name__ == "__main__":
-    sys.exit(run_job(main, prog="stencil"))
+    exit_job(run_job(main, prog="stencil"))
