@@ -48,6 +48,7 @@ import numpy as np
 
 from clusterkit.bench.record import machine, summary, time_slowest, write_json
 from clusterkit.comm import MPI, world
+from clusterkit.io.checkpoint import fsync_path
 from clusterkit.io.dataset import Dataset
 from clusterkit.io.ncwrite import NCWriter
 from clusterkit.kernels import stream_triad_serial
@@ -87,14 +88,6 @@ def chunk_shape(shape, itemsize, ranks):
     return (1, rows, shape[2])
 
 
-def _fsync(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _gbs(nbytes, seconds):
     return nbytes / seconds / 1e9 if seconds > 0 else float("nan")
 
@@ -125,7 +118,7 @@ def _h5py_case(comm, path, shape, dtype, layout, transfer, repeat):
         closed.append(MPI.Wtime())
         comm.Barrier()
         if rank == 0:
-            _fsync(path)
+            fsync_path(path)
 
     def read():
         with h5py.File(path, "r", driver="mpio", comm=comm) as f:
@@ -158,7 +151,7 @@ def _library_case(comm, path, shape, dtype, layout, repeat):
         closed.append(MPI.Wtime())
         comm.Barrier()
         if rank == 0:
-            _fsync(path)
+            fsync_path(path)
 
     def read():
         with Dataset(path, comm) as ds:

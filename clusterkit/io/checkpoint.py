@@ -43,7 +43,7 @@ from .dataset import funnel_write, parallel_io
 
 __all__ = ["Checkpointer", "Restored", "EXIT_CHECKPOINTED", "CheckpointExit",
            "install_signal_handlers", "stop_requested", "should_stop", "global_checksum",
-           "list_checkpoints", "fault_point", "FORMAT"]
+           "list_checkpoints", "fault_point", "fsync_path", "FORMAT"]
 
 #: exit status of a job that stopped on SIGTERM/SIGUSR1 after writing a checkpoint
 EXIT_CHECKPOINTED = 99
@@ -196,7 +196,8 @@ def fault_point(where, step, comm):
             raise RuntimeError(f"injected failure while writing checkpoint {step} on rank {rank}")
 
 
-def _fsync(path):
+def fsync_path(path):
+    """``fsync`` a file or directory by name (its data, or its entries, reach the disk)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -314,9 +315,9 @@ class Checkpointer:
         ok = True
         if rank == 0:
             try:
-                _fsync(self._tmp)
+                fsync_path(self._tmp)
                 os.replace(self._tmp, final)
-                _fsync(self.directory)
+                fsync_path(self.directory)
                 for _, old in list_checkpoints(self.directory)[self.keep:]:
                     os.unlink(old)
             except OSError:
