@@ -1,24 +1,13 @@
-"""Exact, order-independent sums: a fixed-point integer accumulator rounded once.
+"""Exact, order-independent sums: chunks of an array added exactly to a long accumulator.
 
-Every finite float64 is an integer multiple of 2**-1074, smaller than
-2**1024. The accumulator holds the exact sum of its inputs as a signed
-integer in units of 2**-1074, in radix 2**32: ``NDIGITS`` int64 "digits"
-``d[k]`` with value ``sum_k d[k] * 2**(32*k - 1074)`` (a Kulisch-style long
-accumulator), followed by three int64 counters of NaNs, +infs and -infs.
-
-Adding ``x = +-m * 2**(p - 1074)`` (``m < 2**53``) adds ``+-`` three 32-bit
-pieces of ``m << (p % 32)`` to digits ``p//32 .. p//32 + 2``. Digits have 31
-bits of headroom, so carries are propagated ("normalisation": digits
-``0..NDIGITS-2`` brought to ``[0, 2**32)``, the top digit signed) after at
-most 2**30 additions and at the end. Because integer addition is exact and
-associative, the state does not depend on the order of the inputs or on how
-they were split: accumulators of several ranks combine by elementwise
-integer addition (``MPI.SUM`` on an int64 array; safe for up to 2**31
-normalised operands), and :func:`exact_sum_value` rounds the total once to
-the nearest float64 (ties to even). The result is the correctly rounded
-exact sum, bitwise identical for any rank count and order; it overflows to
-+-inf only when the exact sum does; NaN if any input is NaN or both
-infinities occur. float32 inputs are summed exactly as float64 values.
+The accumulator (see :mod:`._exactacc`) holds the exact sum of its inputs as
+an integer in units of 2**-1074 plus counts of NaNs and infinities, so its
+state does not depend on the order of the inputs or on how they were split:
+accumulators of several ranks combine by elementwise integer addition
+(``MPI.SUM`` on an int64 array), and :func:`exact_sum_value` rounds the total
+once to the nearest float64. The result is the correctly rounded exact sum,
+bitwise identical for any rank count and order. float32 inputs are summed
+exactly as float64 values.
 
 Speed: most elements never reach the digits one by one. The elements are
 taken in chunks of ``CHUNK`` (4096 <= 2**12); with ``|x| < 2**e`` for all
@@ -34,16 +23,19 @@ same pass (so a chunk is usually read once); when it was wrong the chunk is
 redone with its own ``e``, and when the two levels do not suffice (values
 spanning more than about 80 binary orders of magnitude in one chunk, NaN,
 inf, subnormals, magnitudes near overflow or all below ``2**-850``) its
-elements are added one by one as above. The state, and so every result, is the same either way.
+elements are added one by one (:func:`~._exactacc.acc_add`). The state, and so every
+result, is the same either way.
 """
 
 import math
 
 import numpy as np
 
-from ._checks import check_array
+from ._exactacc import (EXACT_ACC_LEN, FLUSH, NDIGITS, acc_add, acc_normalize, check_acc,
+                        exact_round, exact_sum_normalize, exact_sum_value)
 from ._flat import CHUNK, LANES, chunk_view, float_bits, reduction_input
 from ._jit import njit_cached
+from ._lanes import ROWS, lane_tree_sum
 
 __all__ = [
     "EXACT_ACC_LEN",
@@ -55,14 +47,6 @@ __all__ = [
     "local_sum_exact",
 ]
 
-NDIGITS = 68  # 68*32 = 2176 bits: 2098 for any double + headroom for carries
-EXACT_ACC_LEN = NDIGITS + 3  # digits, then counts of nan, +inf, -inf
-_NAN = NDIGITS
-_PINF = NDIGITS + 1
-_NINF = NDIGITS + 2
-_MASK32 = 0xFFFFFFFF
-_FRAC = (1 << 52) - 1
-_FLUSH = 1 << 30  # additions between normalisations (digits stay below 2**62)
 _HEAD = 12  # headroom bits of the extraction levels: at most 2**_HEAD elements per chunk
 _LEVEL = 52 - _HEAD  # bits taken per extraction level
 _FAST_EXP = 1021 - 1 - _HEAD  # magnitudes from 2**_FAST_EXP on would overflow sigma
@@ -70,69 +54,20 @@ _FAST_MIN_EXP = -850  # below, the extraction could meet subnormals (see _extrac
 _ABS = (1 << 63) - 1  # the bits of |x|
 _EXP_INF = 0x7FF << 52  # the bits of inf; larger magnitude bits are NaNs
 _NO_GUESS = -(1 << 20)
-_ROWS = 8  # rows of LANES elements per pass of the lane loops
 if CHUNK > 1 << _HEAD:
     raise ImportError("exactsum: CHUNK exceeds the extraction headroom")
-
-
-@njit_cached
-def _normalize(acc):
-    carry = 0
-    for k in range(NDIGITS - 1):
-        v = acc[k] + carry
-        carry = v >> 32
-        acc[k] = v & _MASK32
-    acc[NDIGITS - 1] += carry
-
-
-@njit_cached
-def _add_one(acc, v, cell, bits):
-    """Add the float64 ``v`` exactly to ``acc`` (or count it as NaN/inf); 1 if digits changed."""
-    cell[0] = v
-    b = bits[0]
-    e = (b >> 52) & 0x7FF
-    m = b & _FRAC
-    if e == 0x7FF:
-        if m != 0:
-            acc[_NAN] += 1
-        elif b < 0:
-            acc[_NINF] += 1
-        else:
-            acc[_PINF] += 1
-        return 0
-    if e == 0:
-        if m == 0:
-            return 0
-        p = 0
-    else:
-        m |= 1 << 52
-        p = e - 1
-    k = p >> 5
-    r = p & 31
-    lo = (m & ((1 << (32 - r)) - 1)) << r
-    mid = (m >> (32 - r)) & _MASK32
-    hi = (m >> 32) >> (32 - r)
-    if b < 0:
-        acc[k] -= lo
-        acc[k + 1] -= mid
-        acc[k + 2] -= hi
-    else:
-        acc[k] += lo
-        acc[k + 1] += mid
-        acc[k + 2] += hi
-    return 1
 
 
 @njit_cached
 def _absmax_lanes(w, mx):
     """Per lane: the largest bits of ``|x|`` (as int64: ordered like ``|x|``, NaN above inf)."""
     n = w.shape[0]
-    step = _ROWS * LANES
+    step = ROWS * LANES
     mr = n - n % step
     for i in range(0, mr, step):
         for j in range(LANES):
             a = mx[j]
-            for k in range(_ROWS):
+            for k in range(ROWS):
                 y = float_bits(float(w[i + k * LANES + j])) & _ABS
                 a = y if y > a else a
             mx[j] = a
@@ -157,7 +92,7 @@ def _extract_lanes(w, sig1, sig2, q1, q2, rest, mx):
     round-to-nearest arithmetic as written: never compile it with fastmath.
     """
     n = w.shape[0]
-    step = _ROWS * LANES
+    step = ROWS * LANES
     mr = n - n % step
     for i in range(0, mr, step):
         for j in range(LANES):
@@ -165,7 +100,7 @@ def _extract_lanes(w, sig1, sig2, q1, q2, rest, mx):
             b = q2[j]
             c = rest[j]
             d = mx[j]
-            for k in range(_ROWS):
+            for k in range(ROWS):
                 x = float(w[i + k * LANES + j])
                 h = (sig1 + x) - sig1
                 r = x - h
@@ -225,19 +160,8 @@ def _try_levels(w, acc, cell, bits, e, lanes, ints):
         rest |= ints[0, j]
     if big >= _EXP_INF or _exponent(big) > k1 - 1 - _HEAD or rest & _ABS != 0:
         return False, 0, big
-    return True, _add_one(acc, _lane_sum(lanes[0]), cell, bits) + _add_one(
-        acc, _lane_sum(lanes[1]), cell, bits), big
-
-
-@njit_cached
-def _lane_sum(a):
-    """Sum of the lanes ``a`` (a power of two of them), pairwise; clobbers ``a``."""
-    w = a.shape[0] // 2
-    while w > 0:
-        for j in range(w):
-            a[j] = a[j] + a[j + w]
-        w //= 2
-    return a[0]
+    return True, acc_add(acc, lane_tree_sum(lanes[0]), cell, bits) + acc_add(
+        acc, lane_tree_sum(lanes[1]), cell, bits), big
 
 
 @njit_cached
@@ -267,7 +191,7 @@ def _chunk_accumulate(w, acc, cell, bits, lanes, ints, guess):
                 return count, e
     count = 0
     for i in range(w.shape[0]):
-        count += _add_one(acc, float(w[i]), cell, bits)
+        count += acc_add(acc, float(w[i]), cell, bits)
     return count, _NO_GUESS
 
 
@@ -294,91 +218,10 @@ def exact_accumulate(x, acc):
         count, guess = _chunk_accumulate(chunk_view(x, start, min(CHUNK, n - start), buf), acc,
                                          cell, bits, lanes, ints, guess)
         pending += count
-        if pending > _FLUSH - CHUNK:
-            _normalize(acc)
+        if pending > FLUSH - CHUNK:
+            acc_normalize(acc)
             pending = 0
-    _normalize(acc)
-
-
-@njit_cached
-def _bits(d, pos, count):
-    """Bits ``pos .. pos+count-1`` (``count <= 62``) of the non-negative digit number ``d``."""
-    res = 0
-    end = pos + count
-    for k in range(pos >> 5, ((end - 1) >> 5) + 1):
-        lo_bit = max(pos, 32 * k)
-        hi_bit = min(end, 32 * k + 32)
-        piece = (d[k] >> (lo_bit - 32 * k)) & ((1 << (hi_bit - lo_bit)) - 1)
-        res |= piece << (lo_bit - pos)
-    return res
-
-
-@njit_cached
-def exact_round(acc):
-    """Round the exact value held by an accumulator to the nearest float64.
-
-    Parameters
-    ----------
-    acc : numpy.ndarray
-        int64 accumulator of length :data:`EXACT_ACC_LEN` (need not be
-        normalised; it is not modified).
-
-    Returns
-    -------
-    float
-        Correctly rounded (ties to even) sum; +-inf on overflow; NaN for
-        NaN inputs or both infinities; +0.0 for an exact zero.
-    """
-    if acc[_NAN] > 0 or (acc[_PINF] > 0 and acc[_NINF] > 0):
-        return np.nan
-    if acc[_PINF] > 0:
-        return np.inf
-    if acc[_NINF] > 0:
-        return -np.inf
-    d = acc[:NDIGITS].copy()
-    _normalize(d)
-    sign = 1.0
-    if d[NDIGITS - 1] < 0:
-        sign = -1.0
-        for k in range(NDIGITS):
-            d[k] = -d[k]
-        _normalize(d)
-    h = NDIGITS - 1
-    while h >= 0 and d[h] == 0:
-        h -= 1
-    if h < 0:
-        return 0.0
-    top = d[h]
-    nbits = 0
-    while top > 0:
-        nbits += 1
-        top >>= 1
-    length = 32 * h + nbits  # the magnitude is in [2**(length-1), 2**length) units of 2**-1074
-    if length > 1074 + 1024:
-        return sign * np.inf
-    if length <= 53:
-        small = _bits(d, 0, length)
-        return sign * math.ldexp(float(small), -1074)
-    pos = length - 54
-    top54 = _bits(d, pos, 54)
-    mant = top54 >> 1
-    sticky = False
-    k0 = pos >> 5
-    if d[k0] & ((1 << (pos - 32 * k0)) - 1) != 0:
-        sticky = True
-    for k in range(k0):
-        if d[k] != 0:
-            sticky = True
-            break
-    if top54 & 1 and (sticky or mant & 1):
-        mant += 1
-        if mant == 1 << 53:
-            mant >>= 1
-            pos += 1
-    e = pos + 1 - 1074
-    if e > 1023 - 52:
-        return sign * np.inf
-    return sign * math.ldexp(float(mant), e)
+    acc_normalize(acc)
 
 
 def local_sum_exact(x, acc=None):
@@ -408,57 +251,6 @@ def local_sum_exact(x, acc=None):
     if acc is None:
         acc = np.zeros(EXACT_ACC_LEN, dtype=np.int64)
     else:
-        _check_acc(acc, writeable=True)
+        check_acc(acc, writeable=True)
     exact_accumulate(x3, acc)
     return acc
-
-
-def _check_acc(acc, writeable=False):
-    check_array("acc", acc, ndim=1, dtypes=(np.dtype(np.int64),), writeable=writeable)
-    if acc.shape != (EXACT_ACC_LEN,):
-        raise ValueError(f"acc must have shape ({EXACT_ACC_LEN},) (an exact-sum accumulator), "
-                         f"got {acc.shape}")
-    if np.any(acc[NDIGITS:] < 0):
-        raise ValueError("acc has negative NaN/inf counts; it is not an exact-sum accumulator")
-
-
-def exact_sum_normalize(acc):
-    """Propagate carries in place so that ``acc`` can absorb further additions.
-
-    Needed only before adding more than 2**31 accumulators together.
-
-    Parameters
-    ----------
-    acc : numpy.ndarray
-        int64 accumulator of length :data:`EXACT_ACC_LEN`.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``acc``.
-    """
-    _check_acc(acc, writeable=True)
-    _normalize(acc)
-    return acc
-
-
-def exact_sum_value(acc):
-    """Round an exact-sum accumulator (possibly a sum of several) once to float64.
-
-    Parameters
-    ----------
-    acc : numpy.ndarray
-        int64 accumulator of length :data:`EXACT_ACC_LEN`.
-
-    Returns
-    -------
-    float
-        The correctly rounded sum.
-
-    Raises
-    ------
-    TypeError, ValueError
-        If ``acc`` is not an accumulator.
-    """
-    _check_acc(acc)
-    return float(exact_round(acc))

@@ -1,13 +1,13 @@
 """Local (per-rank) reductions whose partial results MPI collectives combine."""
 
-import math
-
 import numpy as np
 from numba import prange
 
+from ._combine import chan_combine, neumaier_combine, pairwise_combine
 from ._flat import (BLOCK, CHUNK, LANES, block_sum_at, chunk_ahead, chunk_view, prefetch_range,
                     reduction_input)
 from ._jit import njit_cached, serial_and_parallel
+from ._lanes import lane_tree_sum, minmax_lanes, neumaier_lanes, sq_dev_lanes, sum_lanes
 from .exactsum import EXACT_ACC_LEN, exact_sum_normalize, exact_sum_value, local_sum_exact
 
 __all__ = [
@@ -26,46 +26,7 @@ __all__ = [
     "pairwise_combine",
 ]
 
-_ROWS = 8  # rows of LANES elements per pass of the lane loops (lanes stay in registers)
 _TASKS = 256  # parallel work items of the pairwise sum (fixed: the result never depends on it)
-
-
-@njit_cached
-def pairwise_combine(partial):
-    """Pairwise (binary-counter) sum of block partial sums, left to right.
-
-    Block ``b`` is pushed on a stack; after each push, while the number of
-    blocks pushed so far is even at the current level, the top two entries
-    are replaced by their sum (left + right). The remaining entries are then
-    added from the right. For ``2**k`` blocks this is the balanced binary
-    tree; in general the tree depends only on ``len(partial)``.
-
-    Parameters
-    ----------
-    partial : numpy.ndarray
-        1-D float64 block sums.
-
-    Returns
-    -------
-    float
-        0.0 for an empty input.
-    """
-    stack = np.empty(65)
-    depth = 0
-    for b in range(partial.shape[0]):
-        stack[depth] = partial[b]
-        depth += 1
-        c = b + 1
-        while c & 1 == 0:
-            depth -= 1
-            stack[depth - 1] = stack[depth - 1] + stack[depth]
-            c >>= 1
-    s = 0.0
-    if depth > 0:
-        s = stack[depth - 1]
-        for d in range(depth - 2, -1, -1):
-            s = stack[d] + s
-    return s
 
 
 def _pairwise_body(x):
@@ -88,55 +49,13 @@ _pairwise_serial, _pairwise_parallel = serial_and_parallel(_pairwise_body)
 
 
 @njit_cached
-def _two_sum(s, c, x):
-    """Add ``x`` to the Neumaier pair ``(s, c)``; returns the new pair.
-
-    The rounding error of ``s + x`` comes from Knuth's branch-free TwoSum,
-    which gives the same value as Neumaier's branch on ``|s| >= |x|``.
-    """
-    t = s + x
-    bb = t - s
-    return t, c + ((s - (t - bb)) + (x - bb))
-
-
-@njit_cached
-def _neumaier_lanes(w, s, c):
-    """Add chunk ``w`` (first element in lane 0) to lane sums ``s`` and compensations ``c``.
-
-    Element ``i`` goes to lane ``i % LANES``, each lane in order. The loop over
-    the lanes vectorises; four rows of lanes per pass keep the lanes in registers.
-    """
-    n = w.shape[0]
-    m = n - n % LANES
-    m4 = n - n % (4 * LANES)
-    for i in range(0, m4, 4 * LANES):
-        v0 = w[i:i + LANES]
-        v1 = w[i + LANES:i + 2 * LANES]
-        v2 = w[i + 2 * LANES:i + 3 * LANES]
-        v3 = w[i + 3 * LANES:i + 4 * LANES]
-        for j in range(LANES):
-            a, e = _two_sum(float(s[j]), float(c[j]), float(v0[j]))
-            a, e = _two_sum(a, e, float(v1[j]))
-            a, e = _two_sum(a, e, float(v2[j]))
-            a, e = _two_sum(a, e, float(v3[j]))
-            s[j] = a
-            c[j] = e
-    for i in range(m4, m, LANES):
-        v = w[i:i + LANES]
-        for j in range(LANES):
-            s[j], c[j] = _two_sum(float(s[j]), float(c[j]), float(v[j]))
-    for j in range(n - m):
-        s[j], c[j] = _two_sum(float(s[j]), float(c[j]), float(w[m + j]))
-
-
-@njit_cached
 def _neumaier(x):
     n = x.shape[0] * x.shape[1] * x.shape[2]
     s = np.zeros(LANES)
     c = np.zeros(LANES)
     buf = np.empty(min(n, CHUNK), x.dtype)
     for start in range(0, n, CHUNK):
-        _neumaier_lanes(chunk_view(x, start, min(CHUNK, n - start), buf), s, c)
+        neumaier_lanes(chunk_view(x, start, min(CHUNK, n - start), buf), s, c)
     w = LANES // 2
     while w > 0:  # lanes j and j + w, pairwise
         for j in range(w):
@@ -147,158 +66,19 @@ def _neumaier(x):
 
 
 @njit_cached
-def neumaier_combine(s_a, c_a, s_b, c_b):
-    """Combine two Neumaier partial sums ``(s, c)`` into one.
-
-    ``s = s_a + s_b`` with its rounding error (Knuth's TwoSum) added to the
-    compensation ``c = c_a + c_b + err``; the total is ``s + c``.
-
-    Parameters
-    ----------
-    s_a, c_a, s_b, c_b : float
-        Sums and compensations of two parts.
-
-    Returns
-    -------
-    s, c : float
-    """
-    s = s_a + s_b
-    bb = s - s_a
-    err = (s_a - (s - bb)) + (s_b - bb)
-    c = c_a + c_b
-    if math.isfinite(s):
-        c += err
-    else:
-        c = 0.0
-    return s, c
-
-
-@njit_cached
-def chan_combine(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
-    """Combine two (count, mean, M2) summaries (Chan, Golub & LeVeque, 1979).
-
-    ``n = n_a + n_b``, ``delta = mean_b - mean_a``,
-    ``mean = mean_a + delta * (n_b / n)``,
-    ``M2 = M2_a + M2_b + delta**2 * n_a * (n_b / n)``. An empty side
-    (``n == 0``) returns the other unchanged. The variance is ``M2 / n``
-    (or ``M2 / (n - 1)``). The result can differ in the last bits when the
-    operands are swapped, so combine in a fixed order for reproducibility.
-
-    Parameters
-    ----------
-    n_a, mean_a, m2_a : int, float, float
-        Count, mean and sum of squared deviations of part A.
-    n_b, mean_b, m2_b : int, float, float
-        The same for part B.
-
-    Returns
-    -------
-    n, mean, m2 : int, float, float
-    """
-    if n_b == 0:
-        return n_a, mean_a, m2_a
-    if n_a == 0:
-        return n_b, mean_b, m2_b
-    n = n_a + n_b
-    f = n_b / n
-    delta = mean_b - mean_a
-    return n, mean_a + delta * f, m2_a + m2_b + delta * delta * (n_a * f)
-
-
-@njit_cached
-def _lane_tree_sum(a):
-    """Sum of the lanes ``a`` (a power of two of them), pairwise; clobbers ``a``."""
-    w = a.shape[0] // 2
-    while w > 0:
-        for j in range(w):
-            a[j] = a[j] + a[j + w]
-        w //= 2
-    return a[0]
-
-
-@njit_cached
-def _sum_lanes(w, skipnan, cnt, sm):
-    """Per lane (element ``i`` -> lane ``i % LANES``, in order): sum of the elements and,
-    with ``skipnan``, count and sum of the non-NaN ones only (``cnt`` is then updated)."""
-    n = w.shape[0]
-    mr = n - n % (_ROWS * LANES)
-    if skipnan:
-        for i in range(0, mr, _ROWS * LANES):
-            for j in range(LANES):
-                a = cnt[j]
-                b = sm[j]
-                for k in range(_ROWS):
-                    x = float(w[i + k * LANES + j])
-                    ok = x == x
-                    a += 1.0 if ok else 0.0
-                    b += x if ok else 0.0
-                cnt[j] = a
-                sm[j] = b
-        for i in range(mr, n):
-            j = (i - mr) % LANES
-            x = float(w[i])
-            ok = x == x
-            cnt[j] += 1.0 if ok else 0.0
-            sm[j] += x if ok else 0.0
-    else:
-        for i in range(0, mr, _ROWS * LANES):
-            for j in range(LANES):
-                b = sm[j]
-                for k in range(_ROWS):
-                    b += float(w[i + k * LANES + j])
-                sm[j] = b
-        for i in range(mr, n):
-            sm[(i - mr) % LANES] += float(w[i])
-
-
-@njit_cached
-def _sq_dev_lanes(w, skipnan, mean, sq, ahead):
-    """Per lane: sum of ``(x - mean)**2`` over the elements (the non-NaN ones with ``skipnan``).
-
-    ``w`` is in cache by now; the loop prefetches ``ahead`` (the next chunk) as it goes.
-    """
-    n = w.shape[0]
-    step = _ROWS * LANES
-    mr = n - n % step
-    if skipnan:
-        for i in range(0, mr, step):
-            prefetch_range(ahead, i, i + step)
-            for j in range(LANES):
-                a = sq[j]
-                for k in range(_ROWS):
-                    x = float(w[i + k * LANES + j])
-                    d = x - mean if x == x else 0.0
-                    a += d * d
-                sq[j] = a
-    else:
-        for i in range(0, mr, step):
-            prefetch_range(ahead, i, i + step)
-            for j in range(LANES):
-                a = sq[j]
-                for k in range(_ROWS):
-                    d = float(w[i + k * LANES + j]) - mean
-                    a += d * d
-                sq[j] = a
-    for i in range(mr, n):
-        x = float(w[i])
-        d = x - mean if (x == x) | (not skipnan) else 0.0
-        sq[(i - mr) % LANES] += d * d
-
-
-@njit_cached
 def _chunk_moments(w, skipnan, la, lb, ahead):
     """(count, mean, M2) of the chunk ``w`` by the two-pass algorithm, in lanes."""
     la[:] = 0.0
     lb[:] = 0.0
-    _sum_lanes(w, skipnan, la, lb)
-    count = _lane_tree_sum(la) if skipnan else float(w.shape[0])
+    sum_lanes(w, skipnan, la, lb)
+    count = lane_tree_sum(la) if skipnan else float(w.shape[0])
     if count == 0.0:
         prefetch_range(ahead, 0, ahead.shape[0])
         return 0, 0.0, 0.0
-    mean = _lane_tree_sum(lb) / count
+    mean = lane_tree_sum(lb) / count
     lb[:] = 0.0
-    _sq_dev_lanes(w, skipnan, mean, lb, ahead)
-    return int(count), mean, _lane_tree_sum(lb)
+    sq_dev_lanes(w, skipnan, mean, lb, ahead)
+    return int(count), mean, lane_tree_sum(lb)
 
 
 @njit_cached
@@ -340,33 +120,6 @@ def _moments(x, skipnan):
 
 
 @njit_cached
-def _minmax_lanes(w, lo, hi, nans):
-    """Per lane: minimum, maximum and number of NaNs (a NaN leaves min and max unchanged)."""
-    n = w.shape[0]
-    step = _ROWS * LANES
-    mr = n - n % step
-    for i in range(0, mr, step):
-        for j in range(LANES):
-            a = lo[j]
-            b = hi[j]
-            c = nans[j]
-            for k in range(_ROWS):
-                x = float(w[i + k * LANES + j])
-                a = x if x < a else a
-                b = x if x > b else b
-                c += 1.0 if x != x else 0.0
-            lo[j] = a
-            hi[j] = b
-            nans[j] = c
-    for i in range(mr, n):
-        j = (i - mr) % LANES
-        x = float(w[i])
-        lo[j] = x if x < lo[j] else lo[j]
-        hi[j] = x if x > hi[j] else hi[j]
-        nans[j] += 1.0 if x != x else 0.0
-
-
-@njit_cached
 def _minmax(x, skipnan):
     n = x.shape[0] * x.shape[1] * x.shape[2]
     buf = np.empty(min(n, CHUNK), x.dtype)
@@ -374,8 +127,8 @@ def _minmax(x, skipnan):
     hi = np.full(LANES, -np.inf)
     nans = np.zeros(LANES)
     for start in range(0, n, CHUNK):
-        _minmax_lanes(chunk_view(x, start, min(CHUNK, n - start), buf), lo, hi, nans)
-    if not skipnan and _lane_tree_sum(nans) > 0.0:
+        minmax_lanes(chunk_view(x, start, min(CHUNK, n - start), buf), lo, hi, nans)
+    if not skipnan and lane_tree_sum(nans) > 0.0:
         return np.nan, np.nan
     rlo = lo[0]
     rhi = hi[0]
