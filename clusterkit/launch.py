@@ -8,10 +8,15 @@ import sys
 from .threads import available_cores, threads_per_rank
 
 __all__ = ["mpi_flavour", "mpirun_command", "job_environment", "single_node",
-           "TRACE_VARIABLES", "trace_exports"]
+           "TRACE_VARIABLES", "trace_exports", "STATUS_VARIABLE", "status_channel",
+           "job_status"]
 
 #: variables that switch on clusterkit.trace in the ranks (exported by mpirun when set)
 TRACE_VARIABLES = ("CLUSTERKIT_PROFILE", "CLUSTERKIT_TRACE", "CLUSTERKIT_PROFILE_JSON")
+
+#: directory where ranks ending through runtime.exit_job leave a non-zero exit status
+#: for the launcher (clusterkit run, run_mpi) and exit 0 themselves; see status_channel
+STATUS_VARIABLE = "CLUSTERKIT_STATUS_DIR"
 
 #: a user's or site's own choice of Open MPI transport (left alone when set)
 _TRANSPORT_VARIABLES = ("OMPI_MCA_pml", "OMPI_MCA_btl", "OMPI_MCA_mtl")
@@ -77,6 +82,46 @@ def job_environment(nranks, *, cores=None, env=None, euid=None):
         env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
         env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
     return env
+
+
+def status_channel(env):
+    """Open the exit-status side channel of one launch: a fresh directory named in
+    ``env[STATUS_VARIABLE]`` (returned; remove it with :func:`job_status`).
+
+    Open MPI's ``mpirun`` treats any rank's non-zero exit as an abnormal end and runs
+    its kill sequence, which waits ``odls_base_sigkill_timeout`` (1 s; 2 s when rank 0
+    fails) even though every rank has already exited. A job ending through
+    :func:`clusterkit.runtime.exit_job` under a launcher that opened this channel
+    therefore writes its status to ``DIR/status.<rank>`` and exits 0, and the
+    launcher reports it: a bad-input error returns in ~0.4 s instead of 1.4–2.4 s.
+    Plain ``mpirun``/``srun`` launches (batch scripts) never see the variable and
+    exit with the status itself.
+    """
+    import tempfile
+    path = tempfile.mkdtemp(prefix="clusterkit-status-")
+    env[STATUS_VARIABLE] = path
+    return path
+
+
+def job_status(path, launcher_status):
+    """The job's exit status: the launcher's if non-zero (an abort, a crash, a signal),
+    else the first non-zero status a rank left in ``path`` (by rank), else 0. Removes
+    ``path``."""
+    import shutil
+    found = {}
+    try:
+        for name in os.listdir(path):
+            rank = name.partition(".")[2]
+            if name.startswith("status.") and rank.isdigit():
+                with open(os.path.join(path, name)) as f:
+                    text = f.read().strip()
+                if text.lstrip("-").isdigit():
+                    found[int(rank)] = int(text)
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+    if launcher_status != 0:
+        return launcher_status
+    return next((found[r] for r in sorted(found) if found[r] != 0), 0)
 
 
 def trace_exports(env):

@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 
-from .launch import job_environment, mpi_flavour, mpirun_command
+from .launch import (STATUS_VARIABLE, job_environment, job_status, mpi_flavour,
+                     mpirun_command, status_channel)
 
 __all__ = ["assert_all", "assert_allclose_all", "assert_equal_all", "run_mpi", "MpiResult"]
 
@@ -61,9 +62,10 @@ def run_mpi(nranks, target, args=(), *, module=True, timeout=60, env=None, cwd=N
     Returns an :class:`MpiResult`; a run that exceeds ``timeout`` is killed and
     raises ``subprocess.TimeoutExpired`` — a hang fails the test instead of blocking it.
     """
-    argv = mpirun_command(nranks, target, args, flavour=mpi_flavour(), module=module,
-                          python=sys.executable)
     full_env = job_environment(nranks, env=env if env is not None else os.environ)
+    channel = status_channel(full_env)
+    argv = mpirun_command(nranks, target, args, flavour=mpi_flavour(), module=module,
+                          python=sys.executable, export=(STATUS_VARIABLE,))
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, env=full_env, cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
@@ -73,7 +75,8 @@ def run_mpi(nranks, target, args=(), *, module=True, timeout=60, env=None, cwd=N
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)  # mpirun and every rank it started
         out, err = proc.communicate()
+        job_status(channel, 1)
         raise subprocess.TimeoutExpired(argv, timeout, out, err) from None
-    result = MpiResult(argv, proc.returncode, out, err)
+    result = MpiResult(argv, job_status(channel, proc.returncode), out, err)
     result.elapsed = time.monotonic() - t0
     return result

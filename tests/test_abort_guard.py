@@ -71,3 +71,15 @@ def test_exit_job_finalizes_flushes_and_passes_the_status(code, test_job):
                        f"finalizer ran on rank {rank}"):
             assert marker in res.stdout, (marker, res.stdout, res.stderr)
     assert "MPI_FINALIZE" not in res.stderr and "exited" not in res.stderr, res.stderr
+
+
+def test_exit_job_under_plain_mpirun_exits_with_the_status_itself(test_job):
+    """Without clusterkit's launcher (batch scripts run mpirun/srun) the ranks exit with
+    the status, so the launcher's own exit status carries it."""
+    from clusterkit.launch import job_environment
+    env = job_environment(2)
+    proc = subprocess.run(["mpirun", "-q", "-n", "2", "--oversubscribe", sys.executable,
+                           test_job("quick_exit.py"), "3"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 3, proc.stderr
+    assert "atexit ran on rank 1" in proc.stdout

@@ -1,5 +1,7 @@
 """Serial tests of the mpirun command builder and the threads-per-rank policy."""
 
+import os
+
 import pytest
 
 from clusterkit.launch import job_environment, mpirun_command, single_node
@@ -100,3 +102,20 @@ def test_single_node_detection():
     assert single_node({}) and single_node({"SLURM_JOB_NUM_NODES": "1"})
     assert not single_node({"SLURM_JOB_NUM_NODES": "3"})
     assert not single_node({"LSB_HOSTS": "a b"})
+
+
+def test_job_status_prefers_the_launcher_then_the_first_failing_rank(tmp_path):
+    from clusterkit.launch import STATUS_VARIABLE, job_status, status_channel
+    env = {}
+    path = status_channel(env)
+    assert env[STATUS_VARIABLE] == path and os.path.isdir(path)
+    for rank, code in ((3, "7\n"), (1, "2\n"), (0, "0\n")):
+        with open(os.path.join(path, f"status.{rank}"), "w") as f:
+            f.write(code)
+    open(os.path.join(path, "status.2.tmp"), "w").close()   # an unfinished write: ignored
+    assert job_status(path, 0) == 2 and not os.path.exists(path)
+    path = status_channel(env)
+    with open(os.path.join(path, "status.0"), "w") as f:
+        f.write("2\n")
+    assert job_status(path, 134) == 134          # an abort or crash wins
+    assert job_status(status_channel(env), 0) == 0

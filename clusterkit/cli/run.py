@@ -7,7 +7,8 @@ import signal
 import subprocess
 import sys
 
-from ..launch import job_environment, mpi_flavour, mpirun_command, trace_exports
+from ..launch import (STATUS_VARIABLE, job_environment, job_status, mpi_flavour,
+                      mpirun_command, status_channel, trace_exports)
 from ..threads import available_cores
 
 __all__ = ["add_parser", "resolve_job", "positive_int", "trace_environment"]
@@ -102,17 +103,21 @@ def handle(args):
     target, is_module = resolve_job(args.job)
     cores = available_cores()
     env = trace_environment(job_environment(args.ranks, cores=cores), args.profile, args.trace)
-    argv = mpirun_command(args.ranks, target, args.job_args, flavour=mpi_flavour(),
-                          cores=cores, module=is_module, export=trace_exports(env))
+    flavour = mpi_flavour()
     if args.dry_run:
+        argv = mpirun_command(args.ranks, target, args.job_args, flavour=flavour, cores=cores,
+                              module=is_module, export=trace_exports(env))
         shown = ["NUMBA_NUM_THREADS"] + list(trace_exports(env))
         print(" ".join(f"{k}={env[k]}" for k in shown) + " " + " ".join(argv))
         return 0
     sys.stdout.flush()
+    channel = status_channel(env)   # non-zero statuses come back without mpirun's kill delay
+    argv = mpirun_command(args.ranks, target, args.job_args, flavour=flavour, cores=cores,
+                          module=is_module, export=trace_exports(env) + (STATUS_VARIABLE,))
     proc = subprocess.Popen(argv, env=env)
     try:
         status = proc.wait()
     except KeyboardInterrupt:
         proc.send_signal(signal.SIGINT)
         status = proc.wait()
-    return 128 - status if status < 0 else status
+    return job_status(channel, 128 - status if status < 0 else status)
