@@ -10,6 +10,7 @@ import traceback
 from . import comm as _comm
 from . import trace as _trace
 from .comm import MPI
+from .launch import STATUS_VARIABLE
 
 __all__ = ["run_job", "exit_job", "JobArgumentParser", "abort", "on_abort", "configure_threads",
            "INPUT_ERRORS"]
@@ -105,6 +106,10 @@ def run_job(main, argv=None, comm=None, prog=None):
     Use it as ``sys.exit(run_job(main))`` under ``if __name__ == "__main__"``.
     Set ``CLUSTERKIT_DEBUG=1`` to get tracebacks for input errors too.
     """
+    global _status_dir
+    # this launch's exit-status channel is for these ranks only, not for the processes
+    # they start (a nested mpirun, sbatch)
+    _status_dir = os.environ.pop(STATUS_VARIABLE, None) or _status_dir
     sys.excepthook = _excepthook
     c = _comm.resolve(comm)
     guard = c.Dup()
@@ -136,11 +141,14 @@ def run_job(main, argv=None, comm=None, prog=None):
         guard.Free()
 
 
+_status_dir = None   # taken out of the environment by run_job: not inherited by children
+
+
 def _hand_status_to_launcher(code):
     """Under a launcher that opened the status channel (see
     :func:`clusterkit.launch.status_channel`), leave a non-zero ``code`` there and
     return 0 (so mpirun does not run its slow kill sequence); else return ``code``."""
-    folder = os.environ.get("CLUSTERKIT_STATUS_DIR")
+    folder = _status_dir or os.environ.get(STATUS_VARIABLE)
     if code == 0 or not folder or not MPI.Is_initialized() or MPI.Is_finalized():
         return code
     path = os.path.join(folder, f"status.{_comm.world_position()[0]}")

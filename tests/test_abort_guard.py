@@ -71,6 +71,7 @@ def test_exit_job_finalizes_flushes_and_passes_the_status(code, test_job):
                        f"finalizer ran on rank {rank}"):
             assert marker in res.stdout, (marker, res.stdout, res.stderr)
     assert "MPI_FINALIZE" not in res.stderr and "exited" not in res.stderr, res.stderr
+    assert "inherit the channel: True" not in res.stdout   # nested launches start clean
 
 
 def test_exit_job_under_plain_mpirun_exits_with_the_status_itself(test_job):

@@ -19,6 +19,9 @@ def main(argv=None, comm=None):
     weakref.finalize(token, print, f"finalizer ran on rank {rank}", flush=True)
     main.keep = token                       # alive until exit: finalize runs via atexit
     print(f"rank {rank} done", flush=False)  # buffered: exit_job must flush it
+    import os
+    print(f"rank {rank} children inherit the channel: "
+          f"{'CLUSTERKIT_STATUS_DIR' in os.environ}", flush=True)
     return int(argv[0])
 
 
