@@ -12,7 +12,6 @@ The ranks split lat/lon (and extra dims), keep time whole, and stream the
 variable through in time chunks, so memory per rank stays bounded.
 """
 
-
 import numba
 import numpy as np
 
@@ -80,6 +79,11 @@ def _chunk_steps(grid, layout, chunk_mb, comm):
     return int(comm.allreduce(min(steps, layout.shape[0]), op=MPI.MIN))
 
 
+def _threaded():
+    """Whether this rank runs several Numba threads (see clusterkit.threads)."""
+    return numba.get_num_threads() > 1
+
+
 def _stream(ds, grid, layout, chunk, progress):
     """First pass: per-point statistics and zonal partial sums, chunk by chunk."""
     local = grid.local_shape
@@ -95,7 +99,7 @@ def _stream(ds, grid, layout, chunk, progress):
     raw_ok = decode is not None
     buf = np.empty((min(chunk, nt),) + tuple(local[1:]), ds.dtype(layout.var)) \
         if raw_ok else None
-    parallel = numba.get_num_threads() > 1   # threads per rank (see clusterkit.threads)
+    parallel = _threaded()
     stats = None
     for t0 in range(0, nt, chunk):
         t1 = min(nt, t0 + chunk)
@@ -152,7 +156,7 @@ def _percentiles(ds, grid, layout, q, rows_mb):
         x = ds.read(layout.var, tuple(sel[:-2]) + (lat, sel[-1]), dtype=np.float64)
         if x.size:
             out[:, :, y0:y1] = nan_percentiles(x.reshape((nt, z, y1 - y0, nx)), q,
-                                               parallel=numba.get_num_threads() > 1)
+                                               parallel=_threaded())
     return out
 
 
@@ -197,7 +201,7 @@ def main(argv=None, comm=None):
             with region("climate.anomalies"):
                 write_anomalies(args.anomalies, args.overwrite, ds, grid, layout,
                                 results["climatology"], chunk, progress,
-                                parallel=numba.get_num_threads() > 1)
+                                parallel=_threaded())
         progress.done()
     elapsed = comm.allreduce(MPI.Wtime() - t0, op=MPI.MAX)
     n = comm.Get_size()
