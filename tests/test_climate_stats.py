@@ -87,6 +87,18 @@ def test_statistics_match_xarray(tmp_path, name, nranks):
     assert [f for f in os.listdir(tmp_path) if f.startswith(".")] == []
 
 
+@pytest.mark.parametrize("name", ["standard-land-desc", "noleap-packed-levels"])
+def test_whole_time_chunks_match_xarray(tmp_path, name):
+    """The default chunk size holds every step at once, so the kernel folds runs of four
+    same-month steps together (the test above, with one step a chunk, never does)."""
+    src = make(tmp_path, name, DATASETS[name] + ["--step-days", "3"])
+    out = str(tmp_path / "stats.nc")
+    res = run_mpi(2, "clusterkit.jobs.climate_stats", [src, out, "--percentiles", "5,95"],
+                  timeout=120)
+    assert res.returncode == 0, res.stderr
+    compare(out, reference(src, [5, 95]))
+
+
 def test_anomalies_are_value_minus_monthly_climatology(tmp_path):
     src = make(tmp_path, "a", DATASETS["standard-land-desc"])
     out, anom = str(tmp_path / "s.nc"), str(tmp_path / "anom.nc")
