@@ -150,13 +150,18 @@ def _percentiles(ds, grid, layout, q, rows_mb):
     rows = max(1, int(rows_mb * 2 ** 20) // max(1, nt * z * nx * 8))
     passes = int(grid.comm.allreduce(-(-ny // rows) if ny else 0, op=MPI.MAX))
     sel = list(grid.local_slices)
+    # raw values into a reused buffer, decoded in the kernel (as in the first pass)
+    decode = cf.raw_decoding(layout.attrs)
+    buf = np.empty(nt * z * min(rows, ny) * nx, ds.dtype(layout.var)) \
+        if decode is not None else None
     for p in range(passes):
         y0, y1 = min(ny, p * rows), min(ny, (p + 1) * rows)
         lat = slice(sel[-2].start + y0, sel[-2].start + y1)
-        x = ds.read(layout.var, tuple(sel[:-2]) + (lat, sel[-1]), dtype=np.float64)
+        x = ds.read(layout.var, tuple(sel[:-2]) + (lat, sel[-1]), decode=decode is None,
+                    out=buf)
         if x.size:
             out[:, :, y0:y1] = nan_percentiles(x.reshape((nt, z, y1 - y0, nx)), q,
-                                               parallel=_threaded())
+                                               decode=decode, parallel=_threaded())
     return out
 
 

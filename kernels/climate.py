@@ -20,24 +20,15 @@ import numpy as np
 from numba import prange
 
 from ._checks import check_array
+from ._decode import RAW_DTYPES as _RAW_DTYPES
+from ._decode import decode_vector as _decode_vector
+from ._decode import decoded as _decoded
 from ._jit import njit_cached, serial_and_parallel
 
 __all__ = ["TimeStats", "accumulate_time_stats", "accumulate_time_stats_serial",
            "accumulate_time_stats_parallel", "climate_anomalies"]
 
 _TILE = 4096  # lon points per tile: 8 accumulators x 32 KiB fit in L2
-_RAW_DTYPES = tuple(np.dtype(t) for t in ("f4", "f8", "i1", "i2", "i4", "u1", "u2"))
-
-
-@njit_cached
-def _decoded(r, scale, offset, miss1, miss2, shift):
-    """One raw value → (valid 0/1, v - shift or 0, v or 0, v or +inf, v or -inf)."""
-    r = np.float64(r)
-    ok = (r == r) & (r != miss1) & (r != miss2)
-    v = r * scale + offset
-    if ok:
-        return 1.0, v - shift, v, v, v
-    return 0.0, 0.0, 0.0, np.inf, -np.inf
 
 
 def _accumulate_body(x, month, tc, decode, shift, s2, vmin, vmax, st, stt, stv, msum, mcnt,
@@ -238,16 +229,6 @@ def climate_anomalies(x, month, climatology, out, *, decode=None, parallel=False
     kernel = climate_anomalies_parallel if parallel else climate_anomalies_serial
     kernel(x, month, _decode_vector(decode), climatology, out)
     return out
-
-
-def _decode_vector(decode):
-    """``(scale, offset, missing_values)`` or None → float64 [scale, offset, m1, m2]."""
-    scale, offset, missing = decode if decode is not None else (1.0, 0.0, ())
-    missing = [float(m) for m in missing]
-    if len(missing) > 2:
-        raise ValueError(f"at most two missing values are supported, got {missing}")
-    missing += [np.nan] * (2 - len(missing))
-    return np.array([float(scale), float(offset)] + missing)
 
 
 class TimeStats:

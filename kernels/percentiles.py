@@ -5,8 +5,9 @@ points as soon as any value is NaN (``apply_along_axis``), ~25 µs a point; here
 each point costs one copy of its valid values and, per percentile, a
 quickselect of the lower order statistic it needs (continuing from the previous
 one, percentiles taken in ascending order) and a scan for the next one.
-Points are processed in tiles whose values are first gathered, NaNs dropped,
-into a contiguous buffer per point (one pass over the rows of the tile).
+Points are processed in tiles whose values are first gathered, missing ones
+dropped, into a contiguous buffer per point (one pass over the rows of the tile);
+raw packed or fill-valued input is decoded on the way (:mod:`._decode`).
 The arithmetic mirrors NumPy's ``method="linear"``: virtual index
 ``(n - 1) * q``, neighbours clipped to ``[0, n-1]``, and its two-sided
 ``lerp``, so results match ``np.nanpercentile`` to the last bit or nearly.
@@ -16,6 +17,7 @@ import numpy as np
 from numba import prange
 
 from ._checks import check_array
+from ._decode import RAW_DTYPES, decode_vector, decoded
 from ._jit import njit_cached, serial_and_parallel
 
 __all__ = ["nan_percentiles", "nan_percentiles_serial", "nan_percentiles_parallel"]
@@ -56,8 +58,10 @@ def _select(a, lo, hi, k):
             return
 
 
-def _percentiles_body(x, frac, out):
-    """``x`` (T, P) float64, ``frac`` (Q,) ascending quantiles in [0, 1] → ``out`` (Q, P)."""
+def _percentiles_body(x, decode, frac, out):
+    """``x`` (T, P) raw values decoded with ``decode`` (see :mod:`._decode`), ``frac``
+    (Q,) ascending quantiles in [0, 1] → ``out`` (Q, P)."""
+    scale, offset, miss1, miss2 = decode[0], decode[1], decode[2], decode[3]
     nt, npt = x.shape
     nq = frac.shape[0]
     for tile in prange((npt + _TILE - 1) // _TILE):
@@ -68,8 +72,8 @@ def _percentiles_body(x, frac, out):
         for t in range(nt):
             row = x[t, p0:p0 + w]
             for j in range(w):
-                v = row[j]
-                if v == v:
+                ok, d, v, lo, hi = decoded(row[j], scale, offset, miss1, miss2, 0.0)
+                if ok > 0:
                     buf[j, cnt[j]] = v
                     cnt[j] += 1
         for j in range(w):
@@ -102,17 +106,21 @@ def _percentiles_body(x, frac, out):
 nan_percentiles_serial, nan_percentiles_parallel = serial_and_parallel(_percentiles_body)
 
 
-def nan_percentiles(x, q, out=None, *, parallel=False):
+def nan_percentiles(x, q, out=None, *, decode=None, parallel=False):
     """Percentiles ``q`` (in [0, 100]) of ``x`` along axis 0, NaNs skipped.
 
     Parameters
     ----------
     x : numpy.ndarray
-        (T, ...) float32/float64; NaN = missing.
+        (T, ...) float32/float64, NaN = missing; or raw packed/fill-valued values
+        (see ``decode``).
     q : sequence of float
         Percentiles in [0, 100].
     out : numpy.ndarray, optional
         (len(q), ...) float64 output; all-NaN points give NaN.
+    decode : tuple, optional
+        ``(scale, offset, missing_values)``: raw ``x`` means ``x * scale + offset``
+        (float64), values equal to one of the (at most two) missing values are missing.
     parallel : bool
         Threaded variant.
 
@@ -121,7 +129,7 @@ def nan_percentiles(x, q, out=None, *, parallel=False):
     numpy.ndarray
         ``out``: what ``np.nanpercentile(x, q, axis=0)`` returns (without its warnings).
     """
-    check_array("x", x)
+    check_array("x", x, dtypes=RAW_DTYPES)
     if x.ndim < 1:
         raise ValueError("x must have a leading axis to reduce")
     frac = np.asarray(q, dtype=np.float64).reshape(-1) / 100.0
@@ -133,13 +141,14 @@ def nan_percentiles(x, q, out=None, *, parallel=False):
     check_array("out", out, dtypes=(np.dtype(np.float64),), writeable=True)
     if out.shape != shape or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous array of shape {shape}")
-    flat = np.ascontiguousarray(x, dtype=np.float64).reshape(x.shape[0], -1)
+    flat = np.ascontiguousarray(x).reshape(x.shape[0], -1)
+    dec = decode_vector(decode)
     kernel = nan_percentiles_parallel if parallel else nan_percentiles_serial
     order = np.argsort(frac, kind="stable")    # the kernel selects in ascending order
     if np.all(order == np.arange(frac.size)):
-        kernel(flat, frac, out.reshape(frac.size, -1))
+        kernel(flat, dec, frac, out.reshape(frac.size, -1))
     else:
         tmp = np.empty((frac.size, flat.shape[1]))
-        kernel(flat, np.ascontiguousarray(frac[order]), tmp)
+        kernel(flat, dec, np.ascontiguousarray(frac[order]), tmp)
         out.reshape(frac.size, -1)[order] = tmp
     return out

@@ -42,3 +42,16 @@ def test_out_argument_and_bad_input():
         nan_percentiles(x, [5], out=np.empty((2, 3)))
     with pytest.raises(TypeError):
         nan_percentiles(x.astype(int), [5])
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_raw_values_decoded_in_the_kernel(parallel):
+    rng = np.random.default_rng(5)
+    raw = rng.integers(-3000, 3000, size=(50, 4, 7)).astype(np.int16)
+    raw[rng.random(raw.shape) < 0.2] = -32767
+    raw[:, 0, 0] = 9999                                # a point with only missing values
+    scale, offset = 0.01, 280.0
+    x = np.where((raw == -32767) | (raw == 9999), np.nan, raw * scale + offset)
+    q = [5, 50, 95]
+    got = nan_percentiles(raw, q, decode=(scale, offset, (-32767, 9999)), parallel=parallel)
+    np.testing.assert_array_equal(got, twin(x, q))
