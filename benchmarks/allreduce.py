@@ -1,11 +1,18 @@
-"""Allreduce of 8 bytes through clusterkit vs raw mpi4py, measured in the same run.
+"""Allreduce through clusterkit vs raw mpi4py, of 8 bytes and vs message size, in one run.
 
-    mpirun -n 2 python benchmarks/allreduce.py [--out FILE]
+    mpirun -n 2 python benchmarks/allreduce.py [--sizes 1,16,256,4096,65536,1048576]
+        [--out FILE]
 
-Compared: raw mpi4py buffer ``Allreduce`` on 1-element NumPy arrays (the
-baseline), raw pickled ``allreduce``, clusterkit's ``allreduce_scalar`` and
-the full-array ``DistArray.sum`` (exact, grid-independent) of a 1-cell-per-rank
-array. Each sample times ``--inner`` calls; medians of the slowest rank.
+8 bytes: raw mpi4py buffer ``Allreduce`` on 1-element NumPy arrays (the
+baseline), raw pickled ``allreduce``, clusterkit's ``allreduce_scalar`` and the
+full-array ``DistArray.sum`` (exact, grid-independent) of a 1-cell-per-rank array.
+
+By size (``--sizes``, float64 counts: 8 B to 8 MiB): raw mpi4py ``Allreduce`` of S
+doubles (baseline) vs clusterkit's partial reduction ``DistArray.sum(axis=0)`` of
+an ``(N ranks, S)`` array split along axis 0 — the local sum, then one
+``Allreduce`` of S doubles on the reducing group — so the ratio is the library's
+overhead on top of the collective at that size. Each sample times ``--inner``
+calls (fewer for large sizes); medians of the slowest rank; cases interleaved.
 """
 
 import argparse
@@ -24,6 +31,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeat", type=int, default=21)
     p.add_argument("--inner", type=int, default=2000)
+    p.add_argument("--sizes", default="1,16,256,4096,65536,1048576",
+                   help="float64 counts for the size sweep")
     p.add_argument("--out", default="bench-results/allreduce.json")
     args = p.parse_args(argv)
     comm = world()
@@ -47,12 +56,39 @@ def main(argv=None):
         results[name] = {**s, "ratio_to_baseline": s["median"] / base}
         rprint(f"{name:40s} {s['median'] * 1e6:8.2f} us  ({s['median'] / base:5.2f}x)",
                comm=comm)
+    by_size = _size_sweep(comm, [int(v) for v in args.sizes.split(",")], args.repeat)
     info = machine(comm)  # collective: every rank
     if comm.Get_rank() == 0:
-        write_json(args.out, {"benchmark": "allreduce_8B", "machine": info,
-                              "inner": args.inner, "results": results})
+        write_json(args.out, {"benchmark": "allreduce", "machine": info,
+                              "inner": args.inner, "results": results, "by_size": by_size})
         rprint(f"wrote {args.out}", comm=comm)
     return 0
+
+
+def _size_sweep(comm, sizes, repeat):
+    """Raw ``Allreduce`` of S doubles vs ``DistArray.sum(axis=0)`` reducing S columns."""
+    n = comm.Get_size()
+    rows = []
+    for size in sizes:
+        sbuf, rbuf = np.ones(size), np.empty(size)
+        a = Grid((n, size), dims=(n, 1), comm=comm).full(1.0)
+        inner = max(3, min(1000, 2 ** 22 // (size * 8)))
+        cases = {"mpi4py": lambda: comm.Allreduce(sbuf, rbuf, op=MPI.SUM),
+                 "clusterkit": lambda: a.sum(axis=0)}
+        samples = {k: [] for k in cases}
+        for _ in range(repeat):
+            for name, fn in cases.items():
+                samples[name] += time_slowest(fn, 1, warmup=1, comm=comm, inner=inner)
+        med = {k: summary(v)["median"] for k, v in samples.items()}
+        rows.append({"doubles": size, "bytes": size * 8, "inner": inner,
+                     "mpi4py": summary(samples["mpi4py"]),
+                     "clusterkit": summary(samples["clusterkit"]),
+                     "ratio": med["clusterkit"] / med["mpi4py"],
+                     "mpi4py_GBs": size * 8 / med["mpi4py"] / 1e9})
+        rprint(f"{size * 8:>10d} B  mpi4py Allreduce {med['mpi4py'] * 1e6:9.2f} us  "
+               f"clusterkit sum(axis=0) {med['clusterkit'] * 1e6:9.2f} us  "
+               f"({med['clusterkit'] / med['mpi4py']:5.2f}x)", comm=comm)
+    return rows
 
 
 if __name__ == "__main__":
