@@ -23,7 +23,7 @@ from .comm import MPI
 from .comm import resolve as _resolve
 from .trace import traced
 
-__all__ = ["allreduce_scalar", "normalize_axes", "reduce_sum", "reduce_count",
+__all__ = ["allreduce_scalar", "normalize_axes", "reduce_sum", "sum_dtype", "reduce_count",
            "reduce_minmax", "reduce_moments", "reduce_argext", "exact_sum"]
 
 _SCALAR_BUFS = {}
@@ -85,23 +85,35 @@ def exact_sum(a, skipna=False):
     return exact_sum_value(total)
 
 
+def sum_dtype(dtype):
+    """The accumulator dtype of sums of ``dtype``: float64, complex128 or int64."""
+    kind = np.dtype(dtype).kind
+    return np.dtype(np.complex128 if kind == "c" else np.float64 if kind == "f" else np.int64)
+
+
 @traced("collective.reduce_sum")
-def reduce_sum(a, axes, skipna=False, weights=None):
+def reduce_sum(a, axes, skipna=False, weights=None, out=None):
     """Sum of ``a`` (times ``weights``, broadcastable to the block) over ``axes``.
 
     Returns the reduced block (float64 or int64), identical on the ranks of the group.
+    ``out``: a C-contiguous array of that shape and :func:`sum_dtype` to sum into;
+    the group's ``Allreduce`` then works in place (no temporaries: at large sizes
+    each fresh temporary costs page faults and an ``munmap``).
     """
     x = a.interior
     if weights is not None:
         x = x * weights
-    acc = np.float64 if x.dtype.kind in "fc" else np.int64
-    if x.dtype.kind == "c":
-        acc = np.complex128
-    local = (np.nansum if skipna else np.sum)(x, axis=axes, dtype=acc)
-    local = _c_array(local)
-    out = np.empty_like(local)
-    _group(a, axes).Allreduce(local, out, op=MPI.SUM)
-    return out
+    acc = sum_dtype(x.dtype)
+    reduce = np.nansum if skipna else np.sum
+    group = _group(a, axes)
+    if out is not None:
+        reduce(x, axis=axes, dtype=acc, out=out)
+        group.Allreduce(MPI.IN_PLACE, out, op=MPI.SUM)
+        return out
+    local = _c_array(reduce(x, axis=axes, dtype=acc))
+    total = np.empty_like(local)
+    group.Allreduce(local, total, op=MPI.SUM)
+    return total
 
 
 @traced("collective.reduce_count")

@@ -31,7 +31,7 @@ class DistArray:
         self.grid = grid
         self.dtype = np.dtype(dtype)
         self.ghosted = np.empty(grid.ghosted_shape, dtype=self.dtype)
-        self.interior = self.ghosted[grid.halo_spec.interior(grid.local_shape)]
+        self.interior = self.ghosted[grid.interior_index]
         self._halo = None
 
     shape = property(lambda self: self.grid.shape, doc="Global shape.")
@@ -189,8 +189,11 @@ class DistArray:
         if len(axes) == self.ndim and self.dtype.kind == "f":
             return self.dtype.type(_coll.exact_sum(self, skipna)) \
                 if self.dtype == np.float32 else _coll.exact_sum(self, skipna)
-        value = _coll.reduce_sum(self, axes, skipna)
-        return self._result(axes, value, replicate)
+        if len(axes) == self.ndim:                          # integers over every axis
+            return self._result(axes, _coll.reduce_sum(self, axes, skipna), replicate)
+        out = DistArray(self.grid.reduced(axes), _coll.sum_dtype(self.dtype))
+        _coll.reduce_sum(self, axes, skipna, out=out.interior)  # reduced grids: no halo
+        return out.allgather() if replicate else out
 
     def mean(self, axis=None, *, skipna=False, weights=None, weights_axis=None,
              replicate=False):

@@ -67,7 +67,14 @@ class Grid:
                                                **choose)
         self.topology = CartTopology(decomposition, periodic, base)
         self._reduced = {}  # axes -> Grid of a reduction over them (see reduced())
+        # a Grid never changes: this rank's block, worked out once (every DistArray,
+        # reduction result and kernel call asks for it)
         local = self.topology.local_shape()
+        self._local_shape = local
+        self._local_start = self.topology.local_start()
+        self._local_slices = self.topology.local_slices()
+        self._ghosted_shape = self.halo_spec.ghosted_shape(local)
+        self._interior = self.halo_spec.interior(local)
         wide = [(a, w, n) for a, (w, n) in enumerate(zip(self.halo_spec.widths, local))
                 if w > n]
         _comm.check(not wide, lambda: "halo width {1} on axis {0} is wider than the local "
@@ -94,14 +101,16 @@ class Grid:
     halo = property(lambda self: self.halo_spec.widths, doc="Ghost width per axis.")
     rank = property(lambda self: self.topology.rank, doc="This rank.")
     size = property(lambda self: self.topology.size, doc="Number of ranks.")
-    local_shape = property(lambda self: self.topology.local_shape(),
+    local_shape = property(lambda self: self._local_shape,
                            doc="This rank's block shape, without ghosts.")
-    local_start = property(lambda self: self.topology.local_start(),
+    local_start = property(lambda self: self._local_start,
                            doc="Global index of this rank's first cell.")
-    local_slices = property(lambda self: self.topology.local_slices(),
+    local_slices = property(lambda self: self._local_slices,
                             doc="This rank's block as slices of the global array.")
-    ghosted_shape = property(lambda self: self.halo_spec.ghosted_shape(self.local_shape),
+    ghosted_shape = property(lambda self: self._ghosted_shape,
                              doc="This rank's block shape with ghost cells.")
+    interior_index = property(lambda self: self._interior,
+                              doc="Index of the interior within the ghosted block.")
 
     def local_indices(self, axis):
         """Global indices along ``axis`` of this rank's cells (``np.arange(start, stop)``)."""
