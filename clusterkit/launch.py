@@ -1,9 +1,11 @@
 """Build the ``mpirun`` command line for a job: a pure function, tested without running it."""
 
+import functools
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 from .threads import available_cores, threads_per_rank
 
@@ -29,12 +31,21 @@ _SINGLETON_PREFIXES = ("PMIX_", "OMPI_MCA_ess", "OMPI_MCA_orte_", "OMPI_MCA_pmix
 
 
 def mpi_flavour(mpirun="mpirun"):
-    """Return ``"openmpi"``, ``"mpich"`` or ``"unknown"`` for the ``mpirun`` found on PATH."""
+    """Return ``"openmpi"``, ``"mpich"`` or ``"unknown"`` for the ``mpirun`` found on PATH.
+
+    Asked once per executable and process (``mpirun --version`` is a process start;
+    a test session launches hundreds of jobs).
+    """
     exe = shutil.which(mpirun)
     if exe is None:
         raise FileNotFoundError(
             f"{mpirun!r} not found on PATH; install Open MPI or MPICH (run tools/setup-env.sh) "
             "or load your site's MPI module")
+    return _flavour_of(exe)
+
+
+@functools.lru_cache(maxsize=None)
+def _flavour_of(exe):
     try:
         text = subprocess.run([exe, "--version"], capture_output=True, text=True,
                               timeout=30).stdout + ""
@@ -97,7 +108,6 @@ def status_channel(env):
     Plain ``mpirun``/``srun`` launches (batch scripts) never see the variable and
     exit with the status itself.
     """
-    import tempfile
     path = tempfile.mkdtemp(prefix="clusterkit-status-")
     env[STATUS_VARIABLE] = path
     return path
@@ -107,7 +117,6 @@ def job_status(path, launcher_status):
     """The job's exit status: the launcher's if non-zero (an abort, a crash, a signal),
     else the first non-zero status a rank left in ``path`` (by rank), else 0. Removes
     ``path``."""
-    import shutil
     found = {}
     try:
         for name in os.listdir(path):

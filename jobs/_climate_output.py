@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from clusterkit.io.cf import attr_str, raw_decoding
+from clusterkit.io.cf import attr_str
 from clusterkit.io.ncwrite import NCWriter
 from clusterkit.kernels import climate_anomalies
 
@@ -88,19 +88,17 @@ def write_anomalies(path, overwrite, ds, grid, layout, climatology, chunk, progr
     """Stream the variable again and write value − climatology of its month. Collective.
 
     Raw values are decoded inside the kernel when that is exact (see
-    :func:`clusterkit.io.cf.raw_decoding`); the output is float32 for unpacked float32
+    :meth:`clusterkit.io.dataset.Dataset.chunk_reader`); the output is float32 for unpacked float32
     input, float64 otherwise.
     """
     local = grid.local_shape
     sel = grid.local_slices
     z = int(np.prod(local[1:-2]))
     nt = layout.shape[0]
-    raw_dtype = ds.dtype(layout.var)
     dtype = np.float32 if layout.attrs.get("scale_factor") is None and \
-        raw_dtype == np.float32 else np.float64
-    decode = raw_decoding(layout.attrs)
+        ds.dtype(layout.var) == np.float32 else np.float64
     steps = min(chunk, nt)
-    buf = np.empty((steps,) + tuple(local[1:]), raw_dtype) if decode is not None else None
+    decode, read = ds.chunk_reader(layout.var, steps * int(np.prod(local[1:])))
     anom = np.empty((steps, z) + tuple(local[-2:]), dtype)
     with NCWriter(path, comm=grid.comm, overwrite=overwrite,
                   attrs={"title": f"clusterkit anomalies of {layout.var}"}) as w:
@@ -111,8 +109,7 @@ def write_anomalies(path, overwrite, ds, grid, layout, climatology, chunk, progr
                     "units": attr_str(layout.attrs, "units")}, prefill=False)
         for t0 in range(0, nt, chunk):
             t1 = min(nt, t0 + chunk)
-            x = ds.read(layout.var, (slice(t0, t1),) + tuple(sel[1:]),
-                        decode=decode is None, out=buf)
+            x = read((slice(t0, t1),) + tuple(sel[1:]))
             out = anom[:t1 - t0]
             climate_anomalies(x.reshape((t1 - t0, z) + local[-2:]), layout.months[t0:t1],
                               climatology, out, decode=decode, parallel=parallel)

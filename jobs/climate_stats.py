@@ -93,18 +93,13 @@ def _stream(ds, grid, layout, chunk, progress):
     zc = np.zeros_like(zs)
     sel = grid.local_slices
     tc = layout.tyears - 0.5 * (layout.tyears[0] + layout.tyears[-1])  # centred time
-    # raw values are decoded inside the kernel (no extra pass) into a reused buffer,
-    # unless only cf.unpack decodes them exactly (float32 packing)
-    decode = cf.raw_decoding(layout.attrs)
-    raw_ok = decode is not None
-    buf = np.empty((min(chunk, nt),) + tuple(local[1:]), ds.dtype(layout.var)) \
-        if raw_ok else None
+    # raw values are decoded inside the kernel (no extra pass)
+    decode, read = ds.chunk_reader(layout.var, min(chunk, nt) * int(np.prod(local[1:])))
     parallel = _threaded()
     stats = None
     for t0 in range(0, nt, chunk):
         t1 = min(nt, t0 + chunk)
-        x = ds.read(layout.var, (slice(t0, t1),) + tuple(sel[1:]), decode=not raw_ok, out=buf)
-        x = x.reshape((t1 - t0, z) + local[-2:])
+        x = read((slice(t0, t1),) + tuple(sel[1:])).reshape((t1 - t0, z) + local[-2:])
         with region("climate.kernel"):
             if stats is None:
                 stats = TimeStats.from_first_chunk(x, decode=decode)
@@ -150,15 +145,11 @@ def _percentiles(ds, grid, layout, q, rows_mb):
     rows = max(1, int(rows_mb * 2 ** 20) // max(1, nt * z * nx * 8))
     passes = int(grid.comm.allreduce(-(-ny // rows) if ny else 0, op=MPI.MAX))
     sel = list(grid.local_slices)
-    # raw values into a reused buffer, decoded in the kernel (as in the first pass)
-    decode = cf.raw_decoding(layout.attrs)
-    buf = np.empty(nt * z * min(rows, ny) * nx, ds.dtype(layout.var)) \
-        if decode is not None else None
+    decode, read = ds.chunk_reader(layout.var, nt * z * min(rows, ny) * nx)
     for p in range(passes):
         y0, y1 = min(ny, p * rows), min(ny, (p + 1) * rows)
         lat = slice(sel[-2].start + y0, sel[-2].start + y1)
-        x = ds.read(layout.var, tuple(sel[:-2]) + (lat, sel[-1]), decode=decode is None,
-                    out=buf)
+        x = read(tuple(sel[:-2]) + (lat, sel[-1]))
         if x.size:
             out[:, :, y0:y1] = nan_percentiles(x.reshape((nt, z, y1 - y0, nx)), q,
                                                decode=decode, parallel=_threaded())

@@ -266,16 +266,6 @@ class TimeStats:
         _first_mean(chunk, _decode_vector(decode), shift)
         return cls(chunk.shape[1:], shift)
 
-    @property
-    def n(self):
-        """Valid samples per point (the monthly counts added up)."""
-        return self.mcnt.sum(axis=0)
-
-    @property
-    def s1(self):
-        """Sum of the shifted values per point (the monthly sums added up)."""
-        return self.msum.sum(axis=0)
-
     def results(self):
         """Time mean, std (ddof 0), min, max, OLS slope per unit of t, monthly means.
 

@@ -205,6 +205,22 @@ class Dataset:
             ds.read_direct(raw, tuple(selection))
         return cf.unpack(raw, self.attrs(name), dtype) if decode else raw
 
+    def chunk_reader(self, name, max_elements):
+        """``(decode, read)`` for streaming ``name`` through kernels that decode raw values.
+
+        ``decode`` is :func:`cf.raw_decoding` of the variable's attributes. When it is
+        set, ``read(selection)`` returns the raw hyperslab in one reused buffer of
+        ``max_elements`` (the kernel decodes, no decoded copy is made); otherwise (float32
+        packing, which only :func:`cf.unpack` decodes exactly) the decoded hyperslab.
+        Each ``read`` is collective, like :meth:`read`.
+        """
+        decode = cf.raw_decoding(self.attrs(name))
+        buf = np.empty(max_elements, self.dtype(name)) if decode is not None else None
+
+        def read(selection):
+            return self.read(name, selection, decode=decode is None, out=buf)
+        return decode, read
+
     def dtype(self, name):
         """The stored dtype of variable ``name``."""
         return self.file[name].dtype
