@@ -12,7 +12,7 @@ import pytest
 KERNELS_DIR = pathlib.Path(__file__).resolve().parent.parent / "kernels"
 ALLOWED_IMPORTS = {"numpy", "numba", "math", "numbers", "operator", "types"}
 #: _jit.py hashes the library's own sources into every cached kernel's name
-EXTRA_IMPORTS = {"_jit.py": {"hashlib", "os"}}
+EXTRA_IMPORTS = {"_jit.py": {"hashlib", "os"}, "__init__.py": {"importlib"}}
 
 
 def run_fresh(code, env=None):
@@ -42,6 +42,34 @@ def test_import_leaves_mpi4py_and_h5py_out():
                    for m in info["new"])
     assert {"star_stencil", "box_stencil", "diffusion_step", "upwind_step", "local_sum",
             "local_sum_exact", "stream_triad", "chan_combine"} <= set(info["all"])
+
+
+def test_names_load_only_their_submodule():
+    """The package loads a kernel module on first use of one of its names (start-up cost)."""
+    out = run_fresh(
+        "import sys, json\n"
+        "from clusterkit.kernels import TimeStats, nan_percentiles\n"
+        "import clusterkit.kernels as k\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('clusterkit.kernels.'))\n"
+        "try:\n"
+        "    k.no_such_kernel\n"
+        "    missing = 'no error'\n"
+        "except AttributeError as e:\n"
+        "    missing = str(e)\n"
+        "print(json.dumps({'loaded': loaded, 'missing': missing,\n"
+        "                  'dir': sorted(set(k.__all__) - set(dir(k)))}))\n")
+    info = json.loads(out)
+    public = {m for m in info["loaded"] if not m.rsplit(".", 1)[1].startswith("_")}
+    assert public == {"clusterkit.kernels.climate", "clusterkit.kernels.percentiles"}
+    assert "no_such_kernel" in info["missing"]
+    assert info["dir"] == []
+    # every exported name is the object its submodule defines
+    import importlib
+
+    from clusterkit import kernels
+    for name, module in kernels._WHERE.items():
+        sub = importlib.import_module(f"clusterkit.kernels.{module}")
+        assert getattr(kernels, name) is getattr(sub, name), name
 
 
 @pytest.mark.parametrize("path", sorted(KERNELS_DIR.glob("*.py")), ids=lambda p: p.name)
