@@ -66,3 +66,27 @@ def test_run_accepts_module_paths_and_scripts(capsys, test_job):
     assert main(["run", "-n", "1", "--dry-run", test_job("faulty.py"), "ok"]) == 0
     out = capsys.readouterr().out
     assert "-m clusterkit.jobs.demo" in out and "faulty.py ok" in out
+
+
+def test_a_subcommand_imports_only_its_own_module():
+    """``clusterkit run`` registers only ``run``: no Slurm or bench modules before the ranks
+    start; the full parser (no subcommand named) still lists every command."""
+    code = ("import sys, json\n"
+            "from clusterkit.cli.main import build_parser\n"
+            "build_parser(['run'])\n"
+            "one = sorted(m for m in sys.modules if m.startswith('clusterkit.'))\n"
+            "names = list(build_parser()._subparsers._group_actions[0].choices)\n"
+            "print(json.dumps({'one': one, 'names': names}))\n")
+    import json
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert "clusterkit.cli.run" in info["one"]
+    assert not [m for m in info["one"] if m.startswith(("clusterkit.slurm", "clusterkit.bench",
+                                                        "clusterkit.cli.submit",
+                                                        "clusterkit.cli.bench"))]
+    assert info["names"] == ["run", "info", "make-dataset", "submit", "status", "cancel",
+                             "logs", "bench"]
+    status, out, _ = cli("--help")
+    assert status == 0 and all(n in out for n in info["names"])
