@@ -19,7 +19,7 @@ PYTHON="${PYTHON:-python3}"
 STAMP="$VENV/.clusterkit-env"
 CONSTRAINTS="$ROOT/tools/constraints.txt"
 APT_PACKAGES=(openmpi-bin libopenmpi-dev libhdf5-openmpi-dev pkg-config)
-APT_OPTIONAL=(netcdf-bin)  # ncdump, to check our NetCDF-4 output with netCDF-C
+APT_OPTIONAL=(netcdf-bin cdo)  # test tools: ncdump (netCDF-C reads our output), CDO (agreement)
 
 say() { printf 'setup-env: %s\n' "$*" >&2; }
 die() { printf 'setup-env: error: %s\n' "$*" >&2; exit 1; }
@@ -98,10 +98,11 @@ fi
 
 "${PIP[@]}" install -c "$CONSTRAINTS" numba cftime pytest pytest-mpi pytest-timeout hypothesis \
     xarray netCDF4 h5netcdf pandas matplotlib
-if ! command -v ncdump >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+if { ! command -v ncdump || ! command -v cdo; } >/dev/null 2>&1 \
+        && command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
     say "installing ${APT_OPTIONAL[*]} (test tools)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${APT_OPTIONAL[@]}" >/dev/null \
-        || say "could not install ${APT_OPTIONAL[*]}; the ncdump checks will be skipped"
+        || say "could not install ${APT_OPTIONAL[*]}; the ncdump and CDO checks will be skipped"
 fi
 "${PIP[@]}" install -c "$CONSTRAINTS" --no-build-isolation -e "$ROOT"
 
