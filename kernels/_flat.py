@@ -9,12 +9,14 @@ from numba.extending import intrinsic, overload
 from ._checks import check_array
 from ._jit import njit_cached
 
-__all__ = ["BLOCK", "CHUNK", "LANES", "as_3d", "block_sum", "block_sum_at", "chunk_ahead",
-           "chunk_view", "float_bits", "gather_block", "prefetch_range", "reduction_input"]
+__all__ = ["AHEAD", "BLOCK", "CHUNK", "LANES", "as_3d", "block_sum", "block_sum_at",
+           "chunk_ahead", "chunk_view", "float_bits", "gather_block", "prefetch_ahead",
+           "prefetch_range", "reduction_input"]
 
 BLOCK = 128  # elements per leaf block of the pairwise and blocked reductions
 LANES = 64  # independent accumulators of the lane-wise reductions (element i -> lane i % LANES)
 CHUNK = 4096  # elements per chunk of the chunked reductions (a multiple of LANES and BLOCK)
+AHEAD = 1024  # software prefetch distance of the streaming loops, in elements
 
 
 def reduction_input(name, x):
@@ -338,3 +340,18 @@ def float_bits(x):
     int
     """
     return np.float64(x).view(np.int64)
+
+
+@njit_cached
+def prefetch_ahead(w, ahead, i0, i1):
+    """Prefetch elements ``i0 .. i1-1`` of ``w`` followed by ``ahead`` (see :func:`prefetch_range`).
+
+    ``w`` is the chunk being read, ``ahead`` the next one (:func:`chunk_ahead`),
+    so a loop at element ``i`` of ``w`` can prefetch :data:`AHEAD` elements on
+    across the chunk boundary.
+    """
+    n = w.shape[0]
+    if i0 < n:
+        prefetch_range(w, i0, i1)
+    if i1 > n:
+        prefetch_range(ahead, i0 - n, i1 - n)

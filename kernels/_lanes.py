@@ -8,7 +8,7 @@ its elements in order, so the results depend only on the values and their
 C order.
 """
 
-from ._flat import LANES, prefetch_range
+from ._flat import AHEAD, LANES, prefetch_ahead, prefetch_range
 from ._jit import njit_cached
 
 __all__ = ["ROWS", "lane_tree_sum", "minmax_lanes", "neumaier_lanes", "sq_dev_lanes",
@@ -140,12 +140,16 @@ def sq_dev_lanes(w, skipnan, mean, sq, ahead):
 
 
 @njit_cached
-def minmax_lanes(w, lo, hi, nans):
-    """Per lane: minimum, maximum and number of NaNs (a NaN leaves min and max unchanged)."""
+def minmax_lanes(w, lo, hi, nans, ahead):
+    """Per lane: minimum, maximum and number of NaNs (a NaN leaves min and max unchanged).
+
+    Prefetches :data:`AHEAD` elements on (into ``ahead``, the next chunk, at the end).
+    """
     n = w.shape[0]
     step = ROWS * LANES
     mr = n - n % step
     for i in range(0, mr, step):
+        prefetch_ahead(w, ahead, i + AHEAD, i + AHEAD + step)
         for j in range(LANES):
             a = lo[j]
             b = hi[j]

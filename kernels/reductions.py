@@ -4,8 +4,8 @@ import numpy as np
 from numba import prange
 
 from ._combine import chan_combine, neumaier_combine, pairwise_combine
-from ._flat import (BLOCK, CHUNK, LANES, block_sum_at, chunk_ahead, chunk_view, prefetch_range,
-                    reduction_input)
+from ._blocksum import block_sums_at
+from ._flat import BLOCK, CHUNK, LANES, chunk_ahead, chunk_view, prefetch_range, reduction_input
 from ._jit import njit_cached, serial_and_parallel
 from ._lanes import lane_tree_sum, minmax_lanes, neumaier_lanes, sq_dev_lanes, sum_lanes
 from .exactsum import EXACT_ACC_LEN, exact_sum_normalize, exact_sum_value, local_sum_exact
@@ -37,11 +37,7 @@ def _pairwise_body(x):
     ntasks = min(nblocks, _TASKS)
     scratch = np.empty((ntasks, BLOCK))
     for t in prange(ntasks):
-        b0 = t * nblocks // ntasks
-        b1 = (t + 1) * nblocks // ntasks
-        for b in range(b0, b1):
-            start = b * BLOCK
-            partial[b] = block_sum_at(x, start, min(BLOCK, n - start), scratch[t])
+        block_sums_at(x, t * nblocks // ntasks, (t + 1) * nblocks // ntasks, partial, scratch[t])
     return pairwise_combine(partial)
 
 
@@ -127,7 +123,8 @@ def _minmax(x, skipnan):
     hi = np.full(LANES, -np.inf)
     nans = np.zeros(LANES)
     for start in range(0, n, CHUNK):
-        minmax_lanes(chunk_view(x, start, min(CHUNK, n - start), buf), lo, hi, nans)
+        minmax_lanes(chunk_view(x, start, min(CHUNK, n - start), buf), lo, hi, nans,
+                     chunk_ahead(x, start + CHUNK, CHUNK, buf))
     if not skipnan and lane_tree_sum(nans) > 0.0:
         return np.nan, np.nan
     rlo = lo[0]

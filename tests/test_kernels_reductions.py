@@ -527,3 +527,82 @@ def test_lane_reductions_read_only_and_broadcast_inputs():
         assert red.local_moments(a, skipna=True) == red.local_moments(b)
         assert red.local_minmax(a) == red.local_minmax(b)
         np.testing.assert_array_equal(red.local_sum_exact(a), red.local_sum_exact(b))
+
+
+# ------------------------------------- pairwise sum: vectorised whole blocks vs a NumPy twin
+
+def pairwise_twin(x):
+    """local_sum's documented order in NumPy/Python: blocks of 128, 8 lanes, pairwise blocks."""
+    flat = np.asarray(x, dtype=np.float64).ravel()  # C order
+    partial = []
+    for start in range(0, flat.size, red.BLOCK):
+        v = flat[start:start + red.BLOCK]
+        m = v.size - v.size % 8
+        lanes = np.zeros(8)
+        for row in v[:m].reshape(-1, 8):
+            lanes = lanes + row  # each lane in order
+        s = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5])
+                                                             + (lanes[6] + lanes[7]))
+        for y in v[m:]:
+            s += y
+        partial.append(s)
+    stack = []
+    for b, p in enumerate(partial):
+        stack.append(p)
+        c = b + 1
+        while c & 1 == 0:
+            right = stack.pop()
+            stack[-1] = stack[-1] + right
+            c >>= 1
+    s = 0.0
+    if stack:
+        s = stack[-1]
+        for p in stack[-2::-1]:
+            s = p + s
+    return s
+
+
+@pytest.mark.parametrize("shape", [(0,), (5,), (127,), (128,), (129,), (1000,), (128 * 37 + 9,),
+                                   (3, 128), (3, 300), (7, 129), (4, 5, 200), (2, 3, 4, 64)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_local_sum_matches_twin_bitwise(shape, dtype, parallel):
+    rng = np.random.default_rng(sum(shape) + np.dtype(dtype).itemsize)
+    size = int(np.prod(shape))
+    x = (rng.standard_normal(size) * np.exp(rng.uniform(-30, 30, size))).astype(dtype)
+    x = x.reshape(shape)
+    expect = pairwise_twin(x)
+    assert red.local_sum(x, parallel=parallel) == expect
+    if x.ndim >= 2:  # rows with halos: whole blocks in a row read in place, the others gathered
+        pad = [(0, 0)] * (x.ndim - 1) + [(1, 2)]
+        ghosted = np.pad(x, pad, constant_values=np.nan)
+        view = ghosted[..., 1:-2]
+        assert red.local_sum(view, parallel=parallel) == expect
+    strided = np.zeros(2 * size + 1, dtype=dtype)
+    strided[1::2] = x.ravel()
+    assert red.local_sum(strided[1::2], parallel=parallel) == expect
+
+
+def test_full_block_sum_matches_block_sum():
+    """The vector lanes (only inside jitted code) give block_sum's bits; strided: scalar."""
+    import numba
+
+    from clusterkit.kernels import _blocksum, _flat
+    full = numba.njit(lambda v, start: _blocksum.full_block_sum(v, start))
+    rng = np.random.default_rng(4)
+    for dtype in (np.float64, np.float32):
+        v = (rng.standard_normal(5 * _flat.BLOCK + 3) * 1e8).astype(dtype)
+        v[7] = -0.0
+        wide = np.zeros(2 * v.size, dtype=dtype)
+        wide[::2] = v
+        for start in (0, 1, 3 * _flat.BLOCK, 4 * _flat.BLOCK + 3):
+            expect = _flat.block_sum(v[start:start + _flat.BLOCK])
+            assert full(v, start) == expect  # vector lanes
+            assert full(wide[::2], start) == expect  # strided: scalar lanes
+    v = np.full(_flat.BLOCK, np.nan)
+    assert math.isnan(full(v, 0))
+    v = np.zeros(_flat.BLOCK)
+    v[5] = np.inf
+    assert full(v, 0) == np.inf
+    v[6] = -np.inf
+    assert math.isnan(full(v, 0))
