@@ -6,6 +6,7 @@ from numba import prange
 from ._checks import check_array, check_disjoint, check_int, check_same_shape
 from ._flat import prefetch_range
 from ._jit import serial_and_parallel
+from ._stencil_rows import BLOCK_ROWS, box1_rows, star1_rows, star2_rows
 
 __all__ = [
     "STENCIL_PATTERNS",
@@ -95,53 +96,46 @@ def _star_body(a, w, radius, out):
     """
     r = radius
     n0, n1 = a.shape
+    if r <= 2:
+        # radius 1 and 2: four output rows per pass (kernels/_stencil_rows.py)
+        for b in prange((n0 - 2 * r + BLOCK_ROWS - 1) // BLOCK_ROWS):
+            i = r + b * BLOCK_ROWS
+            if r == 1:
+                star1_rows(a, w, out, i, min(BLOCK_ROWS, n0 - r - i))
+            else:
+                star2_rows(a, w, out, i, min(BLOCK_ROWS, n0 - r - i))
+        return
     hi = n1 - r
     m = hi - r
     wc = w[r, r]
     for i in prange(r, n0 - r):
-        # Row slices with 0-based loop indices: no wrap-around checks, so the
-        # inner loops vectorise; out's row stays in L1 across the passes.
+        # One pass per k, in row segments that stay in L1 (row slices with 0-based
+        # loop indices: no wrap-around checks, so the inner loops vectorise); the
+        # same segment of the rows the next output row adds is prefetched meanwhile
+        # (measured ~7% faster than whole-row passes with one rank).
         o = out[i, r:hi]
         ac = a[i, r:hi]
-        if r == 1:
-            # One fused pass (measured ~20% faster than two passes for r = 1;
-            # for r >= 2 the fused form is slower than one pass per k).
-            w_w = w[1, 0]
-            w_e = w[1, 2]
-            w_n = w[0, 1]
-            w_s = w[2, 1]
-            aw = a[i, 0:hi - 1]
-            ae = a[i, 2:hi + 1]
-            an = a[i - 1, 1:hi]
-            as_ = a[i + 1, 1:hi]
-            for j in range(m):
-                o[j] += wc * ac[j] + ((w_w * aw[j] + w_e * ae[j]) + (w_n * an[j] + w_s * as_[j]))
-        else:
-            # One pass per k, in row segments that stay in L1; the same segment
-            # of the rows the next output row adds is prefetched meanwhile
-            # (measured ~7% faster than whole-row passes with one rank).
-            a_next = a[min(i + r + 1, n0 - 1)]
-            o_next = out[min(i + 1, n0 - 1)]
-            for j0 in range(0, m, _SEG):
-                j1 = min(m, j0 + _SEG)
-                prefetch_range(a_next, r + j0, r + j1)
-                prefetch_range(o_next, r + j0, r + j1)
-                os_ = o[j0:j1]
-                cs = ac[j0:j1]
+        a_next = a[min(i + r + 1, n0 - 1)]
+        o_next = out[min(i + 1, n0 - 1)]
+        for j0 in range(0, m, _SEG):
+            j1 = min(m, j0 + _SEG)
+            prefetch_range(a_next, r + j0, r + j1)
+            prefetch_range(o_next, r + j0, r + j1)
+            os_ = o[j0:j1]
+            cs = ac[j0:j1]
+            for j in range(j1 - j0):
+                os_[j] += wc * cs[j]
+            for k in range(1, r + 1):
+                w_w = w[r, r - k]
+                w_e = w[r, r + k]
+                w_n = w[r - k, r]
+                w_s = w[r + k, r]
+                aw = a[i, r - k + j0:r - k + j1]
+                ae = a[i, r + k + j0:r + k + j1]
+                an = a[i - k, r + j0:r + j1]
+                as_ = a[i + k, r + j0:r + j1]
                 for j in range(j1 - j0):
-                    os_[j] += wc * cs[j]
-                for k in range(1, r + 1):
-                    w_w = w[r, r - k]
-                    w_e = w[r, r + k]
-                    w_n = w[r - k, r]
-                    w_s = w[r + k, r]
-                    aw = a[i, r - k + j0:r - k + j1]
-                    ae = a[i, r + k + j0:r + k + j1]
-                    an = a[i - k, r + j0:r + j1]
-                    as_ = a[i + k, r + j0:r + j1]
-                    for j in range(j1 - j0):
-                        os_[j] += (w_w * aw[j] + w_e * ae[j]) + (w_n * an[j] + w_s * as_[j])
-
+                    os_[j] += (w_w * aw[j] + w_e * ae[j]) + (w_n * an[j] + w_s * as_[j])
 
 def _box_body(a, w, radius, out):
     """Jitted box stencil ``out[r:-r, r:-r] += sum(W * a-window)`` (no checks).
@@ -164,33 +158,10 @@ def _box_body(a, w, radius, out):
     hi = n1 - r
     m = hi - r
     if r == 1:
-        # One fused pass per row, in segments; while a segment is computed, the
-        # same segment of the rows the next output row adds (a[i+2], out[i+1])
-        # is prefetched (measured ~15-20% faster than one pass per weight column).
-        w00, w01, w02 = w[0, 0], w[0, 1], w[0, 2]
-        w10, w11, w12 = w[1, 0], w[1, 1], w[1, 2]
-        w20, w21, w22 = w[2, 0], w[2, 1], w[2, 2]
-        for i in prange(1, n0 - 1):
-            a_next = a[min(i + 2, n0 - 1)]
-            o_next = out[min(i + 1, n0 - 1)]
-            for j0 in range(0, m, _SEG):
-                j1 = min(m, j0 + _SEG)
-                prefetch_range(a_next, j0, j1 + 2)
-                prefetch_range(o_next, j0 + 1, j1 + 1)
-                o = out[i, 1 + j0:1 + j1]
-                nw = a[i - 1, j0:j1]
-                nc = a[i - 1, 1 + j0:1 + j1]
-                ne = a[i - 1, 2 + j0:2 + j1]
-                cw = a[i, j0:j1]
-                cc = a[i, 1 + j0:1 + j1]
-                ce = a[i, 2 + j0:2 + j1]
-                sw = a[i + 1, j0:j1]
-                sc = a[i + 1, 1 + j0:1 + j1]
-                se = a[i + 1, 2 + j0:2 + j1]
-                for j in range(j1 - j0):
-                    o[j] += ((((w00 * nw[j] + w01 * nc[j]) + w02 * ne[j])
-                              + ((w10 * cw[j] + w11 * cc[j]) + w12 * ce[j]))
-                             + ((w20 * sw[j] + w21 * sc[j]) + w22 * se[j]))
+        # four output rows per pass (kernels/_stencil_rows.py)
+        for b in prange((n0 - 2 + BLOCK_ROWS - 1) // BLOCK_ROWS):
+            i = 1 + b * BLOCK_ROWS
+            box1_rows(a, w, out, i, min(BLOCK_ROWS, n0 - 1 - i))
         return
     for i in prange(r, n0 - r):
         o = out[i, r:hi]
