@@ -6,9 +6,9 @@ is limited by the loads it issues per point, not by memory: star r=2 issues ten
 (nine taps and the output). Four output rows per pass ("unroll and jam") share
 the rows they all read: star r=2 then issues seven loads per point, box r=1 five
 and a half instead of ten, star r=1 four and a half instead of six. Measured on
-one core (benchmarks/kernel_bandwidth.py, % of the triad): star r=2 60 -> 77,
-box r=1 62 -> 81, star r=1 80 -> 88; the PRK stencil job (n=8000, r=2)
-14.4 -> 18.2 GFlop/s on one rank.
+one core (benchmarks/kernel_bandwidth.py, % of the triad, medians of 5 runs):
+star r=2 60 -> 74, box r=1 62 -> 79, star r=1 80 -> 87; the PRK stencil job
+(n=8000, r=2) 14.4 -> 18.2 GFlop/s on one rank.
 
 Every output point is computed by the same expression, in the same order,
 whichever block it falls in, so results do not depend on the row blocking or the
