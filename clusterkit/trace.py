@@ -24,7 +24,7 @@ read at first use:
     (``pid`` = rank) that Perfetto (ui.perfetto.dev) and chrome://tracing open;
 ``CLUSTERKIT_PROFILE_JSON=FILE``
     the per-rank numbers behind the table as JSON (what ``clusterkit bench``
-    reads);
+    reads), with each rank's host name and a description of rank 0's node;
 
 or by :func:`enable`. :func:`~clusterkit.runtime.run_job` wraps every job in
 :func:`session`, which calls the collective :func:`finalize` when the job
@@ -42,9 +42,11 @@ halo / I/O / other breakdown that ``clusterkit bench`` plots.
 import functools
 import inspect
 import os
+import platform
 import sys
 import time
 
+from .node import describe_node
 from .trace_report import (MAX_EVENTS, PROFILE_FORMAT, category, chrome_trace,
                            format_table, write_json_atomic)
 from .trace_report import summarise as _summarise
@@ -409,7 +411,7 @@ def _local_record(sync):
     rec = {"t0": _t0 - sync, "names": names,
            "calls": [_agg[n][0] for n in names], "total": [_agg[n][1] for n in names],
            "top": [_agg[n][2] for n in names], "dropped": _dropped,
-           "max_events": MAX_EVENTS, "events": None}
+           "max_events": MAX_EVENTS, "events": None, "host": platform.node()}
     if _trace_path is not None:
         import numpy as np
         index = {n: i for i, n in enumerate(names)}
@@ -455,6 +457,7 @@ def finalize(comm=None, file=None):
     if c.Get_rank() != 0:
         return None
     summary = _summarise(parts)
+    summary["node"] = describe_node()  # rank 0's node: under a batch system, a compute node
     out = sys.stdout if file is None else file
     if profile:
         out.write(format_table(summary) + "\n")

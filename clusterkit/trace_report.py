@@ -64,6 +64,7 @@ def summarise(parts):
     return {"format": PROFILE_FORMAT, "version": 1, "ranks": size, "wall_s": wall,
             "rank_wall_s": [-p["t0"] * 1e-9 for p in parts], "regions": regions,
             "breakdown_s": breakdown, "dropped_events": [p["dropped"] for p in parts],
+            "hosts": [p.get("host") for p in parts],
             "max_events": max(p.get("max_events", MAX_EVENTS) for p in parts)}
 
 

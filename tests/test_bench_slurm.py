@@ -173,6 +173,12 @@ def test_strong_sweep_on_slurm_matches_a_local_sweep(slurm, tmp_path, capsys):
         assert res[key] == local[key], key
     assert res["repeat"] == 2 and res["warmup"] == 0 and res["launcher"] == "slurm"
     assert res["slurm"]["site"] == "local"
+    # the machine is the compute node's (here the local slurmd's host), the submit host aside
+    assert res["machine"]["described_on"].startswith("compute node")
+    assert res["machine"]["hostname"] == res["points"][0]["slurm"]["hosts"][0]
+    assert res["slurm"]["submit_host_machine"]["hostname"] == local["machine"]["hostname"]
+    assert set(res["slurm"]["submit_host_machine"]) == {"hostname", "platform", "cpu_count",
+                                                        "cpu_model"}
     job_ids = res["slurm"]["job_ids"]
     assert len(job_ids) == 2 and len(set(job_ids)) == 2
     for p, lp in zip(res["points"], local["points"]):
@@ -184,6 +190,7 @@ def test_strong_sweep_on_slurm_matches_a_local_sweep(slurm, tmp_path, capsys):
         assert p["oversubscribed"] is False and p["numba_threads"] == 1
         s = p["slurm"]
         assert s["job_id"] == job_ids[p["ranks"] - 1] and s["state"] == "COMPLETED"
+        assert s["hosts"] == sorted({run["node"] for run in s["runs"]})  # ranks' hosts
         # each timed run logged, from inside the allocation, the job it ran in
         assert [run["job_id"] for run in s["runs"]] == [s["job_id"]] * 2
         rec = scontrol(s["job_id"])

@@ -4,6 +4,7 @@ import inspect
 import io
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -300,6 +301,9 @@ def test_finalize_writes_table_trace_and_json(tmp_path):
     assert summary["regions"]["io.write"]["total_s"] == prof["regions"]["io.write"]["total_s"]
     b = prof["breakdown_s"]
     assert b["compute"] + b["halo"] + b["io"] + b["other"] == pytest.approx(prof["wall_s"])
+    # which machine produced it (under Slurm, bench --slurm reports the compute node from this)
+    assert prof["hosts"] == [platform.node()] and prof["node"]["hostname"] == platform.node()
+    assert prof["node"]["cpu_count"] == os.cpu_count() and "cpu_model" in prof["node"]
     assert sorted(os.listdir(tmp_path)) == ["profile.json", "trace.json"]  # no temporaries
     assert not trace.is_enabled()                         # finalize ends the recording
 

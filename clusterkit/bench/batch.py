@@ -144,7 +144,7 @@ def collect_results(manifest, jobs=None):
         Naming the rank count and the job's log file, if a run left no valid profile.
     """
     warmup, repeat = manifest["warmup"], manifest["repeat"]
-    points, commands = [], []
+    points, commands, nodes = [], [], []
     for p in manifest["points"]:
         r = p["ranks"]
         where = (f"{r} rank{'s' if r > 1 else ''}: Slurm job {p['job_id']} (log "
@@ -165,17 +165,25 @@ def collect_results(manifest, jobs=None):
                               f"{p['launch']}  # run {k} of Slurm job {p['job_id']}, "
                               f"script {p['script']}")
         commands += point_cmds
+        nodes += [q["node"] for q in profiles if q.get("node")]
         slurm = {"job_id": p["job_id"], "script": p["script"], "stdout": p["stdout"],
                  "stderr": p["stderr"], "nodes": p["nodes"],
                  "ntasks_per_node": p["ntasks_per_node"], "runs": runs,
+                 "hosts": sorted({h for q in profiles for h in q.get("hosts", []) if h}),
                  **(jobs or {}).get(r, {})}
         launch_s = None if None in launch_s else launch_s
         points.append(point_record(r, p["args"], profiles, launch_s, point_cmds,
                                    oversubscribed=False,
                                    numba_threads=manifest["cpus_per_task"], slurm=slurm))
-    return results_record(
+    record = results_record(
         manifest["mode"], manifest["job"], manifest["target"], manifest["job_args"],
         manifest["ranks"], repeat, warmup, None, points, commands, launcher="slurm",
         slurm={"site": manifest["site"], "submitted": manifest["created"],
                "submit_host": manifest["host"],
                "job_ids": [p["job_id"] for p in manifest["points"]]})
+    if nodes:  # describe the compute node the ranks ran on, not this (submit) host
+        here = record["machine"]
+        record["slurm"]["submit_host_machine"] = {k: here.get(k) for k in nodes[0]}
+        record["machine"] = {**here, **nodes[0], "described_on": "compute node (rank 0 of "
+                             "the first timed run)", "cores_available": None}
+    return record

@@ -2,24 +2,17 @@
 
 import datetime
 import os
-import platform
 import statistics
+
+from ..node import describe_node
 
 __all__ = ["host_info", "summary"]
 
 
 def host_info():
     """Hostname, platform, CPU count and model, load average and the UTC date."""
-    info = {"hostname": platform.node(), "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
+    return {**describe_node(), "load_average": os.getloadavg(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    try:
-        with open("/proc/cpuinfo") as f:
-            info["cpu_model"] = next((line.split(":", 1)[1].strip() for line in f
-                                      if line.startswith("model name")), None)
-    except OSError:
-        pass
-    return info
 
 
 def summary(samples):
