@@ -11,8 +11,8 @@ C order.
 from ._flat import AHEAD, LANES, prefetch_ahead, prefetch_range
 from ._jit import njit_cached
 
-__all__ = ["ROWS", "lane_tree_sum", "minmax_lanes", "neumaier_lanes", "sq_dev_lanes",
-           "sum_lanes", "two_sum"]
+__all__ = ["ROWS", "lane_tree_sum", "minmax_lanes", "neumaier_lanes", "shifted_lanes",
+           "sq_dev_lanes", "sum_lanes", "two_sum"]
 
 ROWS = 8  # rows of LANES elements per pass of the lane loops (lanes stay in registers)
 
@@ -103,6 +103,54 @@ def sum_lanes(w, skipnan, cnt, sm):
                 sm[j] = b
         for i in range(mr, n):
             sm[(i - mr) % LANES] += float(w[i])
+
+
+@njit_cached
+def shifted_lanes(w, skipnan, shift, cnt, sd, sq, ahead):
+    """Per lane, in one pass: with ``d = x - shift``, ``sum d`` into ``sd`` and ``sum d*d``
+    into ``sq`` (the non-NaN elements only, counted into ``cnt``, with ``skipnan``).
+
+    Four rows of lanes per pass, each a 0-based view (the loop vectorises with no
+    index arithmetic); prefetches ``ahead`` (the next chunk) as it goes.
+    """
+    n = w.shape[0]
+    L = LANES
+    m4 = n - n % (4 * L)
+    if skipnan:
+        for i in range(0, m4, 4 * L):
+            prefetch_range(ahead, i, i + 4 * L)
+            v0, v1, v2, v3 = w[i:i + L], w[i + L:i + 2 * L], w[i + 2 * L:i + 3 * L], \
+                w[i + 3 * L:i + 4 * L]
+            for j in range(L):
+                x0, x1, x2, x3 = float(v0[j]), float(v1[j]), float(v2[j]), float(v3[j])
+                d0 = x0 - shift if x0 == x0 else 0.0
+                d1 = x1 - shift if x1 == x1 else 0.0
+                d2 = x2 - shift if x2 == x2 else 0.0
+                d3 = x3 - shift if x3 == x3 else 0.0
+                cnt[j] += (((1.0 if x0 == x0 else 0.0) + (1.0 if x1 == x1 else 0.0))
+                           + ((1.0 if x2 == x2 else 0.0) + (1.0 if x3 == x3 else 0.0)))
+                sd[j] += (d0 + d1) + (d2 + d3)
+                sq[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)
+    else:
+        for i in range(0, m4, 4 * L):
+            prefetch_range(ahead, i, i + 4 * L)
+            v0, v1, v2, v3 = w[i:i + L], w[i + L:i + 2 * L], w[i + 2 * L:i + 3 * L], \
+                w[i + 3 * L:i + 4 * L]
+            for j in range(L):
+                d0 = float(v0[j]) - shift
+                d1 = float(v1[j]) - shift
+                d2 = float(v2[j]) - shift
+                d3 = float(v3[j]) - shift
+                sd[j] += (d0 + d1) + (d2 + d3)
+                sq[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)
+    for i in range(m4, n):
+        x = float(w[i])
+        ok = (x == x) | (not skipnan)
+        d = x - shift if ok else 0.0
+        j = (i - m4) % L
+        cnt[j] += 1.0 if ok else 0.0
+        sd[j] += d
+        sq[j] += d * d
 
 
 @njit_cached

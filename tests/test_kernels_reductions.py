@@ -606,3 +606,38 @@ def test_full_block_sum_matches_block_sum():
     assert full(v, 0) == np.inf
     v[6] = -np.inf
     assert math.isnan(full(v, 0))
+
+
+# ------------------------------- moments: one shifted pass per chunk, two passes as fallback
+
+@pytest.mark.parametrize("skipna", [False, True])
+def test_moments_over_many_chunks_with_level_jumps(skipna):
+    """Each chunk after the first is summed in one pass, shifted by the previous chunk's
+    mean; levels that jump between chunks (and NaNs) must not cost accuracy."""
+    c = red._MCHUNK
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.standard_normal(3 * c + 17), 1e9 + 1e-3 * rng.standard_normal(2 * c),
+                        -5.0 + rng.standard_normal(c + 5)])
+    if skipna:
+        x[rng.random(x.size) < 0.1] = np.nan
+    count, mean, m2 = red.local_moments(x, skipna=skipna)
+    rc, rmean, rm2 = moments_ref(x[~np.isnan(x)])
+    assert count == rc
+    assert math.isclose(mean, rmean, rel_tol=1e-12) and math.isclose(m2, rm2, rel_tol=1e-10)
+
+
+@pytest.mark.parametrize("skipna", [False, True])
+@pytest.mark.parametrize("shift", [0.0, 1e3, -1e6, 1e9])
+def test_chunk_moments_with_a_shift_far_from_the_chunk_mean(skipna, shift):
+    """The one-pass sums of x - shift would cancel when the shift is far from the chunk's
+    mean (a level jump between chunks): such a chunk is redone by two passes."""
+    rng = np.random.default_rng(6)
+    w = 1e3 + 1e-3 * rng.standard_normal(1000)   # M2 ~ 1e-3, mean**2 ~ 1e6
+    if skipna:
+        w[::7] = np.nan
+    la, lb, lc = np.empty(red.LANES), np.empty(red.LANES), np.empty(red.LANES)
+    count, mean, m2 = red._chunk_moments(w, skipna, shift, la, lb, lc, w[:0])
+    rc, rmean, rm2 = moments_ref(w[~np.isnan(w)])
+    assert count == rc
+    assert math.isclose(mean, rmean, rel_tol=1e-14)
+    assert math.isclose(m2, rm2, rel_tol=1e-9), (m2, rm2)
