@@ -84,7 +84,8 @@ def _chunk_moments(w, skipnan, shift, la, lb, lc, ahead):
         return 0, 0.0, 0.0
     sd = lane_tree_sum(lb)
     sq = lane_tree_sum(lc)
-    if sd * sd <= 0.5 * sq * count:  # False for NaN/inf: the two passes propagate them
+    if sq < np.inf and sd * sd <= 0.5 * sq * count:
+        # (False for NaN, inf and overflowing squares: the two passes handle those)
         return int(count), shift + sd / count, sq - sd * sd / count
     la[:] = 0.0
     lb[:] = 0.0

@@ -626,6 +626,17 @@ def test_moments_over_many_chunks_with_level_jumps(skipna):
     assert math.isclose(mean, rmean, rel_tol=1e-12) and math.isclose(m2, rm2, rel_tol=1e-10)
 
 
+def test_moments_of_values_whose_squares_overflow_from_the_first_shift():
+    """The first chunk's shift is 0: (x - 0)**2 overflows for x ~ 1e160 although the
+    deviations from the mean do not; the two passes then give the finite M2."""
+    rng = np.random.default_rng(7)
+    x = 1e160 * (1.0 + 1e-10 * rng.standard_normal(3 * red._MCHUNK))
+    count, mean, m2 = red.local_moments(x)
+    rc, rmean, rm2 = moments_ref(x)
+    assert count == rc and math.isclose(mean, rmean, rel_tol=1e-14)
+    assert math.isfinite(m2) and math.isclose(m2, rm2, rel_tol=1e-6)
+
+
 @pytest.mark.parametrize("skipna", [False, True])
 @pytest.mark.parametrize("shift", [0.0, 1e3, -1e6, 1e9])
 def test_chunk_moments_with_a_shift_far_from_the_chunk_mean(skipna, shift):
