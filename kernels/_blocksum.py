@@ -13,7 +13,7 @@ from numba.core import cgutils
 from numba.core.cgutils import ir  # llvmlite's IR module, as numba's code generation uses it
 from numba.extending import intrinsic, overload
 
-from ._flat import AHEAD, BLOCK, block_sum, block_sum_at, prefetch_range
+from ._flat import AHEAD, BLOCK, block_sum, block_sum_at, flat_position, prefetch_range
 from ._jit import njit_cached
 
 __all__ = ["block_sums", "block_sums_at", "full_block_sum"]
@@ -114,15 +114,12 @@ def block_sums_at(x, b0, b1, partial, buf):
     buf : numpy.ndarray
         1-D float64 scratch of at least :data:`BLOCK` elements.
     """
-    n1 = x.shape[1]
-    n2 = x.shape[2]
-    n = x.shape[0] * n1 * n2
+    n = x.size
     b = b0
     while b < b1:
         start = b * BLOCK
-        i0, rest = divmod(start, n1 * n2)
-        i1, i2 = divmod(rest, n2)
-        run = min(b1 - b, (n2 - i2) // BLOCK)
+        i0, i1, i2 = flat_position(x, start)
+        run = min(b1 - b, (x.shape[2] - i2) // BLOCK)
         if run > 0:
             block_sums(x[i0, i1, i2:i2 + run * BLOCK], partial[b:b + run])
             b += run

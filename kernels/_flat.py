@@ -10,8 +10,8 @@ from ._checks import check_array
 from ._jit import njit_cached
 
 __all__ = ["AHEAD", "BLOCK", "CHUNK", "LANES", "as_3d", "block_sum", "block_sum_at",
-           "chunk_ahead", "chunk_view", "float_bits", "gather_block", "prefetch_ahead",
-           "prefetch_range", "reduction_input"]
+           "chunk_ahead", "chunk_view", "flat_position", "float_bits", "gather_block",
+           "prefetch_ahead", "prefetch_range", "reduction_input"]
 
 BLOCK = 128  # elements per leaf block of the pairwise and blocked reductions
 LANES = 64  # independent accumulators of the lane-wise reductions (element i -> lane i % LANES)
@@ -109,6 +109,14 @@ def block_sum(v):
 
 
 @njit_cached
+def flat_position(x, start):
+    """``(i0, i1, i2)``: the index of C-order element ``start`` of 3-D ``x``."""
+    i0, rest = divmod(start, x.shape[1] * x.shape[2])
+    i1, i2 = divmod(rest, x.shape[2])
+    return i0, i1, i2
+
+
+@njit_cached
 def gather_block(x, start, length, buf):
     """Copy C-order elements ``start .. start+length-1`` of 3-D ``x`` into ``buf``.
 
@@ -128,8 +136,7 @@ def gather_block(x, start, length, buf):
     """
     n1 = x.shape[1]
     n2 = x.shape[2]
-    i0, rest = divmod(start, n1 * n2)
-    i1, i2 = divmod(rest, n2)
+    i0, i1, i2 = flat_position(x, start)
     t = 0
     while t < length:  # row by row
         row = x[i0, i1]
@@ -165,11 +172,8 @@ def block_sum_at(x, start, length, buf):
     -------
     float
     """
-    n1 = x.shape[1]
-    n2 = x.shape[2]
-    i0, rest = divmod(start, n1 * n2)
-    i1, i2 = divmod(rest, n2)
-    if i2 + length <= n2:
+    i0, i1, i2 = flat_position(x, start)
+    if i2 + length <= x.shape[2]:
         return block_sum(x[i0, i1, i2:i2 + length])
     return block_sum(gather_block(x, start, length, buf))
 
@@ -196,22 +200,16 @@ def chunk_view(x, start, length, buf):
     numpy.ndarray
         1-D array of ``length`` elements.
     """
-    n1 = x.shape[1]
-    n2 = x.shape[2]
-    i0, rest = divmod(start, n1 * n2)
-    i1, i2 = divmod(rest, n2)
-    if x.flags.c_contiguous and i2 + length <= n2:
+    i0, i1, i2 = flat_position(x, start)
+    if x.flags.c_contiguous and i2 + length <= x.shape[2]:
         return x[i0, i1, i2:i2 + length]
     return gather_block(x, start, length, buf)
 
 
 @njit_cached
 def _chunk_in_row(x, start, length):
-    n1 = x.shape[1]
-    n2 = x.shape[2]
-    i0, rest = divmod(start, n1 * n2)
-    i1, i2 = divmod(rest, n2)
-    return i0, i1, i2, i2 + length <= n2
+    i0, i1, i2 = flat_position(x, start)
+    return i0, i1, i2, i2 + length <= x.shape[2]
 
 
 @overload(chunk_view, jit_options={"cache": True})
@@ -249,12 +247,9 @@ def chunk_ahead(x, start, length, buf):
         A view of the elements, or an empty array when there is nothing to
         prefetch (past the end, or a strided ``x`` that is gathered anyway).
     """
-    n1 = x.shape[1]
-    n2 = x.shape[2]
-    i0, rest = divmod(start, n1 * n2)
-    i1, i2 = divmod(rest, n2)
-    length = max(0, min(length, x.shape[0] * n1 * n2 - start))
-    if x.flags.c_contiguous and length > 0 and i2 + length <= n2:
+    i0, i1, i2 = flat_position(x, start)
+    length = max(0, min(length, x.size - start))
+    if x.flags.c_contiguous and length > 0 and i2 + length <= x.shape[2]:
         return x[i0, i1, i2:i2 + length]
     return buf[:0]
 

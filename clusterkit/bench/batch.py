@@ -144,7 +144,7 @@ def collect_results(manifest, jobs=None):
         Naming the rank count and the job's log file, if a run left no valid profile.
     """
     warmup, repeat = manifest["warmup"], manifest["repeat"]
-    points, commands, nodes = [], [], []
+    points, commands, node = [], [], None
     for p in manifest["points"]:
         r = p["ranks"]
         where = (f"{r} rank{'s' if r > 1 else ''}: Slurm job {p['job_id']} (log "
@@ -165,7 +165,7 @@ def collect_results(manifest, jobs=None):
                               f"{p['launch']}  # run {k} of Slurm job {p['job_id']}, "
                               f"script {p['script']}")
         commands += point_cmds
-        nodes += [q["node"] for q in profiles if q.get("node")]
+        node = node or next((q["node"] for q in profiles if q.get("node")), None)
         slurm = {"job_id": p["job_id"], "script": p["script"], "stdout": p["stdout"],
                  "stderr": p["stderr"], "nodes": p["nodes"],
                  "ntasks_per_node": p["ntasks_per_node"], "runs": runs,
@@ -181,9 +181,9 @@ def collect_results(manifest, jobs=None):
         slurm={"site": manifest["site"], "submitted": manifest["created"],
                "submit_host": manifest["host"],
                "job_ids": [p["job_id"] for p in manifest["points"]]})
-    if nodes:  # describe the compute node the ranks ran on, not this (submit) host
+    if node:  # describe the compute node the ranks ran on, not this (submit) host
         here = record["machine"]
-        record["slurm"]["submit_host_machine"] = {k: here.get(k) for k in nodes[0]}
-        record["machine"] = {**here, **nodes[0], "described_on": "compute node (rank 0 of "
+        record["slurm"]["submit_host_machine"] = {k: here.get(k) for k in node}
+        record["machine"] = {**here, **node, "described_on": "compute node (rank 0 of "
                              "the first timed run)", "cores_available": None}
     return record
