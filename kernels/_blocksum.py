@@ -13,8 +13,9 @@ from numba.core import cgutils
 from numba.core.cgutils import ir  # llvmlite's IR module, as numba's code generation uses it
 from numba.extending import intrinsic, overload
 
-from ._flat import AHEAD, BLOCK, block_sum, block_sum_at, flat_position, prefetch_range
+from ._flat import AHEAD, BLOCK, block_sum, block_sum_at, flat_position
 from ._jit import njit_cached
+from ._prefetch import prefetch_range
 
 __all__ = ["block_sums", "block_sums_at", "full_block_sum"]
 

@@ -2,16 +2,15 @@
 
 import numpy as np
 from numba import types
-from numba.core import cgutils
-from numba.core.cgutils import ir  # llvmlite's IR module, as numba's code generation uses it
-from numba.extending import intrinsic, overload
+from numba.extending import overload
 
 from ._checks import check_array
 from ._jit import njit_cached
+from ._prefetch import prefetch_range
 
 __all__ = ["AHEAD", "BLOCK", "CHUNK", "LANES", "as_3d", "block_sum", "block_sum_at",
            "chunk_ahead", "chunk_view", "flat_position", "float_bits", "gather_block",
-           "prefetch_ahead", "prefetch_range", "reduction_input"]
+           "prefetch_ahead", "reduction_input"]
 
 BLOCK = 128  # elements per leaf block of the pairwise and blocked reductions
 LANES = 64  # independent accumulators of the lane-wise reductions (element i -> lane i % LANES)
@@ -270,55 +269,6 @@ def _chunk_ahead_jit(x, start, length, buf):
     def impl_empty(x, start, length, buf):
         return buf[:0]
     return impl_empty
-
-
-def _prefetch(v, i):
-    """Hint the CPU to fetch ``v[i]`` into the caches (a no-op without JIT)."""
-
-
-@intrinsic
-def _prefetch_intrinsic(typingctx, arr, idx):
-    sig = types.void(arr, idx)
-
-    def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        item = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]])  # any stride
-        ptr = builder.bitcast(item, cgutils.voidptr_t)
-        fnty = ir.FunctionType(ir.VoidType(), [ptr.type] + [ir.IntType(32)] * 3)
-        fn = builder.module.declare_intrinsic("llvm.prefetch", fnty=fnty)
-        i32 = ir.IntType(32)
-        builder.call(fn, [ptr, i32(0), i32(3), i32(1)])  # read, keep in all levels, data
-        return context.get_dummy_value()
-    return sig, codegen
-
-
-@overload(_prefetch, jit_options={"cache": True})
-def _prefetch_jit(v, i):
-    def impl(v, i):
-        _prefetch_intrinsic(v, i)
-    return impl
-
-
-@njit_cached
-def prefetch_range(v, i0, i1):
-    """Prefetch ``v[i0:i1]`` (clipped to ``v``), one hint per 64-byte line.
-
-    Interleaved with arithmetic on data already in cache, this overlaps the
-    memory traffic of the next chunk with it (a single core otherwise keeps
-    too few cache misses in flight to use the memory bandwidth). Without JIT
-    it does nothing.
-
-    Parameters
-    ----------
-    v : numpy.ndarray
-        1-D array.
-    i0, i1 : int
-        Index range.
-    """
-    step = max(1, 64 // v.itemsize)
-    for p in range(max(i0, 0), min(i1, v.shape[0]), step):
-        _prefetch(v, p)
 
 
 @njit_cached

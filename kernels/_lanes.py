@@ -8,8 +8,9 @@ its elements in order, so the results depend only on the values and their
 C order.
 """
 
-from ._flat import AHEAD, LANES, prefetch_ahead, prefetch_range
+from ._flat import AHEAD, LANES, prefetch_ahead
 from ._jit import njit_cached
+from ._prefetch import prefetch_range
 
 __all__ = ["ROWS", "lane_tree_sum", "minmax_lanes", "neumaier_lanes", "shifted_lanes",
            "sq_dev_lanes", "sum_lanes", "two_sum"]

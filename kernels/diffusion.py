@@ -5,6 +5,7 @@ from numba import prange
 
 from ._checks import check_array, check_disjoint, check_positive_float, check_same_shape
 from ._jit import serial_and_parallel
+from ._prefetch import prefetch_row_ahead, row_segment
 
 __all__ = [
     "diffusion_kappa_dt_limit",
@@ -38,16 +39,27 @@ def _diffusion_body(u, v, kappa_dt, dphi, dlam, cos_c, cos_n, cos_s):
         a_n = kappa_dt * cos_n[k] * inv_dphi2 / c
         a_s = kappa_dt * cos_s[k] * inv_dphi2 / c
         a_x = kappa_dt * inv_dlam2 / (c * c)
-        uc = u[i, 1:nx + 1]
-        uw = u[i, 0:nx]
-        ue = u[i, 2:nx + 2]
-        un = u[i - 1, 1:nx + 1]
-        us = u[i + 1, 1:nx + 1]
-        vo = v[i, 1:nx + 1]
-        for j in range(nx):
-            x = uc[j]
-            vo[j] = x + ((a_s * (us[j] - x) - a_n * (x - un[j]))
-                         + a_x * ((ue[j] - x) - (x - uw[j])))
+        # The row in segments; each first hints the two streams from memory (the
+        # row after, u[i+1], and the output row) some KiB on, running into the
+        # next row at the end. Rows i-1 and i are in cache already, and with them
+        # the hardware prefetchers alone kept too few misses in flight (one core:
+        # 5.3 -> 4.5 ms on 2048x4096).
+        seg, ahead = row_segment(u)
+        for j0 in range(0, nx, seg):
+            m = min(seg, nx - j0)
+            t = j0 + ahead
+            prefetch_row_ahead(u, i + 1, i + 2, 1, nx, t, t + m, False)
+            prefetch_row_ahead(v, i, i + 1, 1, nx, t, t + m, True)
+            uc = u[i, 1 + j0:1 + j0 + m]
+            uw = u[i, j0:j0 + m]
+            ue = u[i, 2 + j0:2 + j0 + m]
+            un = u[i - 1, 1 + j0:1 + j0 + m]
+            us = u[i + 1, 1 + j0:1 + j0 + m]
+            vo = v[i, 1 + j0:1 + j0 + m]
+            for j in range(m):
+                x = uc[j]
+                vo[j] = x + ((a_s * (us[j] - x) - a_n * (x - un[j]))
+                             + a_x * ((ue[j] - x) - (x - uw[j])))
 
 
 diffusion_step_serial, diffusion_step_parallel = serial_and_parallel(_diffusion_body)

@@ -4,8 +4,8 @@ import numpy as np
 from numba import prange
 
 from ._checks import check_array, check_disjoint, check_int, check_same_shape
-from ._flat import prefetch_range
 from ._jit import serial_and_parallel
+from ._prefetch import prefetch_range
 from ._stencil_rows import BLOCK_ROWS, box1_rows, star1_rows, star2_rows
 
 __all__ = [

@@ -6,7 +6,8 @@ import pytest
 from clusterkit.kernels import diffusion as df
 
 VARIANTS = {"serial": False, "parallel": True}
-INTERIORS = [(1, 1), (1, 9), (7, 1), (3, 2), (11, 13), (17, 5)]
+INTERIORS = [(1, 1), (1, 9), (7, 1), (3, 2), (11, 13), (17, 5),
+             (3, 200), (2, 257)]  # rows of several prefetching segments, a part one
 
 
 def twin(u, kappa_dt, dphi, dlam, cos_c, cos_n, cos_s):
