@@ -9,7 +9,7 @@ from ._jit import njit_cached
 from ._prefetch import prefetch_range
 
 __all__ = ["AHEAD", "BLOCK", "CHUNK", "LANES", "as_3d", "block_sum", "block_sum_at",
-           "chunk_ahead", "chunk_view", "flat_position", "float_bits", "gather_block",
+           "chunk_ahead", "chunk_view", "flat_position", "flat_view", "float_bits", "gather_block",
            "prefetch_ahead", "reduction_input"]
 
 BLOCK = 128  # elements per leaf block of the pairwise and blocked reductions
@@ -180,9 +180,9 @@ def block_sum_at(x, start, length, buf):
 def chunk_view(x, start, length, buf):
     """C-order elements ``start .. start+length-1`` of 3-D ``x`` as a 1-D array.
 
-    A view when ``x`` is C-contiguous (typed so in Numba) and the elements lie
-    in one row of the last axis, otherwise a copy in ``buf``: either way a
-    unit-stride array that Numba knows to be contiguous, so that loops over
+    A view when ``x`` is C-contiguous (typed so in Numba; the elements are then
+    contiguous in memory, across rows too), otherwise a copy in ``buf``: either
+    way a unit-stride array that Numba knows to be contiguous, so that loops over
     it vectorise. The values are the same.
 
     Parameters
@@ -199,31 +199,46 @@ def chunk_view(x, start, length, buf):
     numpy.ndarray
         1-D array of ``length`` elements.
     """
-    i0, i1, i2 = flat_position(x, start)
-    if x.flags.c_contiguous and i2 + length <= x.shape[2]:
-        return x[i0, i1, i2:i2 + length]
+    if x.flags.c_contiguous:
+        return x.reshape(-1)[start:start + length]
     return gather_block(x, start, length, buf)
-
-
-@njit_cached
-def _chunk_in_row(x, start, length):
-    i0, i1, i2 = flat_position(x, start)
-    return i0, i1, i2, i2 + length <= x.shape[2]
 
 
 @overload(chunk_view, jit_options={"cache": True})
 def _chunk_view_jit(x, start, length, buf):
     if isinstance(x, types.Array) and x.layout == "C":
         def impl(x, start, length, buf):
-            i0, i1, i2, in_row = _chunk_in_row(x, start, length)
-            if in_row:
-                return x[i0, i1, i2:i2 + length]
-            return gather_block(x, start, length, buf)
+            return x.reshape(x.size)[start:start + length]
         return impl
 
     def impl_gather(x, start, length, buf):  # a strided view would not vectorise
         return gather_block(x, start, length, buf)
     return impl_gather
+
+
+def flat_view(x, buf):
+    """All elements of 3-D ``x`` in C order as one 1-D view, when ``x`` is
+    C-contiguous (typed so in Numba); otherwise ``buf[:0]`` (empty).
+
+    A reduction whose result does not depend on where the chunks start can then
+    run over the whole array in one loop instead of chunk by chunk (each chunk
+    costs a view or a gather).
+    """
+    if x.flags.c_contiguous:
+        return x.reshape(-1)
+    return buf[:0]
+
+
+@overload(flat_view, jit_options={"cache": True})
+def _flat_view_jit(x, buf):
+    if isinstance(x, types.Array) and x.layout == "C":
+        def impl(x, buf):
+            return x.reshape(x.size)
+        return impl
+
+    def impl_empty(x, buf):
+        return buf[:0]
+    return impl_empty
 
 
 def chunk_ahead(x, start, length, buf):
@@ -246,10 +261,9 @@ def chunk_ahead(x, start, length, buf):
         A view of the elements, or an empty array when there is nothing to
         prefetch (past the end, or a strided ``x`` that is gathered anyway).
     """
-    i0, i1, i2 = flat_position(x, start)
     length = max(0, min(length, x.size - start))
-    if x.flags.c_contiguous and length > 0 and i2 + length <= x.shape[2]:
-        return x[i0, i1, i2:i2 + length]
+    if x.flags.c_contiguous and length > 0:
+        return x.reshape(-1)[start:start + length]
     return buf[:0]
 
 
@@ -257,13 +271,11 @@ def chunk_ahead(x, start, length, buf):
 def _chunk_ahead_jit(x, start, length, buf):
     if isinstance(x, types.Array) and x.layout == "C":
         def impl(x, start, length, buf):
-            length = max(0, min(length, x.shape[0] * x.shape[1] * x.shape[2] - start))
+            n = x.size
+            length = max(0, min(length, n - start))
             if length == 0:
                 return buf[:0]
-            i0, i1, i2, in_row = _chunk_in_row(x, start, length)
-            if in_row:
-                return x[i0, i1, i2:i2 + length]
-            return buf[:0]
+            return x.reshape(n)[start:start + length]
         return impl
 
     def impl_empty(x, start, length, buf):

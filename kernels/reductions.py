@@ -5,7 +5,7 @@ from numba import prange
 
 from ._combine import chan_combine, neumaier_combine, pairwise_combine
 from ._blocksum import block_sums_at
-from ._flat import BLOCK, CHUNK, LANES, chunk_ahead, chunk_view, reduction_input
+from ._flat import BLOCK, CHUNK, LANES, chunk_ahead, chunk_view, flat_view, reduction_input
 from ._jit import njit_cached, serial_and_parallel
 from ._lanes import (lane_tree_sum, minmax_lanes, neumaier_lanes, shifted_lanes, sq_dev_lanes,
                      sum_lanes)
@@ -147,9 +147,15 @@ def _minmax(x, skipnan):
     lo = np.full(LANES, np.inf)
     hi = np.full(LANES, -np.inf)
     nans = np.zeros(LANES)
-    for start in range(0, n, CHUNK):
-        minmax_lanes(chunk_view(x, start, min(CHUNK, n - start), buf), lo, hi, nans,
-                     chunk_ahead(x, start + CHUNK, CHUNK, buf))
+    flat = flat_view(x, buf)
+    if flat.shape[0] == n:
+        # min and max do not depend on the chunking: one loop over a contiguous array
+        # (chunks of a row not a multiple of CHUNK long would be gathered)
+        minmax_lanes(flat, lo, hi, nans, buf[:0])
+    else:
+        for start in range(0, n, CHUNK):
+            minmax_lanes(chunk_view(x, start, min(CHUNK, n - start), buf), lo, hi, nans,
+                         chunk_ahead(x, start + CHUNK, CHUNK, buf))
     if not skipnan and lane_tree_sum(nans) > 0.0:
         return np.nan, np.nan
     rlo = lo[0]

@@ -248,6 +248,33 @@ def test_minmax_and_nan_count(dtype):
     assert red.nan_count(x) == int(np.isnan(x).sum()) == 2
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(3, 1439), (2, 5, 1001), (9000,), (3 * 4096 + 517,)])
+def test_minmax_contiguous_and_strided_agree(dtype, shape):
+    """A C-contiguous array takes one loop over all elements, a strided one goes chunk
+    by chunk: same values, same results, also for a NaN in the last (partial) pass and
+    for which signed zero is returned."""
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    strided = np.empty(shape + (2,), dtype)[..., 0]
+    assert not strided.flags.c_contiguous
+
+    def both(a, skipna=False):
+        strided[...] = a
+        got = red.local_minmax(a, skipna=skipna)
+        assert [math.copysign(1, v) for v in got] == \
+            [math.copysign(1, v) for v in red.local_minmax(strided, skipna=skipna)]
+        return got
+
+    assert both(x) == (float(x.min()), float(x.max()))
+    x.flat[-1] = np.nan
+    assert all(math.isnan(v) for v in both(x))
+    assert both(x, skipna=True) == (float(np.nanmin(x)), float(np.nanmax(x)))
+    z = np.zeros(shape, dtype)
+    z.flat[::3] = -0.0
+    assert both(z) == (0.0, 0.0)
+
+
 def test_minmax_identities_for_empty_input():
     assert red.local_minmax(np.array([])) == (np.inf, -np.inf)
     assert red.local_minmax(np.full(4, np.nan), skipna=True) == (np.inf, -np.inf)
@@ -652,3 +679,36 @@ def test_chunk_moments_with_a_shift_far_from_the_chunk_mean(skipna, shift):
     assert count == rc
     assert math.isclose(mean, rmean, rel_tol=1e-14)
     assert math.isclose(m2, rm2, rel_tol=1e-9), (m2, rm2)
+
+
+def test_chunk_and_flat_views():
+    """chunk_view gives the C-order elements (a view of a C-contiguous array, across rows
+    too; a copy of a strided one), chunk_ahead a view only when it is one, flat_view all
+    elements of a C-contiguous array; the same compiled and in Python."""
+    import numba
+
+    from clusterkit.kernels import _flat
+
+    @numba.njit
+    def views(x, start, length, buf):
+        return (_flat.chunk_view(x, start, min(length, x.size - start), buf).copy(),
+                _flat.chunk_ahead(x, start, length, buf).copy(),  # clips the length itself
+                _flat.flat_view(x, buf).copy())
+
+    c = np.arange(3 * 5 * 7, dtype=np.float64).reshape(3, 5, 7)
+    strided = np.empty((3, 5, 14))[:, :, ::2]
+    strided[...] = c
+    buf = np.full(40, -1.0)
+    for run in (views, getattr(views, "py_func", views)):  # compiled, then Python
+        for x in (c, strided):
+            for start, length in ((0, 7), (3, 20), (33, 40), (100, 5), (104, 9)):
+                chunk, ahead, flat = run(x, start, length, buf)
+                length = min(length, x.size - start)
+                np.testing.assert_array_equal(chunk, c.ravel()[start:start + length])
+                if x is c:
+                    np.testing.assert_array_equal(ahead, chunk)
+                    np.testing.assert_array_equal(flat, c.ravel())
+                else:
+                    assert ahead.size == 0 and flat.size == 0
+    assert np.shares_memory(_flat.chunk_view(c, 3, 20, buf), c)
+    assert not np.shares_memory(_flat.chunk_view(strided, 3, 20, buf), strided)
