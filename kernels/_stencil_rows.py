@@ -16,10 +16,34 @@ thread split. ``rows < 4`` (the last block) takes the one-row loop.
 """
 
 from ._jit import njit_cached
+from ._prefetch import prefetch_range
 
-__all__ = ["BLOCK_ROWS", "box1_rows", "star1_rows", "star2_rows"]
+__all__ = ["BLOCK_ROWS", "box1_rows", "prefetch_next_block", "star1_rows", "star2_rows"]
 
 BLOCK_ROWS = 4  # output rows per pass
+
+
+@njit_cached
+def prefetch_next_block(a, out, i, r):
+    """Hint the rows the block after the one at row ``i`` reads first from memory.
+
+    Those are rows ``i+4+r .. i+7+r`` of ``a`` and ``i+4 .. i+7`` of ``out`` (64 KiB
+    each for a 4096-wide float64 row), hinted whole just before this block starts;
+    they arrive while it computes. Both are needed: either alone was slower than
+    none. Measured on one core (star r=1 and r=2, 2048x4096): 8 % faster; hinting in
+    row segments as the diffusion step does was twice as slow here (each segment
+    re-creates 36 row views and LLVM's overlap checks between them). Not for
+    float32 input: its stencils are bound by the conversions to float64, and the
+    hints made them 3-8 % slower.
+    """
+    if a.itemsize < 8:
+        return
+    n0, n1 = a.shape
+    for q in range(BLOCK_ROWS):
+        if i + BLOCK_ROWS + r + q < n0:
+            prefetch_range(a[i + BLOCK_ROWS + r + q], 0, n1)
+        if i + BLOCK_ROWS + q < n0:
+            prefetch_range(out[i + BLOCK_ROWS + q], 0, n1)
 
 
 @njit_cached

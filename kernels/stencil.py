@@ -6,7 +6,7 @@ from numba import prange
 from ._checks import check_array, check_disjoint, check_int, check_same_shape
 from ._jit import serial_and_parallel
 from ._prefetch import prefetch_range
-from ._stencil_rows import BLOCK_ROWS, box1_rows, star1_rows, star2_rows
+from ._stencil_rows import BLOCK_ROWS, box1_rows, prefetch_next_block, star1_rows, star2_rows
 
 __all__ = [
     "STENCIL_PATTERNS",
@@ -100,6 +100,7 @@ def _star_body(a, w, radius, out):
         # radius 1 and 2: four output rows per pass (kernels/_stencil_rows.py)
         for b in prange((n0 - 2 * r + BLOCK_ROWS - 1) // BLOCK_ROWS):
             i = r + b * BLOCK_ROWS
+            prefetch_next_block(a, out, i, r)
             if r == 1:
                 star1_rows(a, w, out, i, min(BLOCK_ROWS, n0 - r - i))
             else:
@@ -161,6 +162,7 @@ def _box_body(a, w, radius, out):
         # four output rows per pass (kernels/_stencil_rows.py)
         for b in prange((n0 - 2 + BLOCK_ROWS - 1) // BLOCK_ROWS):
             i = 1 + b * BLOCK_ROWS
+            prefetch_next_block(a, out, i, 1)
             box1_rows(a, w, out, i, min(BLOCK_ROWS, n0 - 1 - i))
         return
     for i in prange(r, n0 - r):
