@@ -7,6 +7,14 @@ kernel module costs about 30 ms per rank at start-up).
 
 import importlib
 
+if __name__ != "clusterkit.kernels":
+    # Numba's cache entries name the module that compiled them; an entry written
+    # under another name (``import kernels`` from the source tree) cannot be loaded
+    # by the installed package, and every later job would fail to start.
+    raise ImportError(f"the kernel library is the package clusterkit.kernels; import it "
+                      f"as such, not as {__name__!r} (its Numba cache would be unusable "
+                      f"for clusterkit jobs)")
+
 #: public name -> submodule that defines it
 _WHERE = {
     "upwind_step": "advection", "upwind_step_parallel": "advection",

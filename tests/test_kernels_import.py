@@ -115,3 +115,18 @@ def test_serial_and_parallel_variants_have_separate_caches(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS="1")
     assert run_fresh(code, env).split() == ["0", "0"]   # parallel did not load serial code
     assert run_fresh(code, env).split() == ["1", "1"]   # and each variant's cache works
+
+
+def test_importing_the_source_folder_under_another_name_is_refused(tmp_path):
+    """``import kernels`` from the source tree would write Numba cache entries naming a
+    module that clusterkit jobs cannot import (they then failed at start-up); it is
+    refused with one clear message before anything is compiled."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import numpy as np\n"
+            "import kernels\n"
+            "kernels.local_minmax(np.arange(4.0))\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    run = subprocess.run([sys.executable, "-c", code, str(KERNELS_DIR.parent)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    assert "import it as such, not as 'kernels'" in run.stderr.splitlines()[-1]
+    assert not any(tmp_path.rglob("*.nbi"))  # nothing was compiled into the cache
