@@ -1,14 +1,15 @@
-"""The PRK stencil job (n=8000, r=2, star) on 1 and 2 ranks vs NumPy and, optionally, PRK's C.
+"""The PRK stencil job (n=8000, star, r=2) on 1 and 2 ranks vs NumPy and, optionally, PRK's C.
 
-    python benchmarks/stencil_prk.py [--n 8000] [--iterations 20] [--rounds 3]
+    python benchmarks/stencil_prk.py [--n 8000] [--radius 2] [--iterations 20] [--rounds 3]
                                      [--prk-binary PATH]
 
 A driver (run it with plain ``python``, not under mpirun). In each round it
 launches the clusterkit stencil job on 1 and 2 ranks (one Numba thread per
 rank, as ``clusterkit run`` launches it) and, with ``--prk-binary``, the
-Parallel Research Kernels' C MPI1 stencil (built separately with its
-defaults: star, RADIUS=2, double) with the same launcher flags; both report
-PRK's ``Rate (MFlops/s)`` line, which is parsed. A NumPy implementation of
+Parallel Research Kernels' C MPI1 stencil (built separately: star, double,
+``make stencil RADIUS=<radius>``; its MPI1 version has no box stencil) with
+the same launcher flags; both report PRK's ``Rate (MFlops/s)`` line, which is
+parsed, and a PRK binary built for another radius is refused. A NumPy implementation of
 the same benchmark (slices of the whole grid, one rank) runs in this process,
 timed the PRK way (first iteration excluded). Medians over rounds; ratios
 against PRK's C and NumPy; every sample goes into the JSON record.
@@ -67,33 +68,44 @@ def _parse(text, what):
     return float(m.group(1))
 
 
-def clusterkit_once(nranks, iterations, n):
+def clusterkit_once(nranks, iterations, n, radius=2):
     """MFlop/s of the clusterkit stencil job on ``nranks`` ranks."""
-    res = run_mpi(nranks, "clusterkit.jobs.stencil", [str(iterations), str(n), "star", "2"],
-                  env=_env(), timeout=900)
+    res = run_mpi(nranks, "clusterkit.jobs.stencil",
+                  [str(iterations), str(n), "star", str(radius)], env=_env(), timeout=900)
     return _parse(res.stdout + res.stderr, f"clusterkit stencil on {nranks} ranks")
 
 
-def prk_once(binary, nranks, iterations, n):
+def prk_once(binary, nranks, iterations, n, radius=2):
     """MFlop/s of PRK's C MPI1 stencil, launched with the same mpirun flags."""
     argv = mpirun_command(nranks, "PRK", flavour=mpi_flavour(), module=False, python="PY")
     argv = argv[:argv.index("PY")] + [binary, str(iterations), str(n)]
     proc = subprocess.run(argv, env=job_environment(nranks, env=_env()), capture_output=True,
                           text=True, timeout=900, stdin=subprocess.DEVNULL)
-    return _parse(proc.stdout + proc.stderr, f"PRK stencil on {nranks} ranks")
+    text = proc.stdout + proc.stderr
+    built = re.search(r"^Radius of stencil\s*=\s*(\d+)", text, re.M)
+    if built and int(built.group(1)) != radius:
+        raise RuntimeError(f"{binary} was built with RADIUS={built.group(1)}, not {radius}: "
+                           f"rebuild it with make stencil RADIUS={radius}")
+    return _parse(text, f"PRK stencil on {nranks} ranks")
 
 
 def main(argv=None):
     """Run the benchmark, print a table and write the JSON record."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=8000)
+    p.add_argument("--radius", type=int, default=2)
     p.add_argument("--iterations", type=int, default=20)
     p.add_argument("--numpy-iterations", type=int, default=3)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--prk-binary", metavar="PATH",
-                   help="PRK's MPI1/Stencil/stencil built with RADIUS=2, STAR=1 (optional)")
-    p.add_argument("--out", default="bench-results/stencil_prk.json")
+                   help="PRK's MPI1/Stencil/stencil built with the same RADIUS (optional)")
+    p.add_argument("--out", help="JSON record (default bench-results/stencil_prk.json, "
+                                 "stencil_prk-r<radius>.json for another radius)")
     args = p.parse_args(argv)
+    if args.radius < 1 or args.n < 2 * args.radius + 1:
+        p.error(f"--radius must be >= 1 and --n >= 2*radius+1, got {args.radius}, {args.n}")
+    args.out = args.out or ("bench-results/stencil_prk.json" if args.radius == 2
+                            else f"bench-results/stencil_prk-r{args.radius}.json")
     if args.prk_binary and not os.access(args.prk_binary, os.X_OK):
         p.error(f"--prk-binary {args.prk_binary!r} is not an executable file")
     runs = {"clusterkit": {1: [], 2: []}}
@@ -101,19 +113,20 @@ def main(argv=None):
         runs["prk_c"] = {1: [], 2: []}
     for rnd in range(args.rounds):
         for nranks in ((1, 2) if rnd % 2 == 0 else (2, 1)):
-            runs["clusterkit"][nranks].append(clusterkit_once(nranks, args.iterations, args.n))
+            runs["clusterkit"][nranks].append(clusterkit_once(nranks, args.iterations, args.n,
+                                                              args.radius))
             if args.prk_binary:
                 runs["prk_c"][nranks].append(prk_once(args.prk_binary, nranks,
-                                                      args.iterations, args.n))
+                                                      args.iterations, args.n, args.radius))
         print(f"round {rnd + 1}/{args.rounds}: " + ", ".join(
             f"{name} {v[1][-1]:.0f} / {v[2][-1]:.0f}" for name, v in runs.items())
             + " MFlop/s (1 / 2 ranks)", flush=True)
-    np_rate, np_avg, np_valid = numpy_stencil(args.numpy_iterations, args.n)
+    np_rate, np_avg, np_valid = numpy_stencil(args.numpy_iterations, args.n, args.radius)
     if not np_valid:
         raise RuntimeError("the NumPy stencil did not validate")
     med = {name: {n: statistics.median(v[n]) for n in (1, 2)} for name, v in runs.items()}
-    print(f"PRK stencil n={args.n}, star, r=2, {args.iterations} iterations, 1 thread per "
-          f"rank; MFlop/s, medians of {args.rounds} rounds")
+    print(f"PRK stencil n={args.n}, star, r={args.radius}, {args.iterations} iterations, "
+          f"1 thread per rank; MFlop/s, medians of {args.rounds} rounds")
     print(f"{'ranks':>5s} {'clusterkit':>11s} {'PRK C':>9s} {'ck/PRK':>7s} {'ck/NumPy':>9s}")
     ratios = {}
     for n in (1, 2):
@@ -132,8 +145,8 @@ def main(argv=None):
     from clusterkit.bench.record import machine, write_json  # initialises MPI: only now
     from clusterkit.comm import world
     write_json(args.out, {
-        "benchmark": "stencil_prk", "machine": machine(world()), "n": args.n, "radius": 2,
-        "pattern": "star", "iterations": args.iterations, "threads_per_rank": 1,
+        "benchmark": "stencil_prk", "machine": machine(world()), "n": args.n,
+        "radius": args.radius, "pattern": "star", "iterations": args.iterations, "threads_per_rank": 1,
         "prk_binary": args.prk_binary,
         "samples_MFlops": {k: {str(n): v[n] for n in (1, 2)} for k, v in runs.items()},
         "median_MFlops": {k: {str(n): v[n] for n in (1, 2)} for k, v in med.items()},
