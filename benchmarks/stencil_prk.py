@@ -146,7 +146,8 @@ def main(argv=None):
     from clusterkit.comm import world
     write_json(args.out, {
         "benchmark": "stencil_prk", "machine": machine(world()), "n": args.n,
-        "radius": args.radius, "pattern": "star", "iterations": args.iterations, "threads_per_rank": 1,
+        "radius": args.radius, "pattern": "star", "iterations": args.iterations,
+        "threads_per_rank": 1,
         "prk_binary": args.prk_binary,
         "samples_MFlops": {k: {str(n): v[n] for n in (1, 2)} for k, v in runs.items()},
         "median_MFlops": {k: {str(n): v[n] for n in (1, 2)} for k, v in med.items()},

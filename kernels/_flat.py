@@ -9,8 +9,8 @@ from ._jit import njit_cached
 from ._prefetch import prefetch_range
 
 __all__ = ["AHEAD", "BLOCK", "CHUNK", "LANES", "as_3d", "block_sum", "block_sum_at",
-           "chunk_ahead", "chunk_view", "flat_position", "flat_view", "float_bits", "gather_block",
-           "prefetch_ahead", "reduction_input"]
+           "chunk_ahead", "chunk_view", "flat_position", "flat_view", "float_bits",
+           "gather_block", "prefetch_ahead", "reduction_input"]
 
 BLOCK = 128  # elements per leaf block of the pairwise and blocked reductions
 LANES = 64  # independent accumulators of the lane-wise reductions (element i -> lane i % LANES)
