@@ -6,6 +6,7 @@ from numba import prange
 from ._checks import check_array, check_disjoint, check_int, check_same_shape
 from ._jit import serial_and_parallel
 from ._prefetch import prefetch_range
+from ._stencil_radius import RADIUS_BLOCK_ROWS, box_rows_radius, star_rows_radius
 from ._stencil_rows import BLOCK_ROWS, box1_rows, prefetch_next_block, star1_rows, star2_rows
 
 __all__ = [
@@ -21,6 +22,11 @@ __all__ = [
 
 STENCIL_PATTERNS = ("star", "box")
 _SEG = 512  # row segment of the fused loops (prefetch granularity)
+# Radii that take the generated three-row loops (kernels/_stencil_radius.py): star 3
+# and 4, box 2. Beyond, their weights and row values exceed the vector registers and
+# they were 1.6-2.5x slower than the per-distance loops (star r=5, 6; box r=3).
+MAX_GENERATED_STAR = 4
+MAX_GENERATED_BOX = 2
 
 
 def stencil_weights(radius, pattern="star"):
@@ -100,11 +106,23 @@ def _star_body(a, w, radius, out):
         # radius 1 and 2: four output rows per pass (kernels/_stencil_rows.py)
         for b in prange((n0 - 2 * r + BLOCK_ROWS - 1) // BLOCK_ROWS):
             i = r + b * BLOCK_ROWS
-            prefetch_next_block(a, out, i, r)
+            prefetch_next_block(a, out, i, r, BLOCK_ROWS)
             if r == 1:
                 star1_rows(a, w, out, i, min(BLOCK_ROWS, n0 - r - i))
             else:
                 star2_rows(a, w, out, i, min(BLOCK_ROWS, n0 - r - i))
+        return
+    if r <= MAX_GENERATED_STAR:
+        # three output rows per pass, the taps spelled out for this radius
+        # (kernels/_stencil_radius.py); each branch passes the radius as a constant
+        for b in prange((n0 - 2 * r + RADIUS_BLOCK_ROWS - 1) // RADIUS_BLOCK_ROWS):
+            i = r + b * RADIUS_BLOCK_ROWS
+            rows = min(RADIUS_BLOCK_ROWS, n0 - r - i)
+            prefetch_next_block(a, out, i, r, RADIUS_BLOCK_ROWS)
+            if r == 3:
+                star_rows_radius(a, w, out, i, rows, 3)
+            else:
+                star_rows_radius(a, w, out, i, rows, 4)
         return
     hi = n1 - r
     m = hi - r
@@ -162,8 +180,16 @@ def _box_body(a, w, radius, out):
         # four output rows per pass (kernels/_stencil_rows.py)
         for b in prange((n0 - 2 + BLOCK_ROWS - 1) // BLOCK_ROWS):
             i = 1 + b * BLOCK_ROWS
-            prefetch_next_block(a, out, i, 1)
+            prefetch_next_block(a, out, i, 1, BLOCK_ROWS)
             box1_rows(a, w, out, i, min(BLOCK_ROWS, n0 - 1 - i))
+        return
+    if r == MAX_GENERATED_BOX:
+        # three output rows per pass, the taps spelled out (kernels/_stencil_radius.py)
+        for b in prange((n0 - 2 * r + RADIUS_BLOCK_ROWS - 1) // RADIUS_BLOCK_ROWS):
+            i = r + b * RADIUS_BLOCK_ROWS
+            rows = min(RADIUS_BLOCK_ROWS, n0 - r - i)
+            prefetch_next_block(a, out, i, r, RADIUS_BLOCK_ROWS)
+            box_rows_radius(a, w, out, i, rows, 2)
         return
     for i in prange(r, n0 - r):
         o = out[i, r:hi]

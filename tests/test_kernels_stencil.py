@@ -1,5 +1,8 @@
 """PRK star/box stencil kernels against an independent NumPy (sliding-window) twin."""
 
+import os
+
+import numba
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
@@ -57,7 +60,7 @@ def test_weights_match_closed_form(pattern, r):
 
 
 @pytest.mark.parametrize("pattern", st.STENCIL_PATTERNS)
-@pytest.mark.parametrize("r", [1, 2, 3])
+@pytest.mark.parametrize("r", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_prk_verification_identity(pattern, r, variant):
     # a = cx*i + cy*j  ->  every interior point gets cx + cy (PRK's check).
@@ -70,7 +73,7 @@ def test_prk_verification_identity(pattern, r, variant):
 
 
 @pytest.mark.parametrize("pattern", st.STENCIL_PATTERNS)
-@pytest.mark.parametrize("r", [1, 2, 3])
+@pytest.mark.parametrize("r", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_kernel_matches_twin(pattern, r, dtype, variant):
@@ -95,9 +98,9 @@ def test_kernel_matches_twin(pattern, r, dtype, variant):
 
 
 @pytest.mark.parametrize("pattern", st.STENCIL_PATTERNS)
+@pytest.mark.parametrize("r", [2, 3])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_strided_views(pattern, variant):
-    r = 2
+def test_strided_views(pattern, r, variant):
     rng = np.random.default_rng(7)
     big = rng.standard_normal((40, 60))
     a = big[1::3, 2::4]  # (13, 15), non-contiguous
@@ -110,11 +113,11 @@ def test_strided_views(pattern, variant):
 
 
 @pytest.mark.parametrize("pattern", st.STENCIL_PATTERNS)
-@pytest.mark.parametrize("r", [1, 2])
+@pytest.mark.parametrize("r", [1, 2, 3, 4])
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_wide_strided_views(pattern, r, variant):
     rng = np.random.default_rng(r)
-    a = rng.standard_normal((12, 2 * 1030 + 3))[::2, 1::2]  # rows of 1031 > one segment
+    a = rng.standard_normal((12 + 4 * r, 2 * 1030 + 3))[::2, 1::2]  # rows of 1031 > one segment
     out = rng.standard_normal((a.shape[0], 2 * a.shape[1]))[:, ::2]
     out0 = out.copy()
     w = st.stencil_weights(r, pattern)
@@ -186,11 +189,13 @@ def test_wrapper_bad_args(pattern):
         f(a, w, 1, ro)
 
 
-@pytest.mark.parametrize("pattern, r", [("star", 1), ("star", 2), ("box", 1)])
-def test_four_row_blocks_give_the_same_bits_as_single_rows(pattern, r):
-    """Radius 1/2 run four output rows per pass; a point's value must not depend on where
-    the blocks fall: shifting the array by 1-3 rows moves every block boundary (the
-    one-row tail path then computes rows the four-row path computed before)."""
+@pytest.mark.parametrize("pattern, r", [("star", 1), ("star", 2), ("box", 1), ("star", 3),
+                                        ("star", 4), ("box", 2)])
+def test_row_blocks_give_the_same_bits_as_single_rows(pattern, r):
+    """Star r=1, 2 and box r=1 run four output rows per pass, star r=3, 4 and box r=2
+    three (generated); a point's value must not depend on where the blocks fall:
+    shifting the array by 1-3 rows moves every block boundary (the one-row tail path
+    then computes rows the multi-row path computed before)."""
     rng = np.random.default_rng(r)
     w = rng.standard_normal((2 * r + 1, 2 * r + 1))   # every weight matters
     a = rng.standard_normal((2 * r + 19, 37))
@@ -204,3 +209,21 @@ def test_four_row_blocks_give_the_same_bits_as_single_rows(pattern, r):
     par = out0.copy()
     KERNELS[pattern](a, w, r, par, parallel=True)
     np.testing.assert_array_equal(par, ref)
+
+
+def test_generated_radius_loops_compile_only_for_a_constant_radius():
+    """The generated loops are spelled out per radius; compiled code must name it."""
+    from clusterkit.kernels import _stencil_radius as gen
+
+    assert "def star_rows_r3(a, w, out, i, rows, radius):" in gen.star_rows_source(3)
+    assert gen.box_rows_source(2).count(" += ") == gen.RADIUS_BLOCK_ROWS + 1
+    if os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
+        return
+
+    @numba.njit
+    def call(a, w, out, radius):
+        gen.star_rows_radius(a, w, out, 3, 3, radius)
+
+    a = np.zeros((12, 12))
+    with pytest.raises(numba.core.errors.TypingError, match="radius must be a constant"):
+        call(a, np.zeros((7, 7)), a.copy(), 3)
