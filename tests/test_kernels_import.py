@@ -11,8 +11,10 @@ import pytest
 
 KERNELS_DIR = pathlib.Path(__file__).resolve().parent.parent / "kernels"
 ALLOWED_IMPORTS = {"numpy", "numba", "math", "numbers", "operator", "types"}
-#: _jit.py hashes the library's own sources into every cached kernel's name
-EXTRA_IMPORTS = {"_jit.py": {"hashlib", "os"}, "__init__.py": {"importlib"}}
+#: _jit.py hashes the library's own sources into every cached kernel's name;
+#: _stencil_radius.py keeps each generated loop once (functools.lru_cache)
+EXTRA_IMPORTS = {"_jit.py": {"hashlib", "os"}, "__init__.py": {"importlib"},
+                 "_stencil_radius.py": {"functools"}}
 
 
 def run_fresh(code, env=None):
