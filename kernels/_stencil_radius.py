@@ -14,7 +14,8 @@ Measured on one core, 2048x4096, old and new loops in one process (medians):
 float64 star r=3 10.5-10.9 -> 6.7-6.9 ms, star r=4 12.1-12.4 -> 7.6-7.7 ms, box r=2
 17.9 -> 12.0 ms; float32 32-39 % faster. With the next block's rows hinted, three
 rows per pass beat two (star r=3: 7.0 against 8.0 ms); four rows hold 4r+1 weights
-and 2r+4 row values, more than the 32 vector registers, and were slower than one. For the same reason star r >= 5 and box r >= 3 stay on the per-distance loops
+and 2r+4 row values, more than the 32 vector registers, and were slower than one.
+For the same reason star r >= 5 and box r >= 3 stay on the per-distance loops
 (generated, they were 1.6-2.5x slower).
 
 Every output point is computed by the same expression, in the same order, in the
