@@ -27,7 +27,7 @@ BLOCK_ROWS = 4  # output rows per pass
 def prefetch_next_block(a, out, i, r, block):
     """Hint the rows the block after the one at row ``i`` reads first from memory.
 
-    With ``block`` output rows per block (4 here, 3 in ``_stencil_radius``), those are
+    With ``block`` output rows per block (4 here, 2 or 3 in ``_stencil_radius``), those are
     rows ``i+block+r .. i+2*block+r-1`` of ``a`` and ``i+block .. i+2*block-1`` of ``out``
     (32 KiB each for a 4096-wide float64 row), hinted whole just before this block starts;
     they arrive while it computes. Both are needed: either alone was slower than

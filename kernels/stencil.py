@@ -6,7 +6,8 @@ from numba import prange
 from ._checks import check_array, check_disjoint, check_int, check_same_shape
 from ._jit import serial_and_parallel
 from ._prefetch import prefetch_range
-from ._stencil_radius import RADIUS_BLOCK_ROWS, box_rows_radius, star_rows_radius
+from ._stencil_radius import (MAX_BOX_RADIUS, MAX_STAR_RADIUS, box_block_rows,
+                              box_rows_radius, star_block_rows, star_rows_radius)
 from ._stencil_rows import BLOCK_ROWS, box1_rows, prefetch_next_block, star1_rows, star2_rows
 
 __all__ = [
@@ -22,11 +23,6 @@ __all__ = [
 
 STENCIL_PATTERNS = ("star", "box")
 _SEG = 512  # row segment of the fused loops (prefetch granularity)
-# Radii that take the generated three-row loops (kernels/_stencil_radius.py): star 3
-# and 4, box 2. Beyond, their weights and row values exceed the vector registers and
-# they were 1.6-2.5x slower than the per-distance loops (star r=5, 6; box r=3).
-MAX_GENERATED_STAR = 4
-MAX_GENERATED_BOX = 2
 
 
 def stencil_weights(radius, pattern="star"):
@@ -112,17 +108,22 @@ def _star_body(a, w, radius, out):
             else:
                 star2_rows(a, w, out, i, min(BLOCK_ROWS, n0 - r - i))
         return
-    if r <= MAX_GENERATED_STAR:
-        # three output rows per pass, the taps spelled out for this radius
+    if r <= MAX_STAR_RADIUS:
+        # two or three output rows per pass, the taps spelled out for this radius
         # (kernels/_stencil_radius.py); each branch passes the radius as a constant
-        for b in prange((n0 - 2 * r + RADIUS_BLOCK_ROWS - 1) // RADIUS_BLOCK_ROWS):
-            i = r + b * RADIUS_BLOCK_ROWS
-            rows = min(RADIUS_BLOCK_ROWS, n0 - r - i)
-            prefetch_next_block(a, out, i, r, RADIUS_BLOCK_ROWS)
+        rb = star_block_rows(r)
+        for b in prange((n0 - 2 * r + rb - 1) // rb):
+            i = r + b * rb
+            rows = min(rb, n0 - r - i)
+            prefetch_next_block(a, out, i, r, rb)
             if r == 3:
                 star_rows_radius(a, w, out, i, rows, 3)
-            else:
+            elif r == 4:
                 star_rows_radius(a, w, out, i, rows, 4)
+            elif r == 5:
+                star_rows_radius(a, w, out, i, rows, 5)
+            else:
+                star_rows_radius(a, w, out, i, rows, 6)
         return
     hi = n1 - r
     m = hi - r
@@ -183,13 +184,18 @@ def _box_body(a, w, radius, out):
             prefetch_next_block(a, out, i, 1, BLOCK_ROWS)
             box1_rows(a, w, out, i, min(BLOCK_ROWS, n0 - 1 - i))
         return
-    if r == MAX_GENERATED_BOX:
-        # three output rows per pass, the taps spelled out (kernels/_stencil_radius.py)
-        for b in prange((n0 - 2 * r + RADIUS_BLOCK_ROWS - 1) // RADIUS_BLOCK_ROWS):
-            i = r + b * RADIUS_BLOCK_ROWS
-            rows = min(RADIUS_BLOCK_ROWS, n0 - r - i)
-            prefetch_next_block(a, out, i, r, RADIUS_BLOCK_ROWS)
-            box_rows_radius(a, w, out, i, rows, 2)
+    if r <= MAX_BOX_RADIUS:
+        # two or three output rows per pass, the taps spelled out for this radius
+        # (kernels/_stencil_radius.py)
+        rb = box_block_rows(r)
+        for b in prange((n0 - 2 * r + rb - 1) // rb):
+            i = r + b * rb
+            rows = min(rb, n0 - r - i)
+            prefetch_next_block(a, out, i, r, rb)
+            if r == 2:
+                box_rows_radius(a, w, out, i, rows, 2)
+            else:
+                box_rows_radius(a, w, out, i, rows, 3)
         return
     for i in prange(r, n0 - r):
         o = out[i, r:hi]

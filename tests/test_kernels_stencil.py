@@ -73,7 +73,7 @@ def test_prk_verification_identity(pattern, r, variant):
 
 
 @pytest.mark.parametrize("pattern", st.STENCIL_PATTERNS)
-@pytest.mark.parametrize("r", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("r", [1, 2, 3, 4, 5, 6, 7])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_kernel_matches_twin(pattern, r, dtype, variant):
@@ -190,12 +190,13 @@ def test_wrapper_bad_args(pattern):
 
 
 @pytest.mark.parametrize("pattern, r", [("star", 1), ("star", 2), ("box", 1), ("star", 3),
-                                        ("star", 4), ("box", 2)])
+                                        ("star", 4), ("box", 2), ("star", 5), ("star", 6),
+                                        ("box", 3)])
 def test_row_blocks_give_the_same_bits_as_single_rows(pattern, r):
-    """Star r=1, 2 and box r=1 run four output rows per pass, star r=3, 4 and box r=2
-    three (generated); a point's value must not depend on where the blocks fall:
-    shifting the array by 1-3 rows moves every block boundary (the one-row tail path
-    then computes rows the multi-row path computed before)."""
+    """Star r=1, 2 and box r=1 run four output rows per pass, the generated loops (star
+    r=3..6, box r=2, 3) three or two; a point's value must not depend on where the blocks
+    fall: shifting the array by 1-3 rows moves every block boundary (the one-row tail
+    path then computes rows the multi-row path computed before)."""
     rng = np.random.default_rng(r)
     w = rng.standard_normal((2 * r + 1, 2 * r + 1))   # every weight matters
     a = rng.standard_normal((2 * r + 19, 37))
@@ -216,7 +217,8 @@ def test_generated_radius_loops_compile_only_for_a_constant_radius():
     from clusterkit.kernels import _stencil_radius as gen
 
     assert "def star_rows_r3(a, w, out, i, rows, radius):" in gen.star_rows_source(3)
-    assert gen.box_rows_source(2).count(" += ") == gen.RADIUS_BLOCK_ROWS + 1
+    assert gen.box_rows_source(2).count(" += ") == gen.box_block_rows(2) + 1 == 4
+    assert gen.star_rows_source(5).count(" += ") == gen.star_block_rows(5) + 1 == 3
     if os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
         return
 
