@@ -49,7 +49,7 @@ def _prefetch_intrinsic(rw):
 
 
 _read1, _read2 = _prefetch_intrinsic(0)
-_write1, _write2 = _prefetch_intrinsic(1)
+_write2 = _prefetch_intrinsic(1)[1]
 
 
 def _prefetch(v, i):
