@@ -22,6 +22,7 @@ import numpy as np
 from .comm import MPI
 from .comm import resolve as _resolve
 from .trace import traced
+from .errors import InputError
 
 __all__ = ["allreduce_scalar", "normalize_axes", "reduce_sum", "sum_dtype", "reduce_count",
            "reduce_minmax", "reduce_moments", "reduce_argext", "exact_sum"]
@@ -58,10 +59,10 @@ def normalize_axes(axis, ndim):
     out = []
     for a in axes:
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
-            raise ValueError(f"axis {a!r} is out of range for an array of {ndim} dimensions")
+            raise InputError(f"axis {a!r} is out of range for an array of {ndim} dimensions")
         out.append(int(a) % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"repeated axis in {axis!r}")
+        raise InputError(f"repeated axis in {axis!r}")
     return tuple(sorted(out))
 
 
@@ -217,5 +218,5 @@ def reduce_argext(a, kind):
         key = (2, 0, 0)
     best = min(grid.comm.allgather(key))
     if best[0] == 2:
-        raise ValueError(f"arg{kind} of an empty array")
+        raise InputError(f"arg{kind} of an empty array")
     return best[2]

@@ -2,6 +2,8 @@
 
 from mpi4py import MPI
 
+from .errors import InputError
+
 __all__ = ["MPI", "resolve", "world", "world_position", "abort_job", "any_rank",
            "all_ranks", "check", "root_decides"]
 
@@ -62,7 +64,7 @@ def all_ranks(flag, comm=None):
     return bool(resolve(comm).allreduce(bool(flag), op=MPI.LAND))
 
 
-def check(ok, message, exc_type=ValueError, comm=None):
+def check(ok, message, exc_type=InputError, comm=None):
     """Raise the same exception on every rank if ``ok`` is false on any rank.
 
     A check that can fail on one rank only (a local block too small, a file
@@ -78,7 +80,7 @@ def check(ok, message, exc_type=ValueError, comm=None):
     message : str or callable
         The error message (a callable is only evaluated on the failing rank).
     exc_type : type of Exception
-        Raised on every rank; ``ValueError`` by default.
+        Raised on every rank; :class:`~clusterkit.errors.InputError` by default.
     comm : mpi4py.MPI.Intracomm, optional
     """
     comm = resolve(comm)

@@ -6,6 +6,7 @@ from . import collectives as _coll
 from .comm import MPI, check
 from .halo import HaloExchange, mpi_datatype
 from .trace import traced
+from .errors import InputError
 
 __all__ = ["DistArray", "scatter"]
 
@@ -166,7 +167,7 @@ class DistArray:
         if weights is None:
             return None
         if axis is None:
-            raise ValueError("weights need weights_axis: the axis they run along")
+            raise InputError("weights need weights_axis: the axis they run along")
         w = self.grid.local_coords(np.asarray(weights, dtype=np.float64), axis % self.ndim)
         shape = [1] * self.ndim
         shape[axis % self.ndim] = w.size

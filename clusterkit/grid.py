@@ -7,6 +7,7 @@ from .darray import DistArray, scatter
 from .halo import HaloSpec
 from .partition import Decomposition
 from .topology import CartTopology
+from .errors import InputError
 
 __all__ = ["Grid"]
 
@@ -17,7 +18,7 @@ def _shape(shape):
     except (TypeError, ValueError):
         raise TypeError(f"shape must be a sequence of integers, got {shape!r}") from None
     if not shape or min(shape) < 1:
-        raise ValueError(f"shape must have at least one axis and positive extents, "
+        raise InputError(f"shape must have at least one axis and positive extents, "
                          f"got {shape}")
     return shape
 
@@ -121,7 +122,7 @@ class Grid:
         """This rank's part of a global coordinate array along ``axis`` (e.g. latitudes)."""
         coord = np.asarray(coord)
         if coord.shape != (self.shape[axis],):
-            raise ValueError(f"coordinate for axis {axis} must have shape "
+            raise InputError(f"coordinate for axis {axis} must have shape "
                              f"({self.shape[axis]},), got {coord.shape}")
         return coord[self.local_slices[axis]]
 

@@ -14,6 +14,7 @@ from mpi4py.util.dtlib import from_numpy_dtype
 from .comm import MPI, check
 from .topology import neighbour_offsets
 from .trace import traced
+from .errors import InputError
 
 __all__ = ["HaloSpec", "HaloExchange", "mpi_datatype"]
 
@@ -55,7 +56,7 @@ class HaloSpec:
         if (len(widths) != ndim or
                 not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool)
                         for w in widths) or min(widths, default=0) < 0):
-            raise ValueError(f"halo must be a non-negative int or {ndim} non-negative ints "
+            raise InputError(f"halo must be a non-negative int or {ndim} non-negative ints "
                              f"(one per axis), got {widths!r}")
         self.widths = tuple(int(w) for w in widths)
         self.ndim = ndim
@@ -111,7 +112,7 @@ class HaloExchange:
     def __init__(self, topology, array, spec):
         local = topology.local_shape()
         if array.shape != spec.ghosted_shape(local) or not array.flags.c_contiguous:
-            raise ValueError(f"array of shape {array.shape} is not a C-contiguous ghosted "
+            raise InputError(f"array of shape {array.shape} is not a C-contiguous ghosted "
                              f"block of shape {spec.ghosted_shape(local)}")
         too_wide = [(a, w, n) for a, (w, n) in enumerate(zip(spec.widths, local))
                     if w > n]

@@ -8,6 +8,7 @@ import sys
 import tempfile
 
 from .threads import available_cores, threads_per_rank
+from .errors import InputError, InputFileNotFoundError
 
 __all__ = ["mpi_flavour", "mpirun_command", "job_environment", "single_node",
            "TRACE_VARIABLES", "trace_exports", "STATUS_VARIABLE", "status_channel",
@@ -38,7 +39,7 @@ def mpi_flavour(mpirun="mpirun"):
     """
     exe = shutil.which(mpirun)
     if exe is None:
-        raise FileNotFoundError(
+        raise InputFileNotFoundError(
             f"{mpirun!r} not found on PATH; install Open MPI or MPICH (run tools/setup-env.sh) "
             "or load your site's MPI module")
     return _flavour_of(exe)
@@ -165,7 +166,7 @@ def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
         e.g. :func:`trace_exports` of the job environment.
     """
     if isinstance(nranks, bool) or not isinstance(nranks, int) or nranks < 1:
-        raise ValueError(f"number of ranks must be a positive integer, got {nranks!r}")
+        raise InputError(f"number of ranks must be a positive integer, got {nranks!r}")
     cores = available_cores() if cores is None else cores
     python = python or sys.executable
     argv = [mpirun, "-n", str(nranks)]

@@ -3,6 +3,7 @@ import dataclasses
 import math
 import operator
 from collections.abc import Iterator
+from .errors import InputError
 
 __all__ = ["block_sizes", "block_range", "block_owner", "choose_grid", "Decomposition"]
 
@@ -23,18 +24,18 @@ def _ints(values, name, *, length=None, minimum=None):
         raise TypeError(f"{name} must be a sequence of integers, got {type(values).__name__} {values!r}")
     out = tuple(_int(v, f"{name}[{i}]") for i, v in enumerate(values))
     if length is not None and len(out) != length:
-        raise ValueError(f"{name} must have {length} entries (one per axis), got {len(out)}: {out}")
+        raise InputError(f"{name} must have {length} entries (one per axis), got {len(out)}: {out}")
     if minimum is not None and any(v < minimum for v in out):
-        raise ValueError(f"{name} entries must be >= {minimum}, got {out}")
+        raise InputError(f"{name} entries must be >= {minimum}, got {out}")
     return out
 
 
 def _check_np(n, p):
     n, p = _int(n, "n"), _int(p, "p")
     if n < 0:
-        raise ValueError(f"n (number of cells) must be >= 0, got {n}")
+        raise InputError(f"n (number of cells) must be >= 0, got {n}")
     if p < 1:
-        raise ValueError(f"p (number of blocks) must be >= 1, got {p}")
+        raise InputError(f"p (number of blocks) must be >= 1, got {p}")
     return n, p
 
 
@@ -74,7 +75,7 @@ def block_range(n, p, i):
     n, p = _check_np(n, p)
     i = _int(i, "i")
     if not 0 <= i < p:
-        raise ValueError(f"block index i must satisfy 0 <= i < p={p}, got {i}")
+        raise InputError(f"block index i must satisfy 0 <= i < p={p}, got {i}")
     q, r = divmod(n, p)
     start = i * q + min(i, r)
     return start, start + q + (1 if i < r else 0)
@@ -96,7 +97,7 @@ def block_owner(n, p, g):
     n, p = _check_np(n, p)
     g = _int(g, "g")
     if not 0 <= g < n:
-        raise ValueError(f"global index g must satisfy 0 <= g < n={n}, got {g}")
+        raise InputError(f"global index g must satisfy 0 <= g < n={n}, got {g}")
     q, r = divmod(n, p)
     big = r * (q + 1)  # cells held by the r blocks of size q + 1
     return g // (q + 1) if g < big else r + (g - big) // q
@@ -107,7 +108,7 @@ def _halo_widths(halo, ndim):
         return _ints(halo, "halo", length=ndim, minimum=0)
     width = _int(halo, "halo")
     if width < 0:
-        raise ValueError(f"halo width must be >= 0, got {width}")
+        raise InputError(f"halo width must be >= 0, got {width}")
     return (width,) * ndim
 
 
@@ -150,35 +151,35 @@ def choose_grid(shape, nprocs, *, dims=None, keep=(), halo=1, allow_empty=False)
     """
     shape = _ints(shape, "shape", minimum=0)
     if not shape:
-        raise ValueError("shape must have at least one axis, got ()")
+        raise InputError("shape must have at least one axis, got ()")
     ndim = len(shape)
     nprocs = _int(nprocs, "nprocs")
     if nprocs < 1:
-        raise ValueError(f"nprocs must be >= 1, got {nprocs}")
+        raise InputError(f"nprocs must be >= 1, got {nprocs}")
     widths = _halo_widths(halo, ndim)
     fixed = list(_ints(dims, "dims", length=ndim, minimum=0)) if dims is not None else [0] * ndim
     for a in _ints(keep, "keep"):
         if not -ndim <= a < ndim:
-            raise ValueError(f"keep axis {a} is out of range for a {ndim}-D shape {shape} "
+            raise InputError(f"keep axis {a} is out of range for a {ndim}-D shape {shape} "
                              f"(valid: {-ndim}..{ndim - 1})")
         if fixed[a % ndim] > 1:
-            raise ValueError(f"axis {a % ndim} is in keep (must stay unsplit) but dims fixes it "
+            raise InputError(f"axis {a % ndim} is in keep (must stay unsplit) but dims fixes it "
                              f"to {fixed[a % ndim]} blocks")
         fixed[a % ndim] = 1
     where = f"no process grid for shape={shape} on nprocs={nprocs}"
     fixed_prod = math.prod(d for d in fixed if d)
     if nprocs % fixed_prod:
-        raise ValueError(f"{where}: the fixed dims {tuple(fixed)} (keep axes count as 1) multiply to "
+        raise InputError(f"{where}: the fixed dims {tuple(fixed)} (keep axes count as 1) multiply to "
                          f"{fixed_prod}, which does not divide nprocs")
     limit = [None if allow_empty else max(n, 1) for n in shape]
     for a, d in enumerate(fixed):
         if d and limit[a] is not None and d > limit[a]:
-            raise ValueError(f"{where}: dims fixes axis {a} to {d} blocks but it has only {shape[a]} "
+            raise InputError(f"{where}: dims fixes axis {a} to {d} blocks but it has only {shape[a]} "
                              f"cells (pass allow_empty=True to allow empty blocks)")
     free = [a for a in range(ndim) if not fixed[a]]
     if not free:
         if fixed_prod != nprocs:
-            raise ValueError(f"{where}: dims {tuple(fixed)} fixes every axis but multiplies to "
+            raise InputError(f"{where}: dims {tuple(fixed)} fixes every axis but multiplies to "
                              f"{fixed_prod}, not nprocs")
         return tuple(fixed)
     weight = [2 * widths[a] * math.prod(shape[:a] + shape[a + 1:]) for a in range(ndim)]
@@ -213,7 +214,7 @@ def choose_grid(shape, nprocs, *, dims=None, keep=(), halo=1, allow_empty=False)
     search(0, rest, base)
     if not best:
         cap = math.prod(limit[a] for a in free) * fixed_prod
-        raise ValueError(f"{where}: the free axes {tuple(free)} cannot take a factor of {rest} without "
+        raise InputError(f"{where}: the free axes {tuple(free)} cannot take a factor of {rest} without "
                          f"giving some axis more blocks than cells (these axes fit at most {cap} ranks "
                          f"in total, and nprocs must factor exactly); use another nprocs, fix dims, "
                          f"or pass allow_empty=True")
@@ -239,7 +240,7 @@ class Decomposition:
     def __post_init__(self):
         shape = _ints(self.shape, "shape", minimum=0)
         if not shape:
-            raise ValueError("shape must have at least one axis, got ()")
+            raise InputError("shape must have at least one axis, got ()")
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "dims", _ints(self.dims, "dims", length=len(shape), minimum=1))
 
@@ -261,14 +262,14 @@ class Decomposition:
     def _coords(self, coords):
         c = _ints(coords, "coords", length=self.ndim)
         if any(not 0 <= x < d for x, d in zip(c, self.dims)):
-            raise ValueError(f"coords {c} out of range for dims {self.dims} (need 0 <= coords[a] < dims[a])")
+            raise InputError(f"coords {c} out of range for dims {self.dims} (need 0 <= coords[a] < dims[a])")
         return c
 
     def coords_of(self, rank):
         """Block coordinates of ``rank`` (C order, last axis fastest); ``0 <= rank < nprocs``."""
         rank = _int(rank, "rank")
         if not 0 <= rank < self.nprocs:
-            raise ValueError(f"rank must satisfy 0 <= rank < nprocs={self.nprocs}, got {rank}")
+            raise InputError(f"rank must satisfy 0 <= rank < nprocs={self.nprocs}, got {rank}")
         coords = []
         for d in reversed(self.dims):
             rank, c = divmod(rank, d)
@@ -299,7 +300,7 @@ class Decomposition:
         """Owner of a global N-D ``index``: ``(rank, local_index)``; entries ``0 <= index[a] < shape[a]``."""
         g = _ints(index, "index", length=self.ndim)
         if any(not 0 <= x < n for x, n in zip(g, self.shape)):
-            raise ValueError(f"index {g} out of range for shape {self.shape} (need 0 <= index[a] < shape[a])")
+            raise InputError(f"index {g} out of range for shape {self.shape} (need 0 <= index[a] < shape[a])")
         coords = tuple(block_owner(n, p, x) for n, p, x in zip(self.shape, self.dims, g))
         local = tuple(x - s for x, s in zip(g, self.local_start(coords)))
         return self.rank_of(coords), local
@@ -309,7 +310,7 @@ class Decomposition:
         start, extent = self.local_start(coords), self.local_shape(coords)
         local = _ints(local_index, "local_index", length=self.ndim)
         if any(not 0 <= x < n for x, n in zip(local, extent)):
-            raise ValueError(f"local_index {local} out of range for the block at coords {tuple(coords)} "
+            raise InputError(f"local_index {local} out of range for the block at coords {tuple(coords)} "
                              f"with local shape {extent}")
         return tuple(s + x for s, x in zip(start, local))
 
@@ -323,5 +324,5 @@ class Decomposition:
         """Block sizes along ``axis`` (negative allowed): ``block_sizes(shape[axis], dims[axis])``."""
         axis = _int(axis, "axis")
         if not -self.ndim <= axis < self.ndim:
-            raise ValueError(f"axis must satisfy {-self.ndim} <= axis < {self.ndim}, got {axis}")
+            raise InputError(f"axis must satisfy {-self.ndim} <= axis < {self.ndim}, got {axis}")
         return block_sizes(self.shape[axis], self.dims[axis])

@@ -10,6 +10,7 @@ import traceback
 from . import comm as _comm
 from . import trace as _trace
 from .comm import MPI
+from .errors import InputError
 from .launch import STATUS_VARIABLE
 
 __all__ = ["run_job", "exit_job", "JobArgumentParser", "abort", "on_abort", "configure_threads",
@@ -25,10 +26,10 @@ def on_abort(callback):
     """
     _ON_ABORT.append(callback)
 
-#: exceptions that mean "bad input": one line on rank 0 and exit status 2, provided
-#: every rank raised one (otherwise it is a bug and the job aborts with tracebacks)
-INPUT_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError,
-                PermissionError, IsADirectoryError, NotADirectoryError)
+#: the exception that means "bad input": one line on rank 0 and exit status 2, provided
+#: every rank raised one (otherwise it is a bug and the job aborts with tracebacks).
+#: Any other exception, a ValueError or TypeError of the job's own code included, is a bug.
+INPUT_ERRORS = (InputError,)
 
 #: seconds the ranks wait for each other to agree that an input error is symmetric
 AGREE_TIMEOUT = float(os.environ.get("CLUSTERKIT_AGREE_TIMEOUT", "5"))
@@ -97,9 +98,11 @@ def run_job(main, argv=None, comm=None, prog=None):
     - returns ``main``'s result (``None`` → 0);
     - a ``SystemExit`` (e.g. from argument parsing, identical on every rank)
       passes its status through;
-    - an input error (:data:`INPUT_ERRORS`) raised on *every* rank prints one
+    - an :class:`~clusterkit.errors.InputError` raised on *every* rank prints one
       line ``prog: error: …`` on rank 0 and returns 2; if the ranks do not all
       raise one within ``CLUSTERKIT_AGREE_TIMEOUT`` seconds it is treated as a bug;
+      a ``ValueError``/``TypeError`` that is not an ``InputError`` is a bug in the
+      job, even when every rank raises it, and keeps its traceback;
     - any other exception prints its traceback with the rank and aborts the
       whole job (``MPI_Abort``), so no rank is left hanging.
 

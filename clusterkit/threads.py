@@ -1,6 +1,7 @@
 """The one threads-per-rank policy (DESIGN rule 8); pure functions of the environment."""
 
 import os
+from .errors import InputError
 
 __all__ = ["available_cores", "threads_per_rank"]
 
@@ -38,9 +39,9 @@ def threads_per_rank(ranks_on_node, *, cores=None, node_cores=None, env=None):
             try:
                 n = int(value)
             except ValueError:
-                raise ValueError(f"{var} must be a positive integer, got {value!r}") from None
+                raise InputError(f"{var} must be a positive integer, got {value!r}") from None
             if n < 1:
-                raise ValueError(f"{var} must be a positive integer, got {value!r}")
+                raise InputError(f"{var} must be a positive integer, got {value!r}")
             return n
     cores = available_cores() if cores is None else cores
     node_cores = (os.cpu_count() or cores) if node_cores is None else node_cores

@@ -5,6 +5,7 @@ import itertools
 from . import comm as _comm
 from .comm import MPI
 from .partition import Decomposition
+from .errors import InputError
 
 __all__ = ["CartTopology", "neighbour_offsets"]
 
@@ -59,10 +60,10 @@ class CartTopology:
             periodic = (periodic,) * ndim
         periodic = tuple(periodic)
         if len(periodic) != ndim or not all(isinstance(p, bool) for p in periodic):
-            raise ValueError(f"periodic must be a bool or {ndim} bools (one per axis), "
+            raise InputError(f"periodic must be a bool or {ndim} bools (one per axis), "
                              f"got {periodic!r}")
         if decomposition.nprocs != base.Get_size():
-            raise ValueError(f"process grid {decomposition.dims} needs "
+            raise InputError(f"process grid {decomposition.dims} needs "
                              f"{decomposition.nprocs} ranks, the communicator has "
                              f"{base.Get_size()}")
         self.decomposition = decomposition

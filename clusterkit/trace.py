@@ -50,6 +50,7 @@ from .node import describe_node
 from .trace_report import (MAX_EVENTS, PROFILE_FORMAT, category, chrome_trace,
                            format_table, write_json_atomic)
 from .trace_report import summarise as _summarise
+from .errors import InputError
 
 __all__ = ["region", "traced", "enable", "disable", "reset", "is_enabled", "configure",
            "session", "finalize", "totals", "category", "chrome_trace", "format_table",
@@ -108,7 +109,7 @@ def _code_of(name):
     code = _codes.get(name)
     if code is None:
         if len(_names) > _MASK:
-            raise ValueError(f"more than {_MASK + 1} distinct region names; region names "
+            raise InputError(f"more than {_MASK + 1} distinct region names; region names "
                              f"should be fixed labels, not built per call (got {name!r})")
         code = _codes[name] = len(_names)
         _names.append(name)
@@ -298,9 +299,9 @@ def _check_writable(path, what):
     path = os.path.abspath(path)
     parent = os.path.dirname(path)
     if os.path.isdir(path):
-        raise ValueError(f"{what} {path!r} is a directory; give a file name")
+        raise InputError(f"{what} {path!r} is a directory; give a file name")
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{what} {path!r}: directory {parent!r} does not exist or is "
+        raise InputError(f"{what} {path!r}: directory {parent!r} does not exist or is "
                          "not writable")
     return path
 

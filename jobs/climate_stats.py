@@ -16,6 +16,7 @@ import numba
 import numpy as np
 
 from clusterkit.comm import MPI
+from clusterkit.errors import InputError
 from clusterkit.grid import Grid
 from clusterkit.io import cf
 from clusterkit.io.dataset import Dataset
@@ -38,7 +39,7 @@ def parse_percentiles(text):
     except ValueError:
         q = np.array([np.nan])
     if q.size == 0 or np.any(~np.isfinite(q)) or q.min() < 0 or q.max() > 100:
-        raise ValueError(f"--percentiles must be comma-separated numbers in [0, 100], "
+        raise InputError(f"--percentiles must be comma-separated numbers in [0, 100], "
                          f"got {text!r}")
     return q
 
@@ -53,7 +54,7 @@ class Layout:
         order = [kinds[d] for d in self.dims]
         if (len(self.dims) < 3 or order[0] != "time" or order[-2] != "lat"
                 or order[-1] != "lon" or {"time", "lat", "lon"} & set(order[1:-2])):
-            raise ValueError(f"variable {var!r} has dimensions {self.dims} ({order}); "
+            raise InputError(f"variable {var!r} has dimensions {self.dims} ({order}); "
                              "expected (time, [extra dims...], latitude, longitude)")
         self.shape = ds.shape(var)
         self.time_dim, self.lat_dim, self.lon_dim = self.dims[0], self.dims[-2], self.dims[-1]
@@ -173,7 +174,7 @@ def main(argv=None, comm=None):
     check_output_path(args.output, args.overwrite, comm)
     if args.anomalies:
         if args.anomalies == args.output:
-            raise ValueError("--anomalies must name a different file than OUTPUT")
+            raise InputError("--anomalies must name a different file than OUTPUT")
         check_output_path(args.anomalies, args.overwrite, comm)
     t0 = MPI.Wtime()
     with Dataset(args.input, comm) as ds:

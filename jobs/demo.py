@@ -13,6 +13,7 @@ NumPy computation of the whole field (small default shape) and prints both.
 import numpy as np
 
 from clusterkit.comm import MPI
+from clusterkit.errors import InputError
 from clusterkit.log import rprint
 from clusterkit.options import parse_ints
 from clusterkit.partition import block_range
@@ -37,7 +38,7 @@ def synthetic_temperature(t, lat_deg, lon_deg):
 def _shape(text):
     shape = parse_ints(text, 3)
     if shape is None:
-        raise ValueError(f"--shape must be three positive integers T,Y,X, got {text!r}")
+        raise InputError(f"--shape must be three positive integers T,Y,X, got {text!r}")
     return shape
 
 
@@ -48,7 +49,7 @@ def main(argv=None, comm=None):
     args = parser.parse_args(argv)
     nt, ny, nx = _shape(args.shape)
     if ny < comm.Get_size():
-        raise ValueError(f"--shape has {ny} latitudes, fewer than the {comm.Get_size()} ranks; "
+        raise InputError(f"--shape has {ny} latitudes, fewer than the {comm.Get_size()} ranks; "
                          f"use at least {comm.Get_size()} latitudes")
     t0 = MPI.Wtime()
     lat = np.linspace(-90.0, 90.0, ny)

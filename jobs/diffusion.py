@@ -46,6 +46,7 @@ import numpy as np
 
 from clusterkit import comm as _comm
 from clusterkit.comm import MPI
+from clusterkit.errors import InputError
 from clusterkit.grid import Grid
 from clusterkit.io.checkpoint import EXIT_CHECKPOINTED, fault_point
 from clusterkit.io.checkpoint_cli import add_checkpoint_arguments, checkpointer_from_args
@@ -121,7 +122,7 @@ def parse_shape(text):
     """Parse ``"NY,NX"``; ``ValueError`` unless two integers with NY >= 3 and NX >= 3."""
     shape = parse_ints(text, 2, minimum=3)
     if shape is None:
-        raise ValueError(f"--shape must be two integers NY,NX (latitudes incl. both poles, "
+        raise InputError(f"--shape must be two integers NY,NX (latitudes incl. both poles, "
                          f"longitudes), each >= 3, got {text!r}")
     return shape
 
@@ -185,16 +186,16 @@ def check_options(shape, steps, every, kappa, nranks):
     """
     ny, nx = parse_shape(shape)
     if steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {steps}")
+        raise InputError(f"--steps must be >= 1, got {steps}")
     if every < 0:
-        raise ValueError(f"--every must be >= 0 (0 = first and last step only), got {every}")
+        raise InputError(f"--every must be >= 0 (0 = first and last step only), got {every}")
     if not 0.0 < kappa <= 1.0:
-        raise ValueError(f"--kappa must satisfy 0 < F <= 1 (a fraction of the stability "
+        raise InputError(f"--kappa must satisfy 0 < F <= 1 (a fraction of the stability "
                          f"limit), got {kappa}")
     try:
         dims = choose_grid((ny, nx), nranks, halo=1)
     except ValueError:
-        raise ValueError(f"--shape {ny},{nx} cannot be split over {nranks} ranks without "
+        raise InputError(f"--shape {ny},{nx} cannot be split over {nranks} ranks without "
                          f"giving some rank no cells along an axis (more ranks than cells); "
                          f"use fewer ranks or a larger --shape") from None
     return (ny, nx), tuple(dims)

@@ -30,6 +30,7 @@ import numpy as np
 
 from clusterkit import comm as _comm
 from clusterkit.comm import MPI
+from clusterkit.errors import InputError
 from clusterkit.grid import Grid
 from clusterkit.io.checkpoint import EXIT_CHECKPOINTED, CheckpointExit, fault_point
 from clusterkit.io.checkpoint_cli import add_checkpoint_arguments, checkpointer_from_args
@@ -103,23 +104,23 @@ def check_arguments(iterations, n, pattern, radius, nranks):
         could not be filled from it).
     """
     if pattern not in _KERNELS:
-        raise ValueError(f"unknown stencil pattern {pattern!r}; valid patterns: star, box")
+        raise InputError(f"unknown stencil pattern {pattern!r}; valid patterns: star, box")
     if iterations < 1:
-        raise ValueError(f"ITERATIONS must be >= 1, got {iterations}")
+        raise InputError(f"ITERATIONS must be >= 1, got {iterations}")
     if radius < 1:
-        raise ValueError(f"RADIUS must be >= 1, got {radius}")
+        raise InputError(f"RADIUS must be >= 1, got {radius}")
     if n < 2 * radius + 1:
-        raise ValueError(f"grid size {n} is smaller than 2*RADIUS+1 = {2 * radius + 1}: "
+        raise InputError(f"grid size {n} is smaller than 2*RADIUS+1 = {2 * radius + 1}: "
                          f"a radius-{radius} stencil needs at least one interior point")
     try:
         dims = choose_grid((n, n), nranks, halo=radius)
     except ValueError:
-        raise ValueError(f"cannot split the {n}x{n} grid over {nranks} ranks without giving "
+        raise InputError(f"cannot split the {n}x{n} grid over {nranks} ranks without giving "
                          f"some rank no cells along an axis (more ranks than cells); "
                          f"use fewer ranks or a larger grid") from None
     narrow = min(min(block_sizes(n, d)) for d in dims)
     if narrow < radius:
-        raise ValueError(f"the {n}x{n} grid split {dims[0]}x{dims[1]} over {nranks} ranks has "
+        raise InputError(f"the {n}x{n} grid split {dims[0]}x{dims[1]} over {nranks} ranks has "
                          f"tiles only {narrow} cell{'s' if narrow != 1 else ''} wide, narrower "
                          f"than RADIUS={radius}; use fewer ranks or a larger grid")
     return tuple(dims)

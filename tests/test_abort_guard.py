@@ -43,8 +43,22 @@ def test_input_error_on_one_rank_only_is_a_bug_and_aborts(test_job):
     res = run_mpi(2, test_job("faulty.py"), ["bad-input-one", "--rank", "1"], module=False,
                   timeout=30, env={**__import__("os").environ, "CLUSTERKIT_AGREE_TIMEOUT": "1"})
     assert res.returncode != 0 and res.returncode != 2
-    assert "[rank 1/2] ValueError: only one rank thinks the input is bad" in res.stderr
+    assert "[rank 1/2] clusterkit.errors.InputError: only one rank thinks the input is bad" \
+        in res.stderr
     assert res.elapsed < 10
+
+
+@pytest.mark.parametrize("nranks", [1, 2])
+def test_a_bug_raised_on_every_rank_keeps_its_traceback(nranks, test_job):
+    """SPMD code raises its own TypeError/ValueError on every rank: still a bug, not
+    bad input, so no one-line message and no exit status 2."""
+    res = run_mpi(nranks, test_job("faulty.py"), ["bug-everywhere"], module=False,
+                  timeout=30)
+    assert res.returncode not in (0, 2), res.stderr
+    assert "Traceback (most recent call last):" in res.stderr
+    assert "TypeError: 'NoneType' object is not subscriptable" in res.stderr
+    assert "faulty: error:" not in res.stderr
+    assert "faulty.py\", line" in res.stderr          # the user's file and line are shown
 
 
 @pytest.mark.parametrize("code", [0, 3])

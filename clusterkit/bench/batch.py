@@ -19,6 +19,7 @@ import re
 
 from ..trace_report import write_json_atomic
 from .sweep import point_record, results_record
+from ..errors import InputError
 
 __all__ = ["MANIFEST_FORMAT", "STAGING", "MANIFEST", "PointMissing", "staging_dir",
            "profile_path", "write_manifest", "read_manifest", "run_log", "collect_results"]
@@ -70,16 +71,16 @@ def read_manifest(path):
     candidates = [os.path.join(path, STAGING, MANIFEST), os.path.join(path, MANIFEST)]
     found = next((c for c in candidates if os.path.isfile(c)), None)
     if found is None:
-        raise ValueError(f"{path!r} holds no batch sweep (no {STAGING}/{MANIFEST}); give the "
+        raise InputError(f"{path!r} holds no batch sweep (no {STAGING}/{MANIFEST}); give the "
                          "--out directory of a `clusterkit bench … --slurm` run")
     try:
         with open(found) as f:
             data = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read the sweep manifest {found!r}: {exc}") from None
+        raise InputError(f"cannot read the sweep manifest {found!r}: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or \
             data.get("version") != 1 or not data.get("points"):
-        raise ValueError(f"{found!r} is not a clusterkit batch-sweep manifest")
+        raise InputError(f"{found!r} is not a clusterkit batch-sweep manifest")
     data["staging"] = os.path.dirname(found)
     data["out"] = os.path.dirname(data["staging"])
     return data

@@ -22,6 +22,7 @@ a dotted line marks the core count.
 
 import json
 import os
+from ..errors import InputError
 
 __all__ = ["load_results", "scaling_curve", "plot_results", "PLOTS", "CATEGORIES"]
 
@@ -45,19 +46,19 @@ def load_results(path):
         with open(path) as f:
             data = json.load(f)
     except FileNotFoundError:
-        raise ValueError(f"results file {path!r} does not exist") from None
+        raise InputError(f"results file {path!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read results file {path!r}: {exc}") from None
+        raise InputError(f"cannot read results file {path!r}: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path!r} is not a clusterkit bench results file (not JSON: "
+        raise InputError(f"{path!r} is not a clusterkit bench results file (not JSON: "
                          f"{exc.msg} at line {exc.lineno})") from None
     fmt = data.get("format") if isinstance(data, dict) else None
     if fmt != RESULTS_FORMAT:
-        raise ValueError(f"{path!r} is not a clusterkit bench results file (format "
+        raise InputError(f"{path!r} is not a clusterkit bench results file (format "
                          f"{fmt!r}, expected {RESULTS_FORMAT!r})")
     if data.get("version") != 1 or data.get("mode") not in ("strong", "weak") or \
             not data.get("points"):
-        raise ValueError(f"{path!r} is a clusterkit bench results file of an unsupported "
+        raise InputError(f"{path!r} is a clusterkit bench results file of an unsupported "
                          f"version or without points (version {data.get('version')!r})")
     return data
 

@@ -45,6 +45,7 @@ from ..options import parse_ints
 from ..threads import available_cores
 from ..trace_report import write_json_atomic
 from .describe import host_info, summary
+from ..errors import InputError
 
 __all__ = ["RESULTS_FORMAT", "WEAK_SCALING", "parse_ranks", "weak_arguments", "machine_info",
            "spread", "point_record", "results_record", "run_sweep", "prepare_output",
@@ -72,16 +73,16 @@ def parse_ranks(text):
     """
     items = [s.strip() for s in str(text).split(",")]
     if not any(items):
-        raise ValueError("--ranks is empty; give rank counts such as 1,2,4")
+        raise InputError("--ranks is empty; give rank counts such as 1,2,4")
     ranks = []
     for s in items:
         try:
             n = int(s)
         except ValueError:
-            raise ValueError(f"--ranks must be comma-separated positive integers such as "
+            raise InputError(f"--ranks must be comma-separated positive integers such as "
                              f"1,2,4, got {text!r}") from None
         if n < 1:
-            raise ValueError(f"--ranks must be at least 1, got {n} in {text!r}")
+            raise InputError(f"--ranks must be at least 1, got {n} in {text!r}")
         ranks.append(n)
     return sorted(set(ranks))
 
@@ -106,14 +107,14 @@ def _option(args, name, default):
 def _ints(text, n, what):
     vals = parse_ints(text, n)
     if vals is None:
-        raise ValueError(f"{what} must be {n} positive integers, got {text!r}")
+        raise InputError(f"{what} must be {n} positive integers, got {text!r}")
     return list(vals)
 
 
 def _weak_stencil(args, r, workdir):
     pos = [a for a in args if not a.startswith("-")]
     if len(pos) < 2:
-        raise ValueError("weak scaling of stencil needs its arguments ITERATIONS GRID_SIZE "
+        raise InputError("weak scaling of stencil needs its arguments ITERATIONS GRID_SIZE "
                          "[star|box] [RADIUS] after --, e.g. -- 10 1000")
     i = args.index(pos[1])
     n = _ints(pos[1], 1, "stencil's GRID_SIZE")[0]
@@ -162,7 +163,7 @@ def weak_arguments(job, job_args, ranks, workdir):
         If the job has no weak-scaling rule or its arguments cannot be scaled.
     """
     if job not in WEAK_SCALING:
-        raise ValueError(f"no weak-scaling rule for job {job!r}; jobs that can be weakly "
+        raise InputError(f"no weak-scaling rule for job {job!r}; jobs that can be weakly "
                          f"scaled: {', '.join(sorted(WEAK_SCALING))} (use 'bench strong' "
                          "for any job)")
     return WEAK_SCALING[job][1](list(job_args), ranks, workdir)
@@ -275,7 +276,7 @@ def run_sweep(mode, job, target, is_module, ranks, repeat=3, *, job_args=(), wor
         A run exited with a non-zero status or timed out.
     """
     if mode not in ("strong", "weak"):
-        raise ValueError(f"mode must be 'strong' or 'weak', got {mode!r}")
+        raise InputError(f"mode must be 'strong' or 'weak', got {mode!r}")
     cores, flavour = available_cores(), mpi_flavour()
     scaled = {r: (weak_arguments(job, job_args, r, workdir) if mode == "weak"
                   else (list(job_args), [])) for r in ranks}
@@ -374,7 +375,7 @@ def prepare_output(path):
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise ValueError(f"output directory {path!r} is not writable: "
+        raise InputError(f"output directory {path!r} is not writable: "
                          f"{exc.strerror or exc}") from None
     return path
 

@@ -20,6 +20,7 @@ import sys
 import tempfile
 
 from .run import positive_int, resolve_job
+from ..errors import InputError
 
 __all__ = ["add_parser", "handle"]
 
@@ -151,7 +152,7 @@ def _sweep(args):
     if not args.slurm:
         given = [opt for dest, opt in _SLURM_ONLY if getattr(args, dest) not in (None, False, [])]
         if given:
-            raise ValueError(f"{', '.join(given)} only make{'s' if len(given) == 1 else ''} "
+            raise InputError(f"{', '.join(given)} only make{'s' if len(given) == 1 else ''} "
                              "sense with --slurm")
     ranks = parse_ranks(args.ranks)
     target, is_module = resolve_job(args.job)
@@ -196,7 +197,7 @@ def _plot(args):
     runs = [load_results(p) for p in args.results]
     labels = args.labels.split(",") if args.labels else None
     if labels is not None and len(labels) != len(runs):
-        raise ValueError(f"--labels has {len(labels)} entries for {len(runs)} results files")
+        raise InputError(f"--labels has {len(labels)} entries for {len(runs)} results files")
     if labels is None:
         labels = [default_label(r) if len(runs) == 1 else
                   f"{r['job']} {r['mode']} ({os.path.basename(os.path.dirname(os.path.abspath(p)))})"

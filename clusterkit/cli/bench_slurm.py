@@ -34,6 +34,7 @@ from ..slurm.render import launch_command
 from ..slurm.sites import load_site
 from ..slurm.spec import RUN_INDEX, JobSpec
 from ..slurm.submit import submit
+from ..errors import InputError
 
 __all__ = ["submit_sweep", "collect", "node_layout", "wait_for_jobs", "failure_line",
            "SweepFailed", "NotFinished", "EXIT_NOT_FINISHED"]
@@ -68,7 +69,7 @@ def node_layout(ranks, per_node=None):
     if per_node is None or ranks <= per_node:
         return 1, ranks
     if ranks % per_node:
-        raise ValueError(f"--ranks entry {ranks} is not a multiple of --ntasks-per-node "
+        raise InputError(f"--ranks entry {ranks} is not a multiple of --ntasks-per-node "
                          f"{per_node}: give rank counts that fill whole nodes")
     return ranks // per_node, per_node
 
@@ -185,7 +186,7 @@ def _existing_sweep(staging):
     busy = [p["job_id"] for p in old["points"]
             if any(r.get("JobState") not in FINISHED_STATES for r in job_records(p["job_id"]))]
     if busy:
-        raise ValueError(f"{old['out']!r} already holds a Slurm sweep whose jobs "
+        raise InputError(f"{old['out']!r} already holds a Slurm sweep whose jobs "
                          f"{', '.join(busy)} are queued or running: collect it with "
                          f"`clusterkit bench collect {old['out']}`, cancel it, or give "
                          "another --out")

@@ -5,6 +5,7 @@ import shutil
 import sys
 
 from ..slurm.query import log_files
+from ..errors import InputError
 
 __all__ = ["add_parser", "handle"]
 
@@ -36,7 +37,7 @@ def handle(args):
             when = "has not started yet" if state == "PENDING" else f"is {state}"
             note = f"job {task} {when}; no output file yet"
             if len(files) == 1:
-                raise ValueError(f"{note} ({path})")
+                raise InputError(f"{note} ({path})")
             sys.stderr.write(f"clusterkit logs: {note}\n")
             continue
         if len(files) > 1:
@@ -46,5 +47,5 @@ def handle(args):
         sys.stdout.buffer.flush()
         printed += 1
     if not printed and len(files) > 1:
-        raise ValueError(f"no task of job {args.id} has written output yet")
+        raise InputError(f"no task of job {args.id} has written output yet")
     return 0

@@ -4,6 +4,8 @@ import argparse
 import importlib
 import sys
 
+from ..errors import InputError
+
 __all__ = ["main", "build_parser", "CliParser"]
 
 #: subcommand -> module of this package that defines its ``add_parser``
@@ -44,7 +46,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, TypeError, OSError) as exc:
+    except (InputError, OSError) as exc:   # bad input or the system refused; bugs keep
+        # their traceback
         sys.stderr.write(f"clusterkit {args.command}: error: {exc}\n")
         return 2
 

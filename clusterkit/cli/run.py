@@ -10,6 +10,7 @@ import sys
 from ..launch import (STATUS_VARIABLE, job_environment, job_status, mpi_flavour,
                       mpirun_command, status_channel, trace_exports)
 from ..threads import available_cores
+from ..errors import InputError
 
 __all__ = ["add_parser", "resolve_job", "positive_int", "trace_environment"]
 
@@ -41,7 +42,7 @@ def resolve_job(name):
     if name.endswith(".py"):
         if os.path.isfile(name):
             return os.path.abspath(name), False
-        raise ValueError(f"job script {name!r} not found")
+        raise InputError(f"job script {name!r} not found")
     if "." in name:
         try:
             found = importlib.util.find_spec(name) is not None
@@ -49,7 +50,7 @@ def resolve_job(name):
             found = False
         if found:
             return name, True
-    raise ValueError(f"unknown job {name!r}; valid jobs: {', '.join(sorted(JOBS))} "
+    raise InputError(f"unknown job {name!r}; valid jobs: {', '.join(sorted(JOBS))} "
                      "(or an importable module path such as mypkg.myjob, or a script.py)")
 
 
@@ -68,10 +69,10 @@ def trace_environment(env, profile=False, trace=None):
         path = os.path.abspath(trace)
         parent = os.path.dirname(path)
         if os.path.isdir(path):
-            raise ValueError(f"--trace {trace!r} is a directory; give a file name such as "
+            raise InputError(f"--trace {trace!r} is a directory; give a file name such as "
                              "trace.json")
         if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-            raise ValueError(f"--trace {trace!r}: directory {parent!r} does not exist or is "
+            raise InputError(f"--trace {trace!r}: directory {parent!r} does not exist or is "
                              "not writable")
         env["CLUSTERKIT_TRACE"] = path
     return env

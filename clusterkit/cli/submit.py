@@ -8,6 +8,7 @@ from ..slurm.sites import load_site
 from ..slurm.spec import JobSpec
 from ..slurm.submit import submit
 from .run import resolve_job
+from ..errors import InputError
 
 __all__ = ["add_parser", "handle", "build_spec"]
 
@@ -73,7 +74,7 @@ def _split_rest(args):
         _PARSER["submit"].parse_args(options + ["--", job], namespace=args)
         if args.rest or args.job != job:
             stray = args.job if args.job != job else args.rest[0]
-            raise ValueError(f"unexpected argument {stray!r} after {job}: the job's own "
+            raise InputError(f"unexpected argument {stray!r} after {job}: the job's own "
                              f"arguments go after --, as in: {_USAGE}")
     return job_args
 
@@ -83,7 +84,7 @@ def _env_pairs(items):
     for item in items:
         name, eq, value = item.partition("=")
         if not eq:
-            raise ValueError(f"--env must be NAME=VALUE, got {item!r}")
+            raise InputError(f"--env must be NAME=VALUE, got {item!r}")
         pairs.append((name, value))
     return pairs
 
@@ -94,7 +95,7 @@ def _trace_env(args):
     if args.trace:
         folder = os.path.dirname(os.path.abspath(args.trace))
         if not os.path.isdir(folder):
-            raise ValueError(f"--trace: directory {folder!r} does not exist")
+            raise InputError(f"--trace: directory {folder!r} does not exist")
         pairs.append(("CLUSTERKIT_TRACE", os.path.abspath(args.trace)))
     return pairs
 

@@ -3,6 +3,7 @@
 import re
 
 import numpy as np
+from ..errors import InputError
 
 __all__ = ["CALENDARS", "YEAR_DAYS", "attr_str", "axis_kind", "calendar_of", "decode_time",
            "days_since_first", "unpack", "fill_values", "raw_decoding"]
@@ -67,7 +68,7 @@ def calendar_of(attrs):
     """
     cal = attr_str(attrs, "calendar", "standard").strip().lower() or "standard"
     if cal not in CALENDARS:
-        raise ValueError(f"unsupported calendar {cal!r}; supported: "
+        raise InputError(f"unsupported calendar {cal!r}; supported: "
                          f"{', '.join(sorted(CALENDARS))}")
     return CALENDARS[cal]
 
@@ -76,7 +77,7 @@ def _units(attrs):
     units = attr_str(attrs, "units").strip()
     m = _TIME_UNITS.match(units)
     if not m:
-        raise ValueError(f"time units {units!r} are not '<seconds|minutes|hours|days> since "
+        raise InputError(f"time units {units!r} are not '<seconds|minutes|hours|days> since "
                          "<date>'")
     return units, _DAY_FACTOR[m.group(1).lower()]
 
@@ -90,7 +91,7 @@ def decode_time(values, attrs):
         return cftime.num2date(np.asarray(values), units, calendar=cal,
                                only_use_cftime_datetimes=True)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"cannot decode time units {units!r} with calendar {cal!r}: "
+        raise InputError(f"cannot decode time units {units!r} with calendar {cal!r}: "
                          f"{exc}") from None
 
 

@@ -40,6 +40,7 @@ import numpy as np
 from .. import comm as _comm
 from ..comm import MPI, check
 from .dataset import funnel_write, parallel_io
+from ..errors import InputError
 
 __all__ = ["Checkpointer", "Restored", "EXIT_CHECKPOINTED", "CheckpointExit",
            "install_signal_handlers", "stop_requested", "should_stop", "global_checksum",
@@ -228,11 +229,11 @@ class Checkpointer:
     def __init__(self, directory, comm=None, every=None, seconds=None, keep=3, job="job",
                  meta=None):
         if every is not None and every < 1:
-            raise ValueError(f"--checkpoint-every must be >= 1, got {every}")
+            raise InputError(f"--checkpoint-every must be >= 1, got {every}")
         if seconds is not None and seconds <= 0:
-            raise ValueError(f"checkpoint seconds must be > 0, got {seconds}")
+            raise InputError(f"checkpoint seconds must be > 0, got {seconds}")
         if keep < 1:
-            raise ValueError(f"keep must be >= 1, got {keep}")
+            raise InputError(f"keep must be >= 1, got {keep}")
         self.directory, self.comm = os.path.abspath(directory), _comm.resolve(comm)
         self.every, self.seconds, self.keep, self.job = every, seconds, keep, job
         self.meta = json.loads(json.dumps(meta or {}))
@@ -430,13 +431,13 @@ class Checkpointer:
         c, rank = self.comm, self.comm.Get_rank()
         found = c.bcast(list_checkpoints(self.directory) if rank == 0 else None, root=0)
         if not found:
-            raise ValueError(f"--restart: no checkpoint (ckpt-<step>.h5) in "
+            raise InputError(f"--restart: no checkpoint (ckpt-<step>.h5) in "
                              f"{self.directory!r}")
         for step, path in found:
             verdict, info = self._inspect(path, arrays) if rank == 0 else (None, None)
             verdict, info = c.bcast((verdict, info), root=0)
             if verdict == "foreign":
-                raise ValueError(f"--restart: {info}")
+                raise InputError(f"--restart: {info}")
             if verdict == "ok" and self._load(path, arrays, info["sums"]):
                 self.restored = Restored(info["step"], info["state"], info["meta"], path)
                 return self.restored
@@ -445,7 +446,7 @@ class Checkpointer:
                 sys.stderr.write(f"warning: checkpoint {path} is corrupt ({reason}); "
                                  f"trying the previous one\n")
                 sys.stderr.flush()
-        raise ValueError(f"--restart: none of the {len(found)} checkpoints in "
+        raise InputError(f"--restart: none of the {len(found)} checkpoints in "
                          f"{self.directory!r} is valid")
 
     def has_checkpoints(self):

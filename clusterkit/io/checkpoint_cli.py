@@ -3,6 +3,7 @@
 import os
 
 from .checkpoint import Checkpointer, install_signal_handlers
+from ..errors import InputError
 
 __all__ = ["add_checkpoint_arguments", "checkpointer_from_args"]
 
@@ -44,13 +45,13 @@ def checkpointer_from_args(args, job, meta, comm):
                             ("--checkpoint-every", args.checkpoint_every),
                             ("--checkpoint-seconds", args.checkpoint_seconds)):
             if value is not None:
-                raise ValueError(f"{flag} needs --checkpoint-dir DIR")
+                raise InputError(f"{flag} needs --checkpoint-dir DIR")
         return None
     ck = Checkpointer(args.checkpoint_dir, comm=comm, every=args.checkpoint_every,
                       seconds=args.checkpoint_seconds, keep=args.checkpoint_keep, job=job,
                       meta=meta)
     if not args.restart and ck.has_checkpoints():
-        raise ValueError(f"--checkpoint-dir {args.checkpoint_dir!r} already holds "
+        raise InputError(f"--checkpoint-dir {args.checkpoint_dir!r} already holds "
                          f"checkpoints; pass --restart to resume from them or use an "
                          f"empty directory")
     ck.remove_stale()

@@ -9,6 +9,7 @@ from .. import comm as _comm
 from ..comm import MPI
 from ..trace import traced
 from . import cf
+from ..errors import InputError, InputFileNotFoundError, InputPermissionError
 
 __all__ = ["Dataset", "INTERNAL_ATTRS", "public_attrs", "parallel_io"]
 
@@ -55,13 +56,13 @@ def public_attrs(obj):
 def _input_problem(path):
     """The exception that makes ``path`` unusable as input, or ``None``."""
     if not os.path.exists(path):
-        return FileNotFoundError(f"input file {path!r} does not exist")
+        return InputFileNotFoundError(f"input file {path!r} does not exist")
     if os.path.isdir(path):
-        return ValueError(f"input {path!r} is a directory, not a NetCDF-4 file")
+        return InputError(f"input {path!r} is a directory, not a NetCDF-4 file")
     if not os.access(path, os.R_OK):
-        return PermissionError(f"input file {path!r} is not readable")
+        return InputPermissionError(f"input file {path!r} is not readable")
     if not h5py.is_hdf5(path):
-        return ValueError(f"input {path!r} is not a NetCDF-4/HDF5 file "
+        return InputError(f"input {path!r} is not a NetCDF-4/HDF5 file "
                           "(NetCDF-3 classic files: convert with 'nccopy -k nc4')")
     return None
 
@@ -161,12 +162,12 @@ class Dataset:
                       set(self.axis_kinds(n).values()) and n not in self.dims(n)]
         if var is not None:
             if var not in names:
-                raise ValueError(f"variable {var!r} not found in {self.path!r}; candidates: "
+                raise InputError(f"variable {var!r} not found in {self.path!r}; candidates: "
                                  f"{', '.join(candidates) or 'none'}")
             kinds = self.axis_kinds(var)
             missing = {"time", "lat", "lon"} - set(kinds.values())
             if missing:
-                raise ValueError(f"variable {var!r} has no identifiable "
+                raise InputError(f"variable {var!r} has no identifiable "
                                  f"{'/'.join(sorted(missing))} dimension (dims "
                                  f"{self.dims(var)}); CF attributes standard_name, units or "
                                  "axis identify them")
@@ -174,9 +175,9 @@ class Dataset:
         if len(candidates) == 1:
             return candidates[0]
         if not candidates:
-            raise ValueError(f"no variable in {self.path!r} has identifiable time, latitude "
+            raise InputError(f"no variable in {self.path!r} has identifiable time, latitude "
                              f"and longitude dimensions (variables: {', '.join(names)})")
-        raise ValueError(f"several data variables in {self.path!r}: {', '.join(candidates)}; "
+        raise InputError(f"several data variables in {self.path!r}: {', '.join(candidates)}; "
                          "choose one with --var")
 
     # -- data ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from .. import comm as _comm
 from ..comm import check
 from .dataset import funnel_write, parallel_io
 from ..trace import traced
+from ..errors import InputError, InputFileExistsError, InputFileNotFoundError, InputIsADirectoryError, InputPermissionError
 
 __all__ = ["NCWriter", "check_output_path"]
 
@@ -23,13 +24,13 @@ def _output_problem(path, overwrite):
     """The exception that makes ``path`` unusable as output, or ``None``."""
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        return IsADirectoryError(f"output {path!r} is a directory")
+        return InputIsADirectoryError(f"output {path!r} is a directory")
     if os.path.exists(path) and not overwrite:
-        return FileExistsError(f"output {path!r} exists; pass --overwrite to replace it")
+        return InputFileExistsError(f"output {path!r} exists; pass --overwrite to replace it")
     if not os.path.isdir(folder):
-        return FileNotFoundError(f"output directory {folder!r} does not exist")
+        return InputFileNotFoundError(f"output directory {folder!r} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
-        return PermissionError(f"output directory {folder!r} is not writable")
+        return InputPermissionError(f"output directory {folder!r} is not writable")
     return None
 
 
@@ -116,7 +117,7 @@ class NCWriter:
         """
         for d in dims:
             if d not in self._dimids:
-                raise ValueError(f"variable {name!r} uses dimension {d!r}, which was not "
+                raise InputError(f"variable {name!r} uses dimension {d!r}, which was not "
                                  "created with dimension()")
         dtype = np.dtype(dtype)
         if fill_value is None and dtype.kind == "f":

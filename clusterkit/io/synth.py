@@ -12,6 +12,7 @@ from .. import comm as _comm
 from ..grid import Grid
 from .cf import CALENDARS, YEAR_DAYS
 from .ncwrite import NCWriter
+from ..errors import InputError
 
 __all__ = ["make_dataset", "synthetic_values"]
 
@@ -76,12 +77,12 @@ def make_dataset(path, shape, *, calendar="standard", land_mask=False, compress=
     """
     c = _comm.resolve(comm)
     if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"--shape must be three positive integers T,Y,X, got {shape}")
+        raise InputError(f"--shape must be three positive integers T,Y,X, got {shape}")
     if calendar not in CALENDARS:
-        raise ValueError(f"unsupported calendar {calendar!r}; supported: "
+        raise InputError(f"unsupported calendar {calendar!r}; supported: "
                          f"{', '.join(sorted(CALENDARS))}")
     if levels < 0:
-        raise ValueError(f"--levels must be >= 0, got {levels}")
+        raise InputError(f"--levels must be >= 0, got {levels}")
     nt, ny, nx = shape
     dlat = 180.0 / ny
     lat = -90.0 + dlat / 2 + dlat * np.arange(ny)

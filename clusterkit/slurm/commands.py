@@ -2,6 +2,7 @@
 
 import shutil
 import subprocess
+from ..errors import InputError
 
 __all__ = ["run_slurm", "find_command", "one_line"]
 
@@ -23,7 +24,7 @@ def find_command(name):
     exe = shutil.which(name)
     if exe is None:
         hint = " (--dry-run prints the script without it)" if name == "sbatch" else ""
-        raise ValueError(f"{name} not found on PATH: is Slurm installed here (a login node, "
+        raise InputError(f"{name} not found on PATH: is Slurm installed here (a login node, "
                          f"or `module load slurm`)?{hint}")
     return exe
 
@@ -51,12 +52,12 @@ def run_slurm(argv, *, timeout=60, check=True):
         proc = subprocess.run([exe, *argv[1:]], capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        raise ValueError(f"{argv[0]} did not answer within {timeout:g} s "
+        raise InputError(f"{argv[0]} did not answer within {timeout:g} s "
                          "(is the Slurm controller reachable?)") from None
     except OSError as exc:
-        raise ValueError(f"cannot run {argv[0]}: {exc}") from None
+        raise InputError(f"cannot run {argv[0]}: {exc}") from None
     if check and proc.returncode != 0:
         message = (one_line(proc.stderr) or one_line(proc.stdout)
                    or f"exit status {proc.returncode}")
-        raise ValueError(f"{argv[0]} failed: {message}")
+        raise InputError(f"{argv[0]} failed: {message}")
     return proc

@@ -4,6 +4,7 @@ import re
 
 from .commands import one_line, run_slurm
 from .spec import check_job_id
+from ..errors import InputError
 
 __all__ = ["parse_scontrol", "job_records", "accounting_enabled", "status_rows",
            "format_rows", "cancel", "log_files", "FINISHED_STATES", "COLUMNS"]
@@ -42,7 +43,7 @@ def job_records(job_id):
     if proc.returncode != 0:
         if "Invalid job id" in proc.stderr:
             return []
-        raise ValueError(f"scontrol failed: {one_line(proc.stderr) or proc.returncode}")
+        raise InputError(f"scontrol failed: {one_line(proc.stderr) or proc.returncode}")
     return sorted(parse_scontrol(proc.stdout), key=_task_order)
 
 
@@ -144,7 +145,7 @@ def cancel(job_id):
     """
     records = job_records(job_id)
     if not records:
-        raise ValueError(f"unknown job {job_id}: Slurm's controller does not know it "
+        raise InputError(f"unknown job {job_id}: Slurm's controller does not know it "
                          "(finished jobs are forgotten after MinJobAge)")
     states = sorted({r.get("JobState", "?") for r in records})
     if all(s in FINISHED_STATES for s in states):
@@ -163,7 +164,7 @@ def log_files(job_id):
     """
     records = job_records(job_id)
     if not records:
-        raise ValueError(f"unknown job {job_id}: Slurm's controller does not know it any more; "
+        raise InputError(f"unknown job {job_id}: Slurm's controller does not know it any more; "
                          f"its output is slurm-{job_id}.out in the --output-dir it was "
                          "submitted with")
     return [(_display_id(r), r.get("JobState", "?"), r.get("StdOut", ""), r.get("StdErr", ""))

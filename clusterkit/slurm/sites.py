@@ -15,6 +15,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
         tomllib = None
 
 from .spec import check_sbatch_option, check_text, parse_time
+from ..errors import InputError, InputFileNotFoundError
 
 __all__ = ["Site", "data_dir", "site_dirs", "known_sites", "load_site", "site_from_dict",
            "DEFAULT_SITE"]
@@ -104,26 +105,26 @@ class Site:
     def __post_init__(self):
         where = f"site {self.name!r}"
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name or ""):
-            raise ValueError(f"site name must be letters, digits, _ . -, got {self.name!r}")
+            raise InputError(f"site name must be letters, digits, _ . -, got {self.name!r}")
         if self.launcher not in _LAUNCHERS:
-            raise ValueError(f"{where}: launcher must be one of {', '.join(_LAUNCHERS)}, "
+            raise InputError(f"{where}: launcher must be one of {', '.join(_LAUNCHERS)}, "
                              f"got {self.launcher!r}")
         if self.mpi is not None:
             if self.launcher != "srun":
-                raise ValueError(f"{where}: mpi (srun's --mpi plugin) needs launcher = \"srun\"")
+                raise InputError(f"{where}: mpi (srun's --mpi plugin) needs launcher = \"srun\"")
             if not re.fullmatch(r"[a-z0-9_]+", self.mpi):
-                raise ValueError(f"{where}: mpi must be a plugin name like pmix, got {self.mpi!r}")
+                raise InputError(f"{where}: mpi must be a plugin name like pmix, got {self.mpi!r}")
         words = shlex.split(check_text(f"{where}: shell", self.shell))
         if not words or not os.path.isabs(words[0]):
-            raise ValueError(f"{where}: shell must start with an absolute path, "
+            raise InputError(f"{where}: shell must start with an absolute path, "
                              f"got {self.shell!r}")
         for key in ("launcher_args", "modules", "sbatch"):
             values = getattr(self, key)
             if isinstance(values, str) or not all(isinstance(v, str) for v in values):
-                raise ValueError(f"{where}: {key} must be a list of strings")
+                raise InputError(f"{where}: {key} must be a list of strings")
             object.__setattr__(self, key, tuple(values))
         if not isinstance(self.module_purge, bool) or not isinstance(self.description, str):
-            raise ValueError(f"{where}: module_purge must be true or false, description text")
+            raise InputError(f"{where}: module_purge must be true or false, description text")
         for module in self.modules:
             check_text(f"{where}: module", module, spaces=False)
         for arg in self.launcher_args:
@@ -133,11 +134,11 @@ class Site:
         env = tuple(self.env.items()) if isinstance(self.env, dict) else tuple(self.env)
         for name, value in env:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or not isinstance(value, str):
-                raise ValueError(f"{where}: env entries must be NAME = \"text\", got {name!r}")
+                raise InputError(f"{where}: env entries must be NAME = \"text\", got {name!r}")
         object.__setattr__(self, "env", env)
         unknown = set(self.defaults) - set(_DEFAULT_KEYS)
         if unknown:
-            raise ValueError(f"{where}: unknown defaults {sorted(unknown)}; valid: "
+            raise InputError(f"{where}: unknown defaults {sorted(unknown)}; valid: "
                              f"{', '.join(_DEFAULT_KEYS)}")
         if self.defaults.get("time") is not None:
             parse_time(self.defaults["time"])
@@ -164,19 +165,19 @@ def site_from_dict(name, data, source="<dict>"):
     data = dict(data)
     launcher = data.pop("launcher", {})
     if not isinstance(launcher, dict):
-        raise ValueError(f"{source}: [launcher] must be a table with command, mpi, args")
+        raise InputError(f"{source}: [launcher] must be a table with command, mpi, args")
     bad = set(launcher) - {"command", "mpi", "args"}
     unknown = sorted(set(data) - fields) + sorted(f"launcher.{k}" for k in bad)
     if unknown:
-        raise ValueError(f"{source}: unknown keys {unknown}; valid: launcher.command, "
+        raise InputError(f"{source}: unknown keys {unknown}; valid: launcher.command, "
                          f"launcher.mpi, launcher.args, {', '.join(sorted(fields))}")
     try:
         return Site(name=name, launcher=launcher.get("command", "srun"),
                     mpi=launcher.get("mpi"), launcher_args=launcher.get("args", ()), **data)
     except TypeError as exc:
-        raise ValueError(f"{source}: {exc}") from None
+        raise InputError(f"{source}: {exc}") from None
     except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from None
+        raise InputError(f"{source}: {exc}") from None
 
 
 def load_site(name=None, env=None):
@@ -194,20 +195,20 @@ def load_site(name=None, env=None):
     if name.endswith(".toml"):
         path = pathlib.Path(name)
         if not path.is_file():
-            raise ValueError(f"site file {name!r} not found")
+            raise InputError(f"site file {name!r} not found")
     else:
         found = [d / f"{name}.toml" for d in site_dirs(env)
                  if re.fullmatch(r"[A-Za-z0-9_.-]+", name) and (d / f"{name}.toml").is_file()]
         if not found:
-            raise ValueError(f"unknown site {name!r}; known sites: "
+            raise InputError(f"unknown site {name!r}; known sites: "
                              f"{', '.join(known_sites(env)) or '(none)'} (or a path to a "
                              ".toml file; more directories via CLUSTERKIT_SITE_PATH)")
         path = found[0]
     if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
-        raise ValueError("reading site profiles needs Python 3.11+ (tomllib) or the tomli "
+        raise InputError("reading site profiles needs Python 3.11+ (tomllib) or the tomli "
                          "package (pip install tomli)")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"site file {str(path)!r}: {exc}") from None
+        raise InputError(f"site file {str(path)!r}: {exc}") from None
     return site_from_dict(path.stem, data, source=f"site file {str(path)!r}")

@@ -4,6 +4,7 @@ import dataclasses
 import os
 import re
 import sys
+from ..errors import InputError
 
 __all__ = ["JobSpec", "ARRAY_INDEX", "RUN_INDEX", "MAIL_TYPES", "parse_time", "check_array",
            "check_dependency", "check_memory", "check_count", "check_text", "check_job_id",
@@ -54,14 +55,14 @@ def check_text(option, value, *, max_len=1024, spaces=True):
         or, with ``spaces=False``, whitespace.
     """
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{option} must be non-empty text, got {value!r}")
+        raise InputError(f"{option} must be non-empty text, got {value!r}")
     if _CONTROL_RE.search(value):
-        raise ValueError(f"{option} must not contain control characters (newline, tab, …), "
+        raise InputError(f"{option} must not contain control characters (newline, tab, …), "
                          f"got {value!r}")
     if not spaces and any(c.isspace() for c in value):
-        raise ValueError(f"{option} must not contain whitespace, got {value!r}")
+        raise InputError(f"{option} must not contain whitespace, got {value!r}")
     if len(value.encode()) > max_len:
-        raise ValueError(f"{option} is longer than {max_len} bytes")
+        raise InputError(f"{option} is longer than {max_len} bytes")
     return value
 
 
@@ -70,7 +71,7 @@ def check_count(option, value):
     if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{option} must be a positive integer, got {value!r}")
+        raise InputError(f"{option} must be a positive integer, got {value!r}")
     return value
 
 
@@ -88,24 +89,24 @@ def parse_time(text):
         ``UNLIMITED``), or for a limit beyond what Slurm can store.
     """
     if not isinstance(text, str):
-        raise ValueError(f"--time must be text ({_TIME_FORMATS}), got {text!r}")
+        raise InputError(f"--time must be text ({_TIME_FORMATS}), got {text!r}")
     if text.upper() in ("UNLIMITED", "INFINITE"):
         return None
     m = _TIME_RE.fullmatch(text)
     if m is None:
-        raise ValueError(f"--time must be one of {_TIME_FORMATS}, got {text!r}")
+        raise InputError(f"--time must be one of {_TIME_FORMATS}, got {text!r}")
     g = {k: int(v) for k, v in m.groupdict().items() if v is not None}
     clock = [("dm", 60), ("ds", 60), ("hm", 60), ("hs", 60), ("ms", 60), ("dh", 24)]
     for key, limit in clock:
         if g.get(key, 0) >= limit:
-            raise ValueError(f"--time {text!r}: a field after the first must be below {limit}")
+            raise InputError(f"--time {text!r}: a field after the first must be below {limit}")
     seconds = (g.get("d", 0) * 86400 + (g.get("dh", 0) + g.get("h", 0)) * 3600
                + (g.get("dm", 0) + g.get("hm", 0) + g.get("m", 0)) * 60
                + g.get("ds", 0) + g.get("hs", 0) + g.get("ms", 0))
     if seconds == 0:
-        raise ValueError(f"--time must be positive, got {text!r} (use UNLIMITED for no limit)")
+        raise InputError(f"--time must be positive, got {text!r} (use UNLIMITED for no limit)")
     if seconds > _MAX_TIME_S:
-        raise ValueError(f"--time {text!r} is longer than Slurm can store (about 68 years); "
+        raise InputError(f"--time {text!r} is longer than Slurm can store (about 68 years); "
                          "use UNLIMITED")
     return seconds
 
@@ -119,22 +120,22 @@ def check_array(text):
     """
     what = "--array must be indices like 0-9, 0-9%2, 1,3,5 or 0-15:4"
     if not isinstance(text, str) or not text:
-        raise ValueError(f"{what}, got {text!r}")
+        raise InputError(f"{what}, got {text!r}")
     body, pct, limit = text.partition("%")
     if pct and not (limit.isdigit() and int(limit) >= 1):
-        raise ValueError(f"{what}; the %LIMIT after the indices must be a positive "
+        raise InputError(f"{what}; the %LIMIT after the indices must be a positive "
                          f"integer, got {text!r}")
     for item in body.split(","):
         m = _ARRAY_ITEM_RE.fullmatch(item)
         if m is None:
-            raise ValueError(f"{what}, got {text!r} (bad item {item!r})")
+            raise InputError(f"{what}, got {text!r} (bad item {item!r})")
         start, stop, step = (int(x) if x is not None else None for x in m.groups())
         if stop is not None and stop < start:
-            raise ValueError(f"{what}; range {item!r} ends before it starts")
+            raise InputError(f"{what}; range {item!r} ends before it starts")
         if step is not None and step < 1:
-            raise ValueError(f"{what}; the step in {item!r} must be at least 1")
+            raise InputError(f"{what}; the step in {item!r} must be at least 1")
         if max(start, stop or 0) > _MAX_ARRAY_INDEX:
-            raise ValueError(f"{what}; index in {item!r} exceeds {_MAX_ARRAY_INDEX}")
+            raise InputError(f"{what}; index in {item!r} exceeds {_MAX_ARRAY_INDEX}")
     return text
 
 
@@ -143,7 +144,7 @@ def check_job_id(text, option="job ID"):
     if isinstance(text, int) and not isinstance(text, bool):
         text = str(text)
     if not isinstance(text, str) or not _JOB_ID_RE.fullmatch(text):
-        raise ValueError(f"{option} must be a job ID such as 123 or an array task such as "
+        raise InputError(f"{option} must be a job ID such as 123 or an array task such as "
                          f"123_4, got {text!r}")
     return text
 
@@ -158,21 +159,21 @@ def check_dependency(text):
     what = ("--dependency must be TYPE:ID[:ID...] (TYPE: " + ", ".join(_DEP_TYPES)
             + ") or singleton, joined by ',' (all) or '?' (any)")
     if not isinstance(text, str) or not text:
-        raise ValueError(f"{what}, got {text!r}")
+        raise InputError(f"{what}, got {text!r}")
     if "," in text and "?" in text:
-        raise ValueError(f"{what}; ',' and '?' cannot be mixed, got {text!r}")
+        raise InputError(f"{what}; ',' and '?' cannot be mixed, got {text!r}")
     for item in re.split(r"[,?]", text):
         kind, _, ids = item.partition(":")
         if kind == "singleton" and not ids:
             continue
         if kind not in _DEP_TYPES or not ids:
-            raise ValueError(f"{what}, got {text!r} (bad item {item!r})")
+            raise InputError(f"{what}, got {text!r} (bad item {item!r})")
         for jid in ids.split(":"):
             base, plus, minutes = jid.partition("+")
             if plus and (kind != "after" or not minutes.isdigit()):
-                raise ValueError(f"{what}; only after:ID+MINUTES takes a delay, got {item!r}")
+                raise InputError(f"{what}; only after:ID+MINUTES takes a delay, got {item!r}")
             if not _JOB_ID_RE.fullmatch(base):
-                raise ValueError(f"{what}; {base!r} in {item!r} is not a job ID")
+                raise InputError(f"{what}; {base!r} in {item!r} is not a job ID")
     return text
 
 
@@ -181,7 +182,7 @@ def check_memory(option, text, *, allow_zero=False):
     m = _MEMORY_RE.fullmatch(text) if isinstance(text, str) else None
     if m is None or (int(m.group(1)) == 0 and not allow_zero):
         zero = " (0 = all of a node's memory)" if allow_zero else ""
-        raise ValueError(f"{option} must be a positive size like 4000, 500M or 4G{zero}, "
+        raise InputError(f"{option} must be a positive size like 4000, 500M or 4G{zero}, "
                          f"got {text!r}")
     return text
 
@@ -195,10 +196,10 @@ def check_sbatch_option(text):
     check_text("an extra sbatch option", text)
     name, _, _ = text.partition("=")
     if not re.fullmatch(r"--[a-z][a-z0-9-]*", name):
-        raise ValueError(f"an extra sbatch option must look like --option or --option=value, "
+        raise InputError(f"an extra sbatch option must look like --option or --option=value, "
                          f"got {text!r}")
     if name[2:] in _MANAGED:
-        raise ValueError(f"sbatch option {name} is set by clusterkit; use clusterkit submit "
+        raise InputError(f"sbatch option {name} is set by clusterkit; use clusterkit submit "
                          f"{_MANAGED[name[2:]]} instead")
     return text
 
@@ -209,7 +210,7 @@ def _name(option, value, *, list_ok=False):
     check_text(option, value, spaces=False)
     parts = value.split(",") if list_ok else [value]
     if not all(_NAME_RE.fullmatch(p) for p in parts):
-        raise ValueError(f"{option} must be a Slurm name (letters, digits, _ . + -), "
+        raise InputError(f"{option} must be a Slurm name (letters, digits, _ . + -), "
                          f"got {value!r}")
     return value
 
@@ -300,13 +301,13 @@ class JobSpec:
         for option in ("args", "env", "sbatch_extra"):
             value = getattr(self, option)
             if isinstance(value, (str, bytes)):
-                raise ValueError(f"{option} must be a sequence, got a string {value!r}")
+                raise InputError(f"{option} must be a sequence, got a string {value!r}")
             setv(option, tuple(tuple(v) if option == "env" else v for v in value))
         for arg in self.args:
             if not isinstance(arg, str) or "\0" in arg:
-                raise ValueError(f"job arguments must be text without NUL bytes, got {arg!r}")
+                raise InputError(f"job arguments must be text without NUL bytes, got {arg!r}")
         if self.array is None and any(ARRAY_INDEX in a for a in self.args):
-            raise ValueError(f"a job argument uses {ARRAY_INDEX} but no --array is given")
+            raise InputError(f"a job argument uses {ARRAY_INDEX} but no --array is given")
         if self.job_name is None:
             base = os.path.basename(self.target)
             setv("job_name", base[:-3] if base.endswith(".py") else base.rsplit(".", 1)[-1])
@@ -321,7 +322,7 @@ class JobSpec:
         if self.constraint is not None:
             check_text("--constraint", self.constraint, spaces=False)
         if self.mem is not None and self.mem_per_cpu is not None:
-            raise ValueError("give --mem or --mem-per-cpu, not both")
+            raise InputError("give --mem or --mem-per-cpu, not both")
         if self.mem is not None:
             check_memory("--mem", self.mem, allow_zero=True)
         if self.mem_per_cpu is not None:
@@ -329,7 +330,7 @@ class JobSpec:
         if self.mail_type is not None:
             bad = [t for t in self.mail_type.split(",") if t not in MAIL_TYPES]
             if bad:
-                raise ValueError(f"--mail-type must be a comma-separated list of "
+                raise InputError(f"--mail-type must be a comma-separated list of "
                                  f"{', '.join(MAIL_TYPES)}, got {self.mail_type!r}")
         if self.mail_user is not None:
             check_text("--mail-user", self.mail_user, spaces=False)
@@ -341,16 +342,16 @@ class JobSpec:
         if self.signal_requeue is not None:
             seconds = check_count("--signal-requeue", self.signal_requeue)
             if seconds > 65535:
-                raise ValueError(f"--signal-requeue must be at most 65535 seconds, got {seconds}")
+                raise InputError(f"--signal-requeue must be at most 65535 seconds, got {seconds}")
             setv("signal_requeue", seconds)
         for pair in self.env:
             if len(pair) != 2 or not isinstance(pair[0], str) or not isinstance(pair[1], str):
-                raise ValueError(f"environment entries must be (NAME, value) pairs, got {pair!r}")
+                raise InputError(f"environment entries must be (NAME, value) pairs, got {pair!r}")
             if not _ENV_NAME_RE.fullmatch(pair[0]):
-                raise ValueError(f"environment variable name must be letters, digits and _ "
+                raise InputError(f"environment variable name must be letters, digits and _ "
                                  f"(not starting with a digit), got {pair[0]!r}")
             if "\0" in pair[1]:
-                raise ValueError(f"environment value of {pair[0]} contains a NUL byte")
+                raise InputError(f"environment value of {pair[0]} contains a NUL byte")
         for extra in self.sbatch_extra:
             check_sbatch_option(extra)
         self._check_runs()
@@ -358,19 +359,19 @@ class JobSpec:
     def _check_runs(self):
         if self.runs is None:
             if any(RUN_INDEX in v for v in self.args + tuple(v for _, v in self.env)):
-                raise ValueError(f"a job argument or environment value uses {RUN_INDEX} "
+                raise InputError(f"a job argument or environment value uses {RUN_INDEX} "
                                  "but the job has no runs")
             return
         object.__setattr__(self, "runs", check_count("runs", self.runs))
         if self.array is not None or self.signal_requeue is not None:
-            raise ValueError("runs cannot be combined with --array or --signal-requeue")
+            raise InputError("runs cannot be combined with --array or --signal-requeue")
 
     def _check_output_dir(self):
         check_text("--output-dir", self.output_dir, max_len=3000)
         if not os.path.isabs(self.output_dir):
-            raise ValueError(f"--output-dir must be an absolute path, got {self.output_dir!r}")
+            raise InputError(f"--output-dir must be an absolute path, got {self.output_dir!r}")
         if "%" in self.output_dir:
-            raise ValueError("--output-dir must not contain '%' (Slurm would read it as a "
+            raise InputError("--output-dir must not contain '%' (Slurm would read it as a "
                              f"file-name pattern), got {self.output_dir!r}")
 
     @property

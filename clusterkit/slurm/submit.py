@@ -7,6 +7,7 @@ import tempfile
 
 from .commands import find_command, run_slurm
 from .render import output_patterns, render
+from ..errors import InputError
 
 __all__ = ["Submission", "submit", "parse_job_id"]
 
@@ -32,7 +33,7 @@ def parse_job_id(text):
     first = text.strip().splitlines()[0] if text.strip() else ""
     job_id = first.split(";", 1)[0].strip()
     if not re.fullmatch(r"[1-9]\d*", job_id):
-        raise ValueError(f"sbatch printed no job ID (got {text.strip()!r})")
+        raise InputError(f"sbatch printed no job ID (got {text.strip()!r})")
     return job_id
 
 
@@ -60,7 +61,7 @@ def submit(spec, site, *, sbatch="sbatch", timeout=120):
     try:
         os.makedirs(spec.output_dir, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"cannot create --output-dir {spec.output_dir!r}: "
+        raise InputError(f"cannot create --output-dir {spec.output_dir!r}: "
                          f"{exc.strerror}") from None
     fd, tmp = tempfile.mkstemp(prefix=".clusterkit-", suffix=".sh", dir=spec.output_dir)
     try:

@@ -4,12 +4,14 @@ import sys
 import time
 
 from clusterkit.comm import check
+from clusterkit.errors import InputError
 from clusterkit.runtime import JobArgumentParser, run_job
 
 
 def main(argv=None, comm=None):
     p = JobArgumentParser(prog="faulty", comm=comm)
-    p.add_argument("mode", choices=["raise", "bad-input", "bad-input-one", "checked", "status", "ok"])
+    p.add_argument("mode", choices=["raise", "bad-input", "bad-input-one", "checked", "status",
+                                    "bug-everywhere", "ok"])
     p.add_argument("--rank", type=int, default=1)
     p.add_argument("--code", type=int, default=0)
     args = p.parse_args(argv)
@@ -20,12 +22,14 @@ def main(argv=None, comm=None):
         comm.Barrier()          # the others wait in a collective that never completes
         time.sleep(60)
     elif args.mode == "bad-input":
-        raise ValueError("--widget must be one of a, b; got 'c'")
+        raise InputError("--widget must be one of a, b; got 'c'")
     elif args.mode == "bad-input-one":
         if rank == args.rank:
-            raise ValueError("only one rank thinks the input is bad")
+            raise InputError("only one rank thinks the input is bad")
         comm.Barrier()
         time.sleep(60)
+    elif args.mode == "bug-everywhere":
+        None[0]                 # a TypeError on every rank: a bug, not bad input
     elif args.mode == "checked":
         check(rank != args.rank, "block too small on this rank; use fewer ranks", comm=comm)
     elif args.mode == "status":
