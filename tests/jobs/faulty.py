@@ -29,7 +29,8 @@ def main(argv=None, comm=None):
         comm.Barrier()
         time.sleep(60)
     elif args.mode == "bug-everywhere":
-        None[0]                 # a TypeError on every rank: a bug, not bad input
+        args.mode = None
+        args.mode[0]            # a TypeError on every rank: a bug, not bad input
     elif args.mode == "checked":
         check(rank != args.rank, "block too small on this rank; use fewer ranks", comm=comm)
     elif args.mode == "status":
