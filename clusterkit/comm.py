@@ -4,10 +4,11 @@ from mpi4py import MPI
 
 from .errors import InputError
 
-__all__ = ["MPI", "resolve", "world", "world_position", "abort_job", "any_rank",
+__all__ = ["MPI", "resolve", "world", "world_position", "abort_job", "on_abort", "any_rank",
            "all_ranks", "check", "root_decides"]
 
 _world = None
+_ON_ABORT = []
 
 
 def world():
@@ -29,8 +30,23 @@ def world_position():
     return MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
 
 
+def on_abort(callback):
+    """Register ``callback()`` to run on this rank just before :func:`abort_job` ends the job.
+
+    Used to delete temporary output files, so that an aborted job leaves none. Callbacks
+    run newest first; one that raises does not stop the others or the abort.
+    """
+    _ON_ABORT.append(callback)
+
+
 def abort_job(status=1):
-    """End every process of the job with ``status`` (``MPI_Abort`` on the world)."""
+    """Run the :func:`on_abort` callbacks, then end every process of the job with
+    ``status`` (``MPI_Abort`` on the world)."""
+    for callback in reversed(_ON_ABORT):
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - nothing may stop the abort
+            pass
     MPI.COMM_WORLD.Abort(status)
 
 

@@ -16,15 +16,7 @@ from .launch import STATUS_VARIABLE
 __all__ = ["run_job", "exit_job", "JobArgumentParser", "abort", "on_abort", "configure_threads",
            "INPUT_ERRORS"]
 
-_ON_ABORT = []
-
-
-def on_abort(callback):
-    """Register ``callback()`` to run on this rank just before the job is aborted.
-
-    Used to delete temporary output files, so that an aborted job leaves none.
-    """
-    _ON_ABORT.append(callback)
+on_abort = _comm.on_abort   # the registry lives in comm, below the I/O layer that uses it
 
 #: the exception that means "bad input": one line on rank 0 and exit status 2, provided
 #: every rank raised one (otherwise it is a bug and the job aborts with tracebacks).
@@ -50,12 +42,7 @@ def abort(exc=None, status=1):
         sys.stderr.write("\n".join(lines) + "\n")
     sys.stderr.flush()
     sys.stdout.flush()
-    for callback in reversed(_ON_ABORT):
-        try:
-            callback()
-        except Exception:  # noqa: BLE001 - nothing may stop the abort
-            pass
-    _comm.abort_job(status)
+    _comm.abort_job(status)   # runs the on_abort callbacks first
     os._exit(status)  # pragma: no cover - Abort does not return
 
 

@@ -45,15 +45,12 @@ from ..options import parse_ints
 from ..threads import available_cores
 from ..trace_report import write_json_atomic
 from .describe import host_info, summary
+from .results import RESULTS_FORMAT
 from ..errors import InputError
 
-__all__ = ["RESULTS_FORMAT", "WEAK_SCALING", "parse_ranks", "weak_arguments", "machine_info",
+__all__ = ["WEAK_SCALING", "parse_ranks", "weak_arguments", "machine_info",
            "spread", "point_record", "results_record", "run_sweep", "prepare_output",
            "write_results", "install", "publish", "default_label", "JobFailed"]
-
-#: value of the ``format`` key of a results file
-RESULTS_FORMAT = "clusterkit-bench"
-
 
 class JobFailed(RuntimeError):
     """A run of the swept job exited with a non-zero status (``status`` holds it)."""

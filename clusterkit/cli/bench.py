@@ -192,7 +192,8 @@ def _sweep(args):
 
 
 def _plot(args):
-    from clusterkit.bench.plot import load_results, plot_results
+    from clusterkit.bench.plot import plot_results
+    from clusterkit.bench.results import load_results
     from clusterkit.bench.sweep import default_label, prepare_output
     runs = [load_results(p) for p in args.results]
     labels = args.labels.split(",") if args.labels else None
