@@ -6,7 +6,8 @@ import os
 import pytest
 from conftest import run_cli
 
-from clusterkit.bench.sweep import RESULTS_FORMAT, parse_ranks, weak_arguments
+from clusterkit.bench.results import RESULTS_FORMAT
+from clusterkit.bench.sweep import parse_ranks, weak_arguments
 from clusterkit.cli.main import main
 from clusterkit.threads import available_cores
 
@@ -94,7 +95,7 @@ def test_parse_ranks():
     assert parse_ranks("4, 1,2,2") == [1, 2, 4]
     for bad, msg in (("", "empty"), (" , ", "empty"), ("1,x", "positive integers"),
                      ("1.5", "positive integers"), ("0,2", "at least 1"),
-                     ("-1", "at least 1")):
+                     ("-1", "at least 1"), ("2,99999999999999999999", "a C int")):
         with pytest.raises(ValueError, match=msg):
             parse_ranks(bad)
 
@@ -145,12 +146,21 @@ def test_unwritable_output_is_a_file(tmp_path, capsys):
 
 
 def test_failing_job_is_one_line_and_leaves_nothing(tmp_path, capsys):
-    dest = tmp_path / "out"
+    dest = tmp_path / "new" / "out"            # both made by the sweep, both removed
     status, out, err = cli(capsys, "bench", "strong", "demo", "--ranks", "1", "--repeat", "1",
                            "--out", str(dest), "--", "--shape", "4,x,16")
     line = one_line_exit_2(status, err)
     assert "demo on 1 rank exited with status 2" in line and "--shape must be" in line
-    assert not dest.exists()
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("value", ["inf", "1e300"])
+def test_timeout_must_be_finite_and_fit_a_wait(capsys, value):
+    """A timeout no child-process wait can take is refused before anything runs."""
+    status, out, err = cli(capsys, "bench", "strong", "demo", "--ranks", "1", "--timeout",
+                           value)
+    assert "argument --timeout: must be a positive number of seconds up to 1000000" in \
+        one_line_exit_2(status, err)
 
 
 @pytest.mark.parametrize("content, message", [

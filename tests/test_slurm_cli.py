@@ -185,11 +185,31 @@ def test_options_after_the_job_and_site_files(stubs, tmp_path):
     (["logs", "1_2_3"], "job ID must be a job ID such as 123"),
     (["cancel"], "the following arguments are required: ID"),
     (["logs"], "the following arguments are required: ID"),
+    (["cancel", "12", "abc"], "got 'abc'"),                  # nothing cancelled, not even 12
+    (["status", "12", "x"], "got 'x'"),
+    (["cancel", "4294967294"], "'4294967294' is out of range"),
+    (["logs", "12_4000001"], "'12_4000001' is out of range"),
 ])
 def test_follow_commands_bad_ids(stubs, args, needle):
     env, log, _ = stubs
     _one_line_error(*cli(*args, env=env), needle)
     assert not log.exists()
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("partition", "p\\ntouch pwned\\n#", "defaults.partition must not contain control"),
+    ("account", "$(touch${IFS}pwned)", "defaults.account must be a Slurm name"),
+    ("qos", "q #x", "defaults.qos must not contain whitespace"),
+])
+def test_bad_site_defaults_submit_nothing(stubs, tmp_path, key, value, needle):
+    """A site default that could break out of its #SBATCH line never reaches sbatch."""
+    env, log, outdir = stubs
+    (tmp_path / "evil.toml").write_text(f'[defaults]\n{key} = "{value}"\n')
+    env["CLUSTERKIT_SITE_PATH"] = str(tmp_path)
+    _one_line_error(*cli("submit", "demo", "--site", "evil", "--output-dir", str(outdir),
+                         env=env, cwd=tmp_path), f"evil.toml': {needle}")
+    assert not log.exists(), "a Slurm command was run"
+    assert not outdir.exists() and not (tmp_path / "pwned").exists()
 
 
 def test_follow_commands_without_slurm(tmp_path):

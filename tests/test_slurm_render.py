@@ -313,17 +313,28 @@ def test_site_selection(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("toml, needle", [
     ('launcher = "srun"', "[launcher] must be a table"),
-    ('[launcher]\ncommand = "aprun"', "launcher must be one of srun, mpirun"),
-    ('[launcher]\ncommand = "mpirun"\nmpi = "pmix"', "needs launcher = \"srun\""),
+    ('[launcher]\ncommand = "aprun"', "launcher.command must be one of srun, mpirun"),
+    ('[launcher]\ncommand = "mpirun"\nmpi = "pmix"', "needs launcher.command = \"srun\""),
+    ('[launcher]\nmpi = 3', "launcher.mpi must be a plugin name like pmix"),
     ('[launcher]\nplugin = "pmix"', "unknown keys ['launcher.plugin']"),
     ('modlues = ["x"]', "unknown keys ['modlues']"),
     ('modules = "openmpi"', "modules must be a list of strings"),
     ('modules = ["a; rm -rf ~"]', "must not contain whitespace"),
-    ('[defaults]\ntime = "forever"', "--time"),
+    ('[defaults]\ntime = "forever"', "defaults.time must be one of MM, MM:SS"),
+    ('[defaults]\ntime = 30', "defaults.time must be text"),
+    ('[defaults]\npartition = "a b"', "defaults.partition must not contain whitespace"),
+    ('[defaults]\naccount = "$(id)"', "defaults.account must be a Slurm name"),
+    ('[defaults]\nqos = ""', "defaults.qos must be non-empty text"),
+    ('defaults = 5', "defaults must be a table"),
     ('[defaults]\nnodes = 2', "unknown defaults ['nodes']"),
     ('sbatch = ["--job-name=x"]', "use clusterkit submit --job-name"),
+    ('sbatch = ["-G 1"]', "sbatch entry must look like --option or --option=value"),
     ('shell = "bash"', "shell must start with an absolute path"),
-    ('[env]\n"A-B" = "x"', "env entries must be NAME"),
+    ('shell = "/bin/bash \'-l"', "cannot be split into words: No closing quotation"),
+    ('module_purge = "yes"', "module_purge must be true or false"),
+    ('[env]\n"A-B" = "x"', "env: environment variable name must be letters, digits and _"),
+    ('[env]\nX = "a\\u0000b"', "env: the value of X must be text without NUL bytes"),
+    ('env = [1, 2]', "env must be a table of NAME"),
     ('description = [', "site file"),
 ])
 def test_bad_site_profiles(tmp_path, toml, needle):
@@ -332,7 +343,8 @@ def test_bad_site_profiles(tmp_path, toml, needle):
     with pytest.raises(ValueError) as info:
         load_site(str(path), env={})
     assert needle in str(info.value)
-    assert "bad.toml" in str(info.value)
+    assert str(info.value).startswith(f"site file {str(path)!r}: ")
+    assert "\n" not in str(info.value)
 
 
 def test_site_from_dict_rejects_bad_types():
@@ -414,6 +426,51 @@ def test_hostile_strings_arrive_verbatim_and_run_nothing(tmp_path, name, args, v
     assert call["env"]["NUMBA_NUM_THREADS"] == "3"
     assert call["env"]["NUMBA_CACHE_DIR"] == str(tmp_path / "clusterkit-numba-4242")
     assert not list(tmp_path.glob("CANARY*")), "a hostile string was executed"
+
+
+_PWN = "touch pwned"
+
+
+@pytest.mark.parametrize("toml, refused_key", [
+    (f'[defaults]\npartition = "p\\n{_PWN}\\n#"', "defaults.partition"),
+    (f'[defaults]\naccount = "a\\n{_PWN}\\n#"', "defaults.account"),
+    (f'[defaults]\nqos = "q\\n{_PWN}\\n#"', "defaults.qos"),
+    (f'[defaults]\ntime = "10\\n{_PWN}\\n#"', "defaults.time"),
+    (f'sbatch = ["--comment=x\\n{_PWN}\\n#"]', "sbatch entry"),
+    (f'modules = ["m\\n{_PWN}"]', "modules entry"),
+    (f'shell = "/bin/bash\\n{_PWN}"', "shell"),
+    (f'[launcher]\nargs = ["x\\n{_PWN}"]', "launcher.args entry"),
+    ('sbatch = ["--comment=$(touch pwned) `touch pwned`"]', None),
+    ('modules = ["$(touch${IFS}pwned)"]', None),
+    ('[launcher]\ncommand = "mpirun"\nargs = ["$(touch pwned)", "; touch pwned"]', None),
+    (f'[env]\nX = "a\\n{_PWN}\\n$({_PWN})`{_PWN}`"', None),
+])
+def test_site_profile_values_cannot_add_script_lines(tmp_path, toml, refused_key):
+    """A profile value reaching an #SBATCH line or the script body is refused if it could
+    break out of its line (naming the key), else runs inert: the whole rendered script,
+    run by bash with stub launchers and ``module``, creates no file ``pwned``."""
+    path = tmp_path / "evil.toml"
+    path.write_text(toml + "\n")
+    try:
+        site = load_site(str(path), env={})
+    except ValueError as exc:
+        assert refused_key is not None, f"a harmless profile was refused: {exc}"
+        assert str(exc).startswith(f"site file {str(path)!r}: {refused_key} must ")
+        assert "\n" not in str(exc)
+        return
+    spec = JobSpec("clusterkit.jobs.demo", python=PY, output_dir="/tmp/ck")
+    text = render(spec, site)
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    bindir = _stub_dir(sandbox)
+    (bindir / "module").symlink_to(bindir / "srun")
+    script = sandbox / "job.sh"
+    script.write_text(text, encoding="utf-8")
+    subprocess.run(["bash", str(script)], cwd=sandbox, capture_output=True, timeout=60,
+                   env={"PATH": f"{bindir}:/usr/bin:/bin", "STUB_LOG": str(sandbox / "log"),
+                        "STUB_VARS": "X", "TMPDIR": str(sandbox), "HOME": str(sandbox)})
+    assert not list(sandbox.rglob("pwned")), f"a profile value ran as a command:\n{text}"
+    assert refused_key is None, f"{refused_key} was accepted and rendered inert"
 
 
 def test_a_submitting_mpi_runtime_does_not_leak_into_the_job(tmp_path):

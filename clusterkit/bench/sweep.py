@@ -60,13 +60,16 @@ class JobFailed(RuntimeError):
         self.status = status
 
 
+_MAX_RANKS = 2**31 - 1   # MPI numbers ranks with a C int
+
+
 def parse_ranks(text):
     """Parse ``"1,2,4"`` into a sorted list of distinct positive rank counts.
 
     Raises
     ------
     ValueError
-        Empty list, a non-integer entry, or a count below 1.
+        Empty list, a non-integer entry, or a count below 1 or above 2**31 - 1.
     """
     items = [s.strip() for s in str(text).split(",")]
     if not any(items):
@@ -80,6 +83,9 @@ def parse_ranks(text):
                              f"1,2,4, got {text!r}") from None
         if n < 1:
             raise InputError(f"--ranks must be at least 1, got {n} in {text!r}")
+        if n > _MAX_RANKS:
+            raise InputError(f"--ranks entry {n} exceeds {_MAX_RANKS}, the most ranks MPI can "
+                             "number (a C int)")
         ranks.append(n)
     return sorted(set(ranks))
 

@@ -14,6 +14,7 @@ nothing is left in DIR when a run fails. Locally the sweep runs with mpirun
 """
 
 import argparse
+import math
 import os
 import shutil
 import sys
@@ -54,13 +55,18 @@ def _nonneg_int(text):
     return value
 
 
+#: the longest --timeout: a child process's wait is limited to INT_MAX milliseconds
+_MAX_SECONDS = 1_000_000
+
+
 def _seconds(text):
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    if not (value > 0 and math.isfinite(value)) or value > _MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds up to "
+                                         f"{_MAX_SECONDS}, got {text!r}")
     return value
 
 
@@ -146,9 +152,32 @@ def _slurm_options(m):
         help="any other sbatch option (repeatable)")
 
 
+def _first_missing_dir(path):
+    """Return the outermost directory on the way to ``path`` that does not exist yet.
+
+    ``None`` if ``path`` exists; :func:`_remove_made_dirs` removes what a failed run made.
+    """
+    path, missing = os.path.abspath(path), None
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        path, missing = os.path.dirname(path), path
+    return missing
+
+
+def _remove_made_dirs(path, top):
+    """Remove ``path`` and its parents up to ``top`` while they are empty directories."""
+    if top is None:
+        return
+    path = os.path.abspath(path)
+    while path.startswith(top):
+        try:
+            os.rmdir(path)
+        except OSError:
+            return
+        path = os.path.dirname(path)
+
+
 def _sweep(args):
-    from clusterkit.bench.sweep import (JobFailed, parse_ranks, prepare_output, publish,
-                                        run_sweep, weak_arguments)
+    from clusterkit.bench.sweep import parse_ranks, weak_arguments
     if not args.slurm:
         given = [opt for dest, opt in _SLURM_ONLY if getattr(args, dest) not in (None, False, [])]
         if given:
@@ -158,19 +187,25 @@ def _sweep(args):
     target, is_module = resolve_job(args.job)
     name = os.path.basename(args.job.rstrip("/")) or "job"
     out = args.out or os.path.join("bench-results", f"{name}-{args.bench_mode}")
-    existed = os.path.isdir(out)
-    if args.slurm:
-        from .bench_slurm import submit_sweep
-        from clusterkit.slurm.commands import find_command
-        find_command("sbatch")
-        return submit_sweep(args, ranks, target, is_module, name, out, existed)
+    top = _first_missing_dir(out)
+    try:
+        if args.slurm:
+            from .bench_slurm import submit_sweep
+            return submit_sweep(args, ranks, target, is_module, name, out)
+        if args.bench_mode == "weak":   # bad arguments fail here, before anything is made
+            for r in ranks:
+                weak_arguments(args.job, args.job_args, r, os.path.abspath(out))
+        return _local_sweep(args, ranks, target, is_module, out)
+    finally:
+        _remove_made_dirs(out, top)      # a failed sweep leaves no trace of itself
+
+
+def _local_sweep(args, ranks, target, is_module, out):
+    from clusterkit.bench.sweep import JobFailed, prepare_output, publish, run_sweep
     timeout = 600.0 if args.timeout is None else args.timeout
     out = prepare_output(out)
     work = tempfile.mkdtemp(prefix=".bench-", dir=out)
     try:
-        if args.bench_mode == "weak":   # bad arguments fail here, before any run
-            for r in ranks:
-                weak_arguments(args.job, args.job_args, r, work)
         print(f"clusterkit bench {args.bench_mode} {args.job}: ranks {ranks}, "
               f"{args.repeat} run{'s' if args.repeat > 1 else ''} each -> {out}", flush=True)
         try:
@@ -184,8 +219,6 @@ def _sweep(args):
         publish(results, out, plots=not args.no_plots)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if not existed and os.path.isdir(out) and not os.listdir(out):
-            os.rmdir(out)       # a failed sweep leaves no trace of itself
     print(f"wrote {os.path.join(out, 'results.json')}"
           + "".join(f", {p}" for p in results["plots"]))
     return 0
@@ -200,12 +233,16 @@ def _plot(args):
     if labels is not None and len(labels) != len(runs):
         raise InputError(f"--labels has {len(labels)} entries for {len(runs)} results files")
     if labels is None:
+        folder = lambda p: os.path.basename(os.path.dirname(os.path.abspath(p)))  # noqa: E731
         labels = [default_label(r) if len(runs) == 1 else
-                  f"{r['job']} {r['mode']} ({os.path.basename(os.path.dirname(os.path.abspath(p)))})"
-                  for r, p in zip(runs, args.results)]
-    out = prepare_output(args.out or os.path.dirname(os.path.abspath(args.results[0])))
-    paths = plot_results(list(zip(runs, labels)), out,
-                         prefix="" if len(runs) == 1 else "compare-")
+                  f"{r['job']} {r['mode']} ({folder(p)})" for r, p in zip(runs, args.results)]
+    out = args.out or os.path.dirname(os.path.abspath(args.results[0]))
+    top = _first_missing_dir(out)
+    try:
+        paths = plot_results(list(zip(runs, labels)), prepare_output(out),
+                             prefix="" if len(runs) == 1 else "compare-")
+    finally:
+        _remove_made_dirs(out, top)
     print("wrote " + ", ".join(paths))
     return 0
 

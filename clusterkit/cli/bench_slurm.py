@@ -28,7 +28,7 @@ from ..bench.batch import (PointMissing, collect_results, profile_path, read_man
                            staging_dir, write_manifest)
 from ..bench.sweep import JobFailed, prepare_output, publish, weak_arguments
 from ..launch import job_environment
-from ..slurm.commands import run_slurm
+from ..slurm.commands import find_command, run_slurm
 from ..slurm.query import FINISHED_STATES, job_records
 from ..slurm.render import launch_command
 from ..slurm.sites import load_site
@@ -230,14 +230,20 @@ def _prepare(specs):
                                 f"{proc.returncode}: {lines[-1]}", 1)
 
 
-def submit_sweep(args, ranks, target, is_module, name, out, existed):
-    """Submit the sweep of parsed ``bench strong|weak --slurm`` arguments; exit status."""
+def submit_sweep(args, ranks, target, is_module, name, out):
+    """Submit the sweep of parsed ``bench strong|weak --slurm`` arguments; exit status.
+
+    Every option, the site profile and the jobs' specs are checked before sbatch is looked
+    for or anything is written. The caller removes ``out`` if it made it and it stays empty.
+    """
     site = load_site(args.site)
+    staging = staging_dir(out)
+    specs = _specs(args, ranks, target, is_module, name, staging, site)
+    find_command("sbatch")
     out = prepare_output(out)
-    staging, submitted, created, done = staging_dir(out), [], False, False
+    submitted, created, done = [], False, False
     try:
         _existing_sweep(staging)
-        specs = _specs(args, ranks, target, is_module, name, staging, site)
         shutil.rmtree(staging, ignore_errors=True)      # an ended sweep's leftovers
         created = True
         os.makedirs(os.path.dirname(profile_path(staging, 1, 0)))
@@ -266,8 +272,6 @@ def submit_sweep(args, ranks, target, is_module, name, out, existed):
                 run_slurm(["scancel", *submitted], check=False)
             if created:
                 shutil.rmtree(staging, ignore_errors=True)
-            if not existed and os.path.isdir(out) and not os.listdir(out):
-                os.rmdir(out)
     ids = ", ".join(f"{_ranks(p['ranks'])}: job {p['job_id']}" for p in points)
     hint = f"clusterkit bench collect {shlex.quote(out)}"
     if args.no_wait:

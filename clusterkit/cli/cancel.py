@@ -1,6 +1,7 @@
 """``clusterkit cancel ID…``: cancel jobs with scancel, after checking Slurm knows them."""
 
 from ..slurm.query import cancel
+from ..slurm.spec import check_job_id
 
 __all__ = ["add_parser", "handle"]
 
@@ -15,7 +16,9 @@ def add_parser(sub):
 
 
 def handle(args):
-    """Cancel each job in turn and say what happened."""
+    """Cancel each job in turn and say what happened; a malformed ID cancels nothing."""
+    for job_id in args.ids:
+        check_job_id(job_id)
     for job_id in args.ids:
         print(cancel(job_id), flush=True)
     return 0

@@ -5,6 +5,7 @@ import shutil
 import sys
 
 from ..slurm.query import log_files
+from ..slurm.spec import check_job_id
 from ..errors import InputError
 
 __all__ = ["add_parser", "handle"]
@@ -24,8 +25,8 @@ def add_parser(sub):
 
 
 def handle(args):
-    """Print the file(s); ValueError if no file exists yet (a note for each missing one)."""
-    files = log_files(args.id)
+    """Print the file(s); InputError if no file exists yet (a note for each missing one)."""
+    files = log_files(check_job_id(args.id))
     if args.path:
         for _, _, out, err in files:
             print(err if args.err else out)

@@ -3,6 +3,7 @@
 import sys
 
 from ..slurm.query import format_rows, status_rows
+from ..slurm.spec import check_job_id
 
 __all__ = ["add_parser", "handle"]
 
@@ -19,7 +20,9 @@ def add_parser(sub):
 
 
 def handle(args):
-    """Print the table; return 1 if some ID is unknown."""
+    """Print the table; return 1 if some ID is unknown (IDs are checked before Slurm runs)."""
+    for job_id in args.ids:
+        check_job_id(job_id)
     rows, unknown = status_rows(args.ids)
     if rows or not args.ids:
         print(format_rows(rows))

@@ -11,6 +11,7 @@ __all__ = ["render", "template_for", "sbatch_lines", "sbatch_quote", "launch_com
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _BARE = re.compile(r"[A-Za-z0-9_.,:/%@+=-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _LAUNCHER_FIELDS = ("nodes", "ntasks", "ntasks_per_node", "cpus_per_task")
 
 
@@ -46,7 +47,15 @@ def sbatch_quote(value):
     sbatch splits an ``#SBATCH`` line at whitespace outside quotes, treats an unquoted
     ``#`` as a comment, strips quotes, and takes the character after a backslash literally.
     Values other than plain words are double-quoted with ``\\`` and ``"`` escaped.
+
+    Raises
+    ------
+    ValueError
+        For a control character (a newline would end the ``#SBATCH`` line and start a
+        shell command): specs and site profiles refuse them, so reaching this is a bug.
     """
+    if _CONTROL.search(value):
+        raise ValueError(f"an #SBATCH value cannot hold control characters: {value!r}")
     if _BARE.fullmatch(value):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -14,7 +14,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     except ModuleNotFoundError:
         tomllib = None
 
-from .spec import check_sbatch_option, check_text, parse_time
+from .spec import check_env, check_name, check_sbatch_option, check_text, parse_time
 from ..errors import InputError, InputFileNotFoundError
 
 __all__ = ["Site", "data_dir", "site_dirs", "known_sites", "load_site", "site_from_dict",
@@ -23,7 +23,48 @@ __all__ = ["Site", "data_dir", "site_dirs", "known_sites", "load_site", "site_fr
 #: The profile used when neither ``--site`` nor ``CLUSTERKIT_SITE`` names one.
 DEFAULT_SITE = "local"
 _LAUNCHERS = ("srun", "mpirun")
-_DEFAULT_KEYS = ("partition", "account", "qos", "time")
+_SITE_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+#: [defaults] keys and the check of the submit option each stands in for
+_DEFAULT_CHECKS = {"partition": lambda key, v: check_name(key, v, list_ok=True),
+                   "account": check_name, "qos": check_name,
+                   "time": lambda key, v: parse_time(v, option=key)}
+_DEFAULT_KEYS = tuple(_DEFAULT_CHECKS)
+
+
+class _SiteError(InputError):
+    """An invalid field of a site profile; ``detail`` names the key and the rule."""
+
+    def __init__(self, where, detail):
+        super().__init__(f"{where}: {detail}")
+        self.detail = detail
+
+
+def _checked_env(env):
+    """Return ``[env]`` as a tuple of (name, value), checked as ``--env`` values are."""
+    if isinstance(env, dict):
+        env = tuple(env.items())
+    elif isinstance(env, (list, tuple)) and \
+            all(isinstance(kv, (list, tuple)) and len(kv) == 2 for kv in env):
+        env = tuple(tuple(kv) for kv in env)
+    else:
+        raise InputError(f"env must be a table of NAME = \"value\", got {env!r}")
+    for name, value in env:
+        check_env("env", name, value)
+    return env
+
+
+def _checked_defaults(defaults):
+    """Return ``[defaults]`` as a dict, each value checked as its submit option is."""
+    if not isinstance(defaults, dict):
+        raise InputError(f"defaults must be a table with keys {', '.join(_DEFAULT_KEYS)}, "
+                         f"got {defaults!r}")
+    unknown = sorted(set(defaults) - set(_DEFAULT_KEYS))
+    if unknown:
+        raise InputError(f"unknown defaults {unknown}; valid: {', '.join(_DEFAULT_KEYS)}")
+    for key, value in defaults.items():
+        if value is not None:
+            _DEFAULT_CHECKS[key](f"defaults.{key}", value)
+    return dict(defaults)
 
 
 def data_dir():
@@ -88,6 +129,19 @@ class Site:
     sbatch : tuple of str
         Extra ``--option=value`` lines for every job at this site.
     description : str
+
+    Raises
+    ------
+    InputError
+        On construction, naming the site, the key (``defaults.partition``) and the rule.
+
+    Notes
+    -----
+    ``defaults`` and ``sbatch`` become ``#SBATCH`` lines and are checked like the
+    ``clusterkit submit`` options they stand in for. ``shell``, ``launcher_args``,
+    ``modules`` and ``env`` choose what the job runs (its interpreter, launcher flags,
+    module files, variables such as ``PATH``): a profile is trusted like a shell start-up
+    file, but each of these values is one quoted word or value and cannot add a line.
     """
 
     name: str
@@ -103,46 +157,52 @@ class Site:
     description: str = ""
 
     def __post_init__(self):
-        where = f"site {self.name!r}"
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name or ""):
+        if not isinstance(self.name, str) or not _SITE_NAME_RE.fullmatch(self.name):
             raise InputError(f"site name must be letters, digits, _ . -, got {self.name!r}")
-        if self.launcher not in _LAUNCHERS:
-            raise InputError(f"{where}: launcher must be one of {', '.join(_LAUNCHERS)}, "
+        try:
+            self._check()
+        except InputError as exc:
+            raise _SiteError(f"site {self.name!r}", str(exc)) from None
+
+    def _check(self):
+        """Check every field with the rule of the matching option; normalise containers."""
+        setv = lambda key, value: object.__setattr__(self, key, value)  # noqa: E731
+        if not isinstance(self.launcher, str) or self.launcher not in _LAUNCHERS:
+            raise InputError(f"launcher.command must be one of {', '.join(_LAUNCHERS)}, "
                              f"got {self.launcher!r}")
         if self.mpi is not None:
             if self.launcher != "srun":
-                raise InputError(f"{where}: mpi (srun's --mpi plugin) needs launcher = \"srun\"")
-            if not re.fullmatch(r"[a-z0-9_]+", self.mpi):
-                raise InputError(f"{where}: mpi must be a plugin name like pmix, got {self.mpi!r}")
-        words = shlex.split(check_text(f"{where}: shell", self.shell))
+                raise InputError("launcher.mpi (srun's --mpi plugin) needs launcher.command "
+                                 "= \"srun\"")
+            if not isinstance(self.mpi, str) or not re.fullmatch(r"[a-z0-9_]+", self.mpi):
+                raise InputError(f"launcher.mpi must be a plugin name like pmix (lower-case "
+                                 f"letters, digits, _), got {self.mpi!r}")
+        check_text("shell", self.shell)
+        try:
+            words = shlex.split(self.shell)
+        except ValueError as exc:
+            raise InputError(f"shell {self.shell!r} cannot be split into words: {exc}") from None
         if not words or not os.path.isabs(words[0]):
-            raise InputError(f"{where}: shell must start with an absolute path, "
-                             f"got {self.shell!r}")
-        for key in ("launcher_args", "modules", "sbatch"):
+            raise InputError(f"shell must start with an absolute path, got {self.shell!r}")
+        for key, option in (("launcher_args", "launcher.args"), ("modules", "modules"),
+                            ("sbatch", "sbatch")):
             values = getattr(self, key)
-            if isinstance(values, str) or not all(isinstance(v, str) for v in values):
-                raise InputError(f"{where}: {key} must be a list of strings")
-            object.__setattr__(self, key, tuple(values))
-        if not isinstance(self.module_purge, bool) or not isinstance(self.description, str):
-            raise InputError(f"{where}: module_purge must be true or false, description text")
+            if not isinstance(values, (list, tuple)) or \
+                    not all(isinstance(v, str) for v in values):
+                raise InputError(f"{option} must be a list of strings, got {values!r}")
+            setv(key, tuple(values))
+        if not isinstance(self.module_purge, bool):
+            raise InputError(f"module_purge must be true or false, got {self.module_purge!r}")
+        if not isinstance(self.description, str):
+            raise InputError(f"description must be text, got {self.description!r}")
         for module in self.modules:
-            check_text(f"{where}: module", module, spaces=False)
+            check_text("modules entry", module, spaces=False)
         for arg in self.launcher_args:
-            check_text(f"{where}: launcher argument", arg)
+            check_text("launcher.args entry", arg)
         for line in self.sbatch:
-            check_sbatch_option(line)
-        env = tuple(self.env.items()) if isinstance(self.env, dict) else tuple(self.env)
-        for name, value in env:
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or not isinstance(value, str):
-                raise InputError(f"{where}: env entries must be NAME = \"text\", got {name!r}")
-        object.__setattr__(self, "env", env)
-        unknown = set(self.defaults) - set(_DEFAULT_KEYS)
-        if unknown:
-            raise InputError(f"{where}: unknown defaults {sorted(unknown)}; valid: "
-                             f"{', '.join(_DEFAULT_KEYS)}")
-        if self.defaults.get("time") is not None:
-            parse_time(self.defaults["time"])
-        object.__setattr__(self, "defaults", dict(self.defaults))
+            check_sbatch_option(line, option="sbatch entry")
+        setv("env", _checked_env(self.env))
+        setv("defaults", _checked_defaults(self.defaults))
 
     def launch_prefix(self):
         """Return the launcher's argument list, e.g. ``["srun", "--mpi=pmix"]``."""
@@ -155,10 +215,14 @@ class Site:
 def site_from_dict(name, data, source="<dict>"):
     """Return a :class:`Site` from parsed TOML ``data``; unknown keys are errors.
 
+    Every value is checked with the rule of the matching ``clusterkit submit`` option
+    (``[defaults]`` like ``--partition``/``--account``/``--qos``/``--time``, ``sbatch``
+    like ``--sbatch``, ``[env]`` like ``--env``).
+
     Raises
     ------
-    ValueError
-        Naming ``source`` and the bad key or value.
+    InputError
+        One line naming ``source``, the bad key and what would be valid.
     """
     fields = {f.name for f in dataclasses.fields(Site)} - {"name", "launcher", "mpi",
                                                           "launcher_args"}
@@ -174,9 +238,9 @@ def site_from_dict(name, data, source="<dict>"):
     try:
         return Site(name=name, launcher=launcher.get("command", "srun"),
                     mpi=launcher.get("mpi"), launcher_args=launcher.get("args", ()), **data)
-    except TypeError as exc:
-        raise InputError(f"{source}: {exc}") from None
-    except ValueError as exc:
+    except _SiteError as exc:
+        raise InputError(f"{source}: {exc.detail}") from None
+    except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
 
 
@@ -187,7 +251,7 @@ def load_site(name=None, env=None):
 
     Raises
     ------
-    ValueError
+    InputError
         If no such profile exists (listing the known ones) or the file is invalid.
     """
     env = os.environ if env is None else env
@@ -195,10 +259,10 @@ def load_site(name=None, env=None):
     if name.endswith(".toml"):
         path = pathlib.Path(name)
         if not path.is_file():
-            raise InputError(f"site file {name!r} not found")
+            raise InputFileNotFoundError(f"site file {name!r} not found")
     else:
         found = [d / f"{name}.toml" for d in site_dirs(env)
-                 if re.fullmatch(r"[A-Za-z0-9_.-]+", name) and (d / f"{name}.toml").is_file()]
+                 if _SITE_NAME_RE.fullmatch(name) and (d / f"{name}.toml").is_file()]
         if not found:
             raise InputError(f"unknown site {name!r}; known sites: "
                              f"{', '.join(known_sites(env)) or '(none)'} (or a path to a "

@@ -8,7 +8,7 @@ from ..errors import InputError
 
 __all__ = ["JobSpec", "ARRAY_INDEX", "RUN_INDEX", "MAIL_TYPES", "parse_time", "check_array",
            "check_dependency", "check_memory", "check_count", "check_text", "check_job_id",
-           "check_sbatch_option"]
+           "check_sbatch_option", "check_name", "check_env"]
 
 #: Placeholder in job arguments replaced, in each array task, by its index.
 ARRAY_INDEX = "{array_index}"
@@ -26,6 +26,7 @@ _TIME_RE = re.compile(r"(?:(?P<d>\d+)-(?P<dh>\d{1,2})(?::(?P<dm>\d{1,2})(?::(?P<
                       r"|(?P<m>\d+)(?::(?P<ms>\d{1,2}))?)")
 _MAX_TIME_S = 2**31 - 1            # Slurm parses times into a C int of seconds
 _MAX_ARRAY_INDEX = 4_000_000       # the largest MaxArraySize Slurm allows, minus one
+_MAX_JOB_ID = 2**32 - 3            # Slurm job IDs are uint32; the top two values are reserved
 _ARRAY_ITEM_RE = re.compile(r"(\d+)(?:-(\d+)(?::(\d+))?)?")
 _JOB_ID_RE = re.compile(r"[1-9]\d*(?:_\d+)?")
 _DEP_TYPES = ("after", "afterany", "afterburstbuffer", "aftercorr", "afternotok", "afterok")
@@ -50,7 +51,7 @@ def check_text(option, value, *, max_len=1024, spaces=True):
 
     Raises
     ------
-    ValueError
+    InputError
         If it is empty, too long, or contains a control character (newline, tab, NUL…)
         or, with ``spaces=False``, whitespace.
     """
@@ -67,7 +68,7 @@ def check_text(option, value, *, max_len=1024, spaces=True):
 
 
 def check_count(option, value):
-    """Return ``value`` as an int if it is a positive integer, else raise ValueError."""
+    """Return ``value`` as an int if it is a positive integer, else raise InputError."""
     if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -75,44 +76,52 @@ def check_count(option, value):
     return value
 
 
-def parse_time(text):
+def parse_time(text, option="--time"):
     """Return a Slurm time limit in seconds, or ``None`` for ``UNLIMITED``/``INFINITE``.
 
     Accepts the formats ``sbatch --time`` accepts: ``MM``, ``MM:SS``, ``HH:MM:SS``,
     ``D-HH``, ``D-HH:MM``, ``D-HH:MM:SS``; the leading field may be any size, the
     others are clock fields (seconds and minutes below 60, hours below 24 after days).
 
+    Parameters
+    ----------
+    text : str
+    option : str
+        What the messages call the value (``--time``, a site profile's key).
+
     Raises
     ------
-    ValueError
+    InputError
         For any other text, for a zero limit (Slurm would read it as "no limit": say
         ``UNLIMITED``), or for a limit beyond what Slurm can store.
     """
     if not isinstance(text, str):
-        raise InputError(f"--time must be text ({_TIME_FORMATS}), got {text!r}")
+        raise InputError(f"{option} must be text ({_TIME_FORMATS}), got {text!r}")
     if text.upper() in ("UNLIMITED", "INFINITE"):
         return None
     m = _TIME_RE.fullmatch(text)
     if m is None:
-        raise InputError(f"--time must be one of {_TIME_FORMATS}, got {text!r}")
+        raise InputError(f"{option} must be one of {_TIME_FORMATS}, got {text!r}")
     g = {k: int(v) for k, v in m.groupdict().items() if v is not None}
     clock = [("dm", 60), ("ds", 60), ("hm", 60), ("hs", 60), ("ms", 60), ("dh", 24)]
     for key, limit in clock:
         if g.get(key, 0) >= limit:
-            raise InputError(f"--time {text!r}: a field after the first must be below {limit}")
+            raise InputError(f"{option} {text!r}: a field after the first must be below "
+                             f"{limit}")
     seconds = (g.get("d", 0) * 86400 + (g.get("dh", 0) + g.get("h", 0)) * 3600
                + (g.get("dm", 0) + g.get("hm", 0) + g.get("m", 0)) * 60
                + g.get("ds", 0) + g.get("hs", 0) + g.get("ms", 0))
     if seconds == 0:
-        raise InputError(f"--time must be positive, got {text!r} (use UNLIMITED for no limit)")
+        raise InputError(f"{option} must be positive, got {text!r} (use UNLIMITED for no "
+                         "limit)")
     if seconds > _MAX_TIME_S:
-        raise InputError(f"--time {text!r} is longer than Slurm can store (about 68 years); "
+        raise InputError(f"{option} {text!r} is longer than Slurm can store (about 68 years); "
                          "use UNLIMITED")
     return seconds
 
 
 def check_array(text):
-    """Return ``text`` if it is valid ``--array`` syntax, else raise ValueError.
+    """Return ``text`` if it is valid ``--array`` syntax, else raise InputError.
 
     Comma-separated items ``N``, ``N-M`` or ``N-M:STEP`` (``N <= M``, ``STEP >= 1``),
     optionally followed by ``%LIMIT`` (at most LIMIT tasks at once, ``LIMIT >= 1``):
@@ -146,11 +155,15 @@ def check_job_id(text, option="job ID"):
     if not isinstance(text, str) or not _JOB_ID_RE.fullmatch(text):
         raise InputError(f"{option} must be a job ID such as 123 or an array task such as "
                          f"123_4, got {text!r}")
+    job, _, task = text.partition("_")
+    if int(job) > _MAX_JOB_ID or (task and int(task) > _MAX_ARRAY_INDEX):
+        raise InputError(f"{option} {text!r} is out of range: Slurm job IDs go up to "
+                         f"{_MAX_JOB_ID}, array task indices up to {_MAX_ARRAY_INDEX}")
     return text
 
 
 def check_dependency(text):
-    """Return ``text`` if it is valid ``--dependency`` syntax, else raise ValueError.
+    """Return ``text`` if it is valid ``--dependency`` syntax, else raise InputError.
 
     ``TYPE:ID[:ID…]`` with TYPE one of after, afterany, afterburstbuffer, aftercorr,
     afternotok, afterok (``after`` also takes ``ID+MINUTES``), or ``singleton``; several
@@ -187,24 +200,42 @@ def check_memory(option, text, *, allow_zero=False):
     return text
 
 
-def check_sbatch_option(text):
+def check_sbatch_option(text, option="--sbatch"):
     """Return ``text`` if it is ``--option`` or ``--option=value`` for an ``#SBATCH`` line.
 
     Options clusterkit writes itself (job name, output, array, …) are refused with the
-    clusterkit option to use instead.
+    clusterkit option to use instead. ``option`` is what the messages call the value.
     """
-    check_text("an extra sbatch option", text)
+    check_text(option, text)
     name, _, _ = text.partition("=")
     if not re.fullmatch(r"--[a-z][a-z0-9-]*", name):
-        raise InputError(f"an extra sbatch option must look like --option or --option=value, "
-                         f"got {text!r}")
+        raise InputError(f"{option} must look like --option or --option=value, got {text!r}")
     if name[2:] in _MANAGED:
-        raise InputError(f"sbatch option {name} is set by clusterkit; use clusterkit submit "
-                         f"{_MANAGED[name[2:]]} instead")
+        raise InputError(f"{option}: sbatch option {name} is set by clusterkit; use clusterkit "
+                         f"submit {_MANAGED[name[2:]]} instead")
     return text
 
 
-def _name(option, value, *, list_ok=False):
+def check_env(option, name, value):
+    """Return ``(name, value)`` if they can be exported: a variable name, text without NUL.
+
+    The value is shell-quoted into the script, so any other character is data.
+    """
+    if not isinstance(name, str) or not _ENV_NAME_RE.fullmatch(name):
+        raise InputError(f"{option}: environment variable name must be letters, digits and _ "
+                         f"(not starting with a digit), got {name!r}")
+    if not isinstance(value, str) or "\0" in value:
+        raise InputError(f"{option}: the value of {name} must be text without NUL bytes, "
+                         f"got {value!r}")
+    return name, value
+
+
+def check_name(option, value, *, list_ok=False):
+    """Return ``value`` if it is a Slurm name (partition, account, QOS), else raise.
+
+    Letters, digits and ``_ . + -``; with ``list_ok`` a comma-separated list of such
+    names (``--partition=a,b``). ``None`` passes (not given).
+    """
     if value is None:
         return None
     check_text(option, value, spaces=False)
@@ -264,7 +295,7 @@ class JobSpec:
 
     Raises
     ------
-    ValueError
+    InputError
         On construction, naming the first invalid field and what would be valid.
     """
 
@@ -316,9 +347,9 @@ class JobSpec:
             setv(option, check_count("--" + option.replace("_", "-"), getattr(self, option)))
         if self.time is not None:
             parse_time(self.time)
-        _name("--partition", self.partition, list_ok=True)
-        _name("--account", self.account)
-        _name("--qos", self.qos)
+        check_name("--partition", self.partition, list_ok=True)
+        check_name("--account", self.account)
+        check_name("--qos", self.qos)
         if self.constraint is not None:
             check_text("--constraint", self.constraint, spaces=False)
         if self.mem is not None and self.mem_per_cpu is not None:
@@ -345,13 +376,9 @@ class JobSpec:
                 raise InputError(f"--signal-requeue must be at most 65535 seconds, got {seconds}")
             setv("signal_requeue", seconds)
         for pair in self.env:
-            if len(pair) != 2 or not isinstance(pair[0], str) or not isinstance(pair[1], str):
+            if len(pair) != 2:
                 raise InputError(f"environment entries must be (NAME, value) pairs, got {pair!r}")
-            if not _ENV_NAME_RE.fullmatch(pair[0]):
-                raise InputError(f"environment variable name must be letters, digits and _ "
-                                 f"(not starting with a digit), got {pair[0]!r}")
-            if "\0" in pair[1]:
-                raise InputError(f"environment value of {pair[0]} contains a NUL byte")
+            check_env("--env", *pair)
         for extra in self.sbatch_extra:
             check_sbatch_option(extra)
         self._check_runs()
