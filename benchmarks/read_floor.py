@@ -35,4 +35,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     from clusterkit.runtime import exit_job
-    exit_job(main() or 0)      # ends like the jobs do (no interpreter teardown)
+    exit_job(main() or 0, fast=True)   # ends like the jobs do (no interpreter teardown)

@@ -86,4 +86,4 @@ def main(argv=None, comm=None):
 
 
 if __name__ == "__main__":
-    exit_job(run_job(main, prog="demo"))
+    exit_job(run_job(main, prog="demo"), fast=True)

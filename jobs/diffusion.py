@@ -325,4 +325,4 @@ def _write(u, path, overwrite, steps, kappa_dt):
 
 
 if __name__ == "__main__":
-    exit_job(run_job(main, prog="diffusion"))
+    exit_job(run_job(main, prog="diffusion"), fast=True)

@@ -314,4 +314,4 @@ def main(argv=None, comm=None):
 
 
 if __name__ == "__main__":
-    exit_job(run_job(main, prog="stencil"))
+    exit_job(run_job(main, prog="stencil"), fast=True)

@@ -76,9 +76,11 @@ def test_argument_errors_print_once(test_job):
     assert len(lines) == 1 and lines[0].startswith("faulty: error: argument mode: invalid choice")
 
 
+@pytest.mark.parametrize("fast", [False, True])
 @pytest.mark.parametrize("code", [0, 3, 99])
-def test_exit_job_finalizes_flushes_and_passes_the_status(code, test_job):
-    res = run_mpi(2, test_job("quick_exit.py"), [str(code)], module=False, timeout=60)
+def test_exit_job_finalizes_flushes_and_passes_the_status(code, fast, test_job):
+    res = run_mpi(2, test_job("quick_exit.py"), [str(code)] + ["fast"] * fast, module=False,
+                  timeout=60)
     assert res.returncode == code, res.stderr
     for rank in (0, 1):
         for marker in (f"rank {rank} done", f"atexit ran on rank {rank}",

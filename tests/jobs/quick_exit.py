@@ -1,5 +1,8 @@
 """Test job for exit_job: returns a chosen status after registering an atexit handler
-and a weakref finalizer, each of which prints a marker per rank."""
+and a weakref finalizer, each of which prints a marker per rank.
+
+    quick_exit.py STATUS [fast]     (fast: exit_job(..., fast=True))
+"""
 
 import atexit
 import sys
@@ -26,4 +29,4 @@ def main(argv=None, comm=None):
 
 
 if __name__ == "__main__":
-    exit_job(run_job(main, sys.argv[1:]))
+    exit_job(run_job(main, sys.argv[1:2]), fast=sys.argv[2:] == ["fast"])
