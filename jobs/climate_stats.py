@@ -12,6 +12,9 @@ The ranks split lat/lon (and extra dims), keep time whole, and stream the
 variable through in time chunks, so memory per rank stays bounded.
 """
 
+import argparse
+import math
+
 import numba
 import numpy as np
 
@@ -19,7 +22,7 @@ from clusterkit.comm import MPI
 from clusterkit.errors import InputError
 from clusterkit.grid import Grid
 from clusterkit.io import cf
-from clusterkit.io.dataset import Dataset
+from clusterkit.io.dataset import Dataset, check_fits_in_memory
 from clusterkit.io.ncwrite import check_output_path
 from clusterkit.kernels import TimeStats, accumulate_time_stats, nan_percentiles
 from clusterkit.log import rprint
@@ -44,8 +47,39 @@ def parse_percentiles(text):
     return q
 
 
+def _percentiles_arg(text):
+    """argparse type of ``--percentiles`` (so a bad value is argparse's one line)."""
+    try:
+        return parse_percentiles(text)
+    except InputError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated numbers in [0, 100], "
+                                         f"got {text!r}") from None
+
+
+def _chunk_mb_arg(text):
+    """argparse type of ``--chunk-mb``: a positive, finite number of MiB."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of MiB, got "
+                                         f"{text!r}")
+    return value
+
+
+#: bytes per step of the time coordinate while it is decoded (values, cftime objects,
+#: months, years)
+_TIME_STEP_BYTES = 256
+
+
 class Layout:
-    """Where time, the extra dimensions, latitude and longitude are in the variable."""
+    """Where time, the extra dimensions, latitude and longitude are in the variable.
+
+    Raises :class:`InputError` for a variable that is not (time, [extra dims...],
+    latitude, longitude), an empty dimension, NaN or out-of-range latitudes,
+    non-finite longitudes, and time values that are non-finite or cannot be decoded.
+    """
 
     def __init__(self, ds, var):
         self.var = var
@@ -58,16 +92,28 @@ class Layout:
                              "expected (time, [extra dims...], latitude, longitude)")
         self.shape = ds.shape(var)
         self.time_dim, self.lat_dim, self.lon_dim = self.dims[0], self.dims[-2], self.dims[-1]
+        if self.shape[0] == 0:
+            raise InputError(f"the time axis {self.time_dim!r} of variable {var!r} is empty "
+                             "(0 steps): there is nothing to compute")
+        for d, n in zip(self.dims[1:], self.shape[1:]):
+            if n == 0:
+                raise InputError(f"dimension {d!r} of variable {var!r} is empty (length 0): "
+                                 "there is nothing to compute")
+        check_fits_in_memory(self.shape[0] * _TIME_STEP_BYTES, f"decoding the "
+                             f"{self.shape[0]} time steps of {var!r}", ds.comm)
         self.extra = self.dims[1:-2]
         self.attrs = ds.attrs(var)
         self.time_attrs = ds.attrs(self.time_dim)
         self.calendar = cf.calendar_of(self.time_attrs)
         self.time = ds.coordinate(self.time_dim)
-        self.months = np.array([d.month for d in cf.decode_time(self.time, self.time_attrs)],
+        self.months = np.array([d.month for d in cf.decode_time(self.time, self.time_attrs,
+                                                                 self.time_dim)],
                                dtype=np.int64) - 1
         self.tyears = cf.days_since_first(self.time, self.time_attrs) / \
             cf.YEAR_DAYS[self.calendar]
         self.lat = ds.coordinate(self.lat_dim).astype(np.float64)
+        cf.check_latitudes(self.lat, self.lat_dim)
+        cf.check_longitudes(ds.coordinate(self.lon_dim), self.lon_dim)
         self.coords = {d: (ds.coordinate(d) if ds.has_coordinate(d) else np.arange(n),
                            ds.attrs(d) if d in ds.file else {})
                        for d, n in zip(self.dims, self.shape)}
@@ -78,6 +124,22 @@ def _chunk_steps(grid, layout, chunk_mb, comm):
     per_step = max(1, int(np.prod(grid.local_shape[1:])) * 8)
     steps = max(1, int(chunk_mb * 2 ** 20) // per_step)
     return int(comm.allreduce(min(steps, layout.shape[0]), op=MPI.MIN))
+
+
+def _memory_needed(grid, layout, chunk, itemsize, nq, rows_mb):
+    """Bytes this rank allocates at least: the accumulators, the results, the zonal sums,
+    one time chunk and (with ``nq`` percentiles) the percentile pass's buffers."""
+    local = [int(n) for n in grid.local_shape]
+    points = math.prod(local[1:])
+    nt, z = layout.shape[0], math.prod(local[1:-2])
+    ny, nx = local[-2], local[-1]
+    per_point = 7 + 24 + 5 + 12           # TimeStats fields and months, results, climatology
+    zonal = 5 * nt * z * ny               # zonal sums and counts, their combined copy, means
+    need = 8 * (per_point * points + zonal) + min(chunk, nt) * points * itemsize
+    if nq:
+        rows = min(ny, max(1, int(rows_mb * 2 ** 20) // max(1, nt * z * nx * 8)))
+        need += 8 * nq * points + nt * z * rows * nx * itemsize
+    return need
 
 
 def _threaded():
@@ -164,13 +226,14 @@ def main(argv=None, comm=None):
     p.add_argument("input", metavar="INPUT", help="NetCDF-4/HDF5 file")
     p.add_argument("output", metavar="OUTPUT", help="NetCDF-4 file to write")
     p.add_argument("--var", help="variable (default: the one with time, lat and lon)")
-    p.add_argument("--percentiles", help="e.g. 5,50,95 (NaN-skipping, linear)")
+    p.add_argument("--percentiles", type=_percentiles_arg,
+                   help="e.g. 5,50,95 (NaN-skipping, linear)")
     p.add_argument("--anomalies", metavar="PATH", help="also write anomaly(time, ...)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--chunk-mb", type=float, default=128.0,
+    p.add_argument("--chunk-mb", type=_chunk_mb_arg, default=128.0,
                    help="MiB of input per rank per time chunk (default 128)")
     args = p.parse_args(argv)
-    q = parse_percentiles(args.percentiles) if args.percentiles else None
+    q = args.percentiles
     check_output_path(args.output, args.overwrite, comm)
     if args.anomalies:
         if args.anomalies == args.output:
@@ -182,6 +245,10 @@ def main(argv=None, comm=None):
             layout = Layout(ds, ds.find_variable(args.var))
             grid = _grid(layout, comm)
         chunk = _chunk_steps(grid, layout, args.chunk_mb, comm)
+        need = _memory_needed(grid, layout, chunk, ds.dtype(layout.var).itemsize,
+                              0 if q is None else q.size, args.chunk_mb)
+        check_fits_in_memory(need, f"climate-stats of {layout.var}{layout.shape} on "
+                             f"{comm.Get_size()} rank{'s' * (comm.Get_size() > 1)}", comm)
         passes = (2 if args.anomalies else 1) * layout.shape[0]
         progress = Progress(passes, comm, label="climate-stats")
         stats, zs, zc = _stream(ds, grid, layout, chunk, progress)

@@ -1,4 +1,4 @@
-"""climate-stats end to end: generated datasets with every quirk, 1-4 ranks, compared with xarray."""
+"""climate-stats end to end: generated datasets with every quirk, 1-4 ranks, against xarray."""
 
 import os
 import shutil
@@ -135,8 +135,8 @@ def test_output_opens_with_netcdf_c_and_ncdump(tmp_path):
     (["{src}", "{out}", "--var", "pr"], "variable 'pr' not found in"),
     (["{src}", "{existing}"], "exists; pass --overwrite"),
     (["{src}", "/nonexistent-dir/out.nc"], "output directory '/nonexistent-dir' does not exist"),
-    (["{src}", "{out}", "--percentiles", "5,abc"], "--percentiles must be comma-separated"),
-    (["{src}", "{out}", "--percentiles", "101"], "--percentiles must be comma-separated"),
+    (["{src}", "{out}", "--percentiles", "5,abc"], "--percentiles: must be comma-separated"),
+    (["{src}", "{out}", "--percentiles", "101"], "--percentiles: must be comma-separated"),
     (["{badcal}", "{out}"], "unsupported calendar 'martian'"),
     (["{nocoords}", "{out}"], "no variable in"),
 ])
@@ -166,6 +166,70 @@ def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, args, needle):
     assert not out.exists()
     assert existing.read_text() == "keep me"
     assert [f for f in os.listdir(tmp_path) if f.startswith(".")] == []
+
+
+def test_latitude_and_longitude_only_in_degrees():
+    """axis Y/X alone (projected metres, index dimensions) is not latitude/longitude:
+    treating it as degrees gave cos(metres) weights and a plausible wrong global mean.
+    CF's spellings of degrees, and (grid_)latitude/longitude standard names in degrees
+    or without units, still are."""
+    from clusterkit.io.cf import axis_kind
+    refused = [{"axis": "Y", "units": "m", "standard_name": "projection_y_coordinate"},
+               {"axis": "X", "units": "m"}, {"axis": "Y"}, {"axis": "X", "units": "1"},
+               {"standard_name": "latitude", "units": "radians"},
+               {"standard_name": "grid_longitude", "units": "km"}]
+    for attrs in refused:
+        assert axis_kind(attrs) is None, attrs
+    accepted = {"lat": [{"units": u} for u in ("degrees_north", "degree_north", "degree_N",
+                                                "degrees_N", "degreeN", "degreesN")]
+                + [{"standard_name": "latitude"}, {"standard_name": "grid_latitude",
+                                                   "units": "degrees"},
+                   {"axis": "Y", "units": "degrees_north"}],
+                "lon": [{"units": u} for u in ("degrees_east", "degree_east", "degree_E",
+                                                "degrees_E", "degreeE", "degreesE")]
+                + [{"standard_name": "longitude"}, {"standard_name": "grid_longitude",
+                                                    "units": "degree"}]}
+    for kind, cases in accepted.items():
+        for attrs in cases:
+            assert axis_kind(attrs) == kind, attrs
+
+
+LIBRARY_API = r"""
+import sys
+from clusterkit.comm import world
+from clusterkit.errors import InputError
+from clusterkit.io.dataset import Dataset
+comm = world()
+with Dataset(sys.argv[1], comm) as ds:
+    calls = {"read": lambda: ds.read("tsa", (slice(0, 1),) * 3),
+             "attrs": lambda: ds.attrs("tsa"), "dims": lambda: ds.dims("tsa"),
+             "shape": lambda: ds.shape("tsa"), "dtype": lambda: ds.dtype("tsa"),
+             "chunk_reader": lambda: ds.chunk_reader("tsa", 10)}
+    for name, call in calls.items():
+        try:
+            call()
+            result = "no error"
+        except Exception as exc:  # noqa: BLE001 - the type is what is tested
+            result = f"{type(exc).__name__}: {exc}"
+        comm.Barrier()
+        if comm.Get_rank() == 0:
+            print(f"{name} -> {result}", flush=True)
+"""
+
+
+def test_misspelled_variable_in_the_library_api_is_an_input_error(tmp_path):
+    """``Dataset`` methods given a variable the file does not have raise InputError (on
+    every rank) listing the variables, as the CLI does, instead of h5py's KeyError."""
+    src = make(tmp_path, "api", DATASETS["360day-tiny"])
+    script = tmp_path / "api.py"
+    script.write_text(LIBRARY_API)
+    res = run_mpi(2, str(script), [src], module=False, timeout=120)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    assert len(lines) == 6, res.stdout
+    for line in lines:
+        assert "-> InputError: variable 'tsa' not found in" in line, line
+        assert "variables: " in line and "tas" in line, line
 
 
 @pytest.mark.skipif(not shutil.which("cdo"), reason="CDO not installed "

@@ -1,10 +1,21 @@
 """``clusterkit make-dataset``: write the synthetic CF climate dataset."""
 
 import argparse
+import math
+import re
+import sys
 
+from ..errors import InputError
 from ..options import parse_ints
 
-__all__ = ["add_parser", "parse_shape"]
+__all__ = ["add_parser", "parse_shape", "parse_levels", "parse_step_days", "parse_var_name",
+           "BYTES_PER_VALUE"]
+
+#: bytes each rank holds per value of its block while computing it (float64 values and
+#: noise, the float32 or int16 copy written): a lower bound, for the memory check
+BYTES_PER_VALUE = 20
+
+_CF_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 def parse_shape(text):
@@ -13,6 +24,39 @@ def parse_shape(text):
     if shape is None:
         raise argparse.ArgumentTypeError(f"must be three positive integers T,Y,X, got {text!r}")
     return shape
+
+
+def parse_levels(text):
+    """argparse type: the number of pressure levels, an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0 (0: no levels), "
+                                         f"got {text!r}")
+    return value
+
+
+def parse_step_days(text):
+    """argparse type: days between time steps, a positive finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of days, "
+                                         f"got {text!r}")
+    return value
+
+
+def parse_var_name(text):
+    """argparse type: a variable name as CF recommends (a letter, then letters, digits
+    and underscores); HDF5 would read ``/`` as a group path."""
+    if not _CF_NAME.match(text):
+        raise argparse.ArgumentTypeError(f"must be a letter followed by letters, digits or "
+                                         f"underscores, got {text!r}")
+    return text
 
 
 def add_parser(sub):
@@ -30,22 +74,48 @@ def add_parser(sub):
     p.add_argument("--compress", action="store_true", help="chunked, gzip-compressed")
     p.add_argument("--descending-lat", action="store_true", help="latitudes north to south")
     p.add_argument("--lon180", action="store_true", help="longitudes -180..180")
-    p.add_argument("--levels", type=int, default=0, metavar="K", help="pressure levels")
+    p.add_argument("--levels", type=parse_levels, default=0, metavar="K",
+                   help="pressure levels")
     p.add_argument("--packed", action="store_true", help="int16 with scale_factor/add_offset")
-    p.add_argument("--var", default="tas", help="variable name (default tas)")
-    p.add_argument("--step-days", type=float, default=1.0, help="days between time steps")
+    p.add_argument("--var", type=parse_var_name, default="tas",
+                   help="variable name (default tas)")
+    p.add_argument("--step-days", type=parse_step_days, default=1.0,
+                   help="days between time steps")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(handler=handle)
 
 
 def handle(args):
-    """Write the dataset; return 0."""
-    from clusterkit.io.synth import make_dataset
+    """Write the dataset; return 0, or 2 after bad input (one line, from rank 0 only:
+    under ``mpirun`` every rank raises the same :class:`InputError`)."""
     from clusterkit.comm import world
+    comm = world()
+    try:
+        _write(args, comm)
+    except InputError as exc:
+        if comm.Get_rank() == 0:
+            sys.stderr.write(f"clusterkit make-dataset: error: {exc}\n")
+        return 2
+    if comm.Get_rank() == 0:
+        print(f"wrote {args.output}")
+    return 0
+
+
+def _write(args, comm):
+    from clusterkit.io.dataset import check_fits_in_memory
+    from clusterkit.io.synth import make_dataset
+    coords = ("time", "lat", "lon") + (("plev",) if args.levels else ())
+    if args.var in coords:
+        raise InputError(f"--var {args.var!r} is the name of a coordinate of the dataset "
+                         f"({', '.join(coords)}); choose another name")
+    nt, ny, nx = args.shape
+    values = nt * max(1, args.levels) * ny * nx
+    n = comm.Get_size()
+    check_fits_in_memory(-(-values // n) * BYTES_PER_VALUE,
+                         f"make-dataset --shape {nt},{ny},{nx}"
+                         + (f" --levels {args.levels}" if args.levels else "")
+                         + f" on {n} rank{'s' * (n > 1)}", comm)
     make_dataset(args.output, args.shape, calendar=args.calendar, land_mask=args.land_mask,
                  compress=args.compress, descending_lat=args.descending_lat,
                  levels=args.levels, lon180=args.lon180, packed=args.packed, var=args.var,
-                 step_days=args.step_days, overwrite=args.overwrite)
-    if world().Get_rank() == 0:
-        print(f"wrote {args.output}")
-    return 0
+                 step_days=args.step_days, overwrite=args.overwrite, comm=comm)

@@ -5,8 +5,10 @@ import re
 import numpy as np
 from ..errors import InputError
 
-__all__ = ["CALENDARS", "YEAR_DAYS", "attr_str", "axis_kind", "calendar_of", "decode_time",
-           "days_since_first", "unpack", "fill_values", "raw_decoding"]
+__all__ = ["CALENDARS", "YEAR_DAYS", "AXIS_NEEDS", "attr_str", "axis_kind", "axis_refusal",
+           "describe_axis", "check_latitudes", "check_longitudes", "check_time_values",
+           "calendar_of", "decode_time", "days_since_first", "unpack", "fill_values",
+           "raw_decoding"]
 
 #: supported CF calendars → canonical name
 CALENDARS = {
@@ -22,6 +24,10 @@ YEAR_DAYS = {"standard": 365.25, "proleptic_gregorian": 365.25, "julian": 365.25
 
 _LAT_UNITS = {"degrees_north", "degree_north", "degree_n", "degrees_n", "degreen", "degreesn"}
 _LON_UNITS = {"degrees_east", "degree_east", "degree_e", "degrees_e", "degreee", "degreese"}
+#: units that go with a latitude/longitude standard_name (CF: grid_latitude is in degrees)
+_PLAIN_DEGREES = {"", "degree", "degrees"}
+_LAT_NAMES = ("latitude", "grid_latitude")
+_LON_NAMES = ("longitude", "grid_longitude")
 _TIME_UNITS = re.compile(r"^\s*(seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h|days?|d)"
                          r"\s+since\s+\S", re.I)
 _DAY_FACTOR = {"s": 1 / 86400, "sec": 1 / 86400, "secs": 1 / 86400, "second": 1 / 86400,
@@ -40,22 +46,102 @@ def attr_str(attrs, name, default=""):
     return str(value)
 
 
+def _axis_attrs(attrs):
+    return (attr_str(attrs, "standard_name").strip().lower(),
+            attr_str(attrs, "units").strip().lower(), attr_str(attrs, "axis").strip().upper())
+
+
 def axis_kind(attrs):
     """Return ``"time"``, ``"lat"``, ``"lon"`` or ``None`` for a coordinate's attributes.
 
-    Decided by CF attributes only (``standard_name``, ``units``, ``axis``), never
-    by the variable's name.
+    Decided by CF attributes only, never by the variable's name. Time: ``standard_name``
+    time, units ``<unit> since <date>`` or ``axis`` T. Latitude: units degrees_north (or
+    one of CF's other spellings: degree_north, degree_N, degrees_N, degreeN, degreesN),
+    or ``standard_name`` latitude/grid_latitude with units degrees or none; longitude
+    likewise with east. ``axis`` Y/X alone is not enough: projected (metres) and index
+    coordinates carry it too, and treating them as degrees gives wrong area weights.
     """
-    std = attr_str(attrs, "standard_name").strip().lower()
-    units = attr_str(attrs, "units").strip().lower()
-    axis = attr_str(attrs, "axis").strip().upper()
+    std, units, axis = _axis_attrs(attrs)
     if std == "time" or _TIME_UNITS.match(units) or axis == "T":
         return "time"
-    if std in ("latitude", "grid_latitude") or units in _LAT_UNITS or axis == "Y":
+    if units in _LAT_UNITS or (std in _LAT_NAMES and units in _PLAIN_DEGREES):
         return "lat"
-    if std in ("longitude", "grid_longitude") or units in _LON_UNITS or axis == "X":
+    if units in _LON_UNITS or (std in _LON_NAMES and units in _PLAIN_DEGREES):
         return "lon"
     return None
+
+
+def describe_axis(attrs):
+    """The CF attributes that identify an axis, as text: ``"axis 'Y', units 'm'"``."""
+    parts = [f"{k} {attr_str(attrs, k).strip()!r}"
+             for k in ("standard_name", "axis", "units") if attr_str(attrs, k).strip()]
+    return ", ".join(parts) if parts else "no standard_name, axis or units"
+
+
+def axis_refusal(attrs):
+    """``"lat"``/``"lon"`` for a coordinate that looks horizontal (``axis`` Y/X, a
+    latitude, longitude or projection ``standard_name``, or degree-like units) but that
+    :func:`axis_kind` does not accept as latitude/longitude in degrees; else ``None``."""
+    if axis_kind(attrs) is not None:
+        return None
+    std, units, axis = _axis_attrs(attrs)
+    if axis == "Y" or std in _LAT_NAMES or std == "projection_y_coordinate" \
+            or units.endswith("north") or units.endswith("_n"):
+        return "lat"
+    if axis == "X" or std in _LON_NAMES or std == "projection_x_coordinate" \
+            or units.endswith("east") or units.endswith("_e"):
+        return "lon"
+    return None
+
+
+#: what a latitude/longitude coordinate needs, for error messages
+AXIS_NEEDS = {"lat": "latitude needs units degrees_north (or degree_north, degree_N, "
+                     "degrees_N, degreeN, degreesN) or standard_name latitude/grid_latitude "
+                     "in degrees",
+              "lon": "longitude needs units degrees_east (or degree_east, degree_E, "
+                     "degrees_E, degreeE, degreesE) or standard_name longitude/grid_longitude "
+                     "in degrees"}
+
+
+def _first_bad(bad):
+    i = int(np.flatnonzero(bad)[0])
+    return i, int(np.count_nonzero(bad))
+
+
+def check_latitudes(values, name):
+    """Raise :class:`InputError` unless every latitude is finite and within [-90, 90]."""
+    v = np.asarray(values, dtype=np.float64)
+    bad = ~(np.abs(v) <= 90.0)          # NaN compares false
+    if bad.any():
+        i, n = _first_bad(bad)
+        raise InputError(f"latitude {name!r} has {n} value(s) that are NaN or outside "
+                         f"[-90, 90] degrees (first: {float(v[i])!r} at index {i}); "
+                         "latitudes must be finite degrees north")
+
+
+def check_longitudes(values, name):
+    """Raise :class:`InputError` unless every longitude is finite."""
+    v = np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(v)
+    if bad.any():
+        i, n = _first_bad(bad)
+        raise InputError(f"longitude {name!r} has {n} non-finite value(s) (first: "
+                         f"{float(v[i])!r} at index {i}); longitudes must be finite "
+                         "degrees east")
+
+
+def check_time_values(values, name="time"):
+    """Raise :class:`InputError` unless every time value is a finite number."""
+    v = np.asarray(values)
+    if v.dtype.kind not in "fiu":
+        raise InputError(f"time coordinate {name!r} has dtype {v.dtype}; it must be numeric "
+                         "(<unit> since <date>)")
+    bad = ~np.isfinite(v.astype(np.float64))
+    if bad.any():
+        i, n = _first_bad(bad)
+        raise InputError(f"time coordinate {name!r} has {n} non-finite value(s) (first: "
+                         f"{float(v[i])!r} at index {i}); every time step needs a finite "
+                         "time")
 
 
 def calendar_of(attrs):
@@ -82,14 +168,27 @@ def _units(attrs):
     return units, _DAY_FACTOR[m.group(1).lower()]
 
 
-def decode_time(values, attrs):
-    """Decode numeric time values to cftime datetimes with the file's units and calendar."""
+def decode_time(values, attrs, name="time"):
+    """Decode numeric time values to cftime datetimes with the file's units and calendar.
+
+    Raises
+    ------
+    InputError
+        Non-finite values, units that are not ``<unit> since <date>``, an unsupported
+        calendar, or values the calendar cannot represent (overflow), naming ``name``.
+    """
     import cftime
+    check_time_values(values, name)
     units, _ = _units(attrs)
     cal = calendar_of(attrs)
     try:
         return cftime.num2date(np.asarray(values), units, calendar=cal,
                                only_use_cftime_datetimes=True)
+    except OverflowError:
+        v = np.asarray(values, dtype=np.float64)
+        raise InputError(f"time coordinate {name!r}: values from {v.min():g} to {v.max():g} "
+                         f"{units} are out of the range of dates the {cal!r} calendar can "
+                         "represent") from None
     except (ValueError, TypeError) as exc:
         raise InputError(f"cannot decode time units {units!r} with calendar {cal!r}: "
                          f"{exc}") from None

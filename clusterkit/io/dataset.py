@@ -1,6 +1,7 @@
 """Open a NetCDF-4/HDF5 file on every rank and read decoded hyperslabs of its variables."""
 
 import os
+import resource
 
 import h5py
 import numpy as np
@@ -11,7 +12,8 @@ from ..trace import traced
 from . import cf
 from ..errors import InputError, InputFileNotFoundError, InputPermissionError
 
-__all__ = ["Dataset", "INTERNAL_ATTRS", "public_attrs", "parallel_io"]
+__all__ = ["Dataset", "INTERNAL_ATTRS", "public_attrs", "parallel_io", "memory_per_rank",
+           "check_fits_in_memory", "format_bytes"]
 
 
 def parallel_io(comm):
@@ -31,16 +33,32 @@ def funnel_write(comm, dataset, block, sel):
     tuple of slices where this rank's ``block`` goes. Rank 0 writes its own block
     directly, then receives and writes the others one at a time in rank order, so it
     never holds more than one other rank's block. Collective over ``comm``.
+
+    A write that fails on rank 0 (a full disk) does not stop it receiving: it takes
+    every other rank's block, writes no more, and raises the first error at the end, so
+    no rank is left blocked in its send.
     """
     if comm.Get_rank() != 0:
         comm.send((sel, block) if block.size else None, dest=0, tag=_FUNNEL_TAG)
         return
+    failure = None
+
+    def put(data, where):
+        nonlocal failure
+        if failure is None:
+            try:
+                dataset.write_direct(data, dest_sel=where)
+            except Exception as exc:  # noqa: BLE001 - re-raised once every block arrived
+                failure = exc
+
     if block.size:
-        dataset.write_direct(block, dest_sel=sel)
+        put(block, sel)
     for r in range(1, comm.Get_size()):
         part = comm.recv(source=r, tag=_FUNNEL_TAG)
         if part is not None:
-            dataset.write_direct(part[1], dest_sel=part[0])
+            put(part[1], part[0])
+    if failure is not None:
+        raise failure
 
 
 #: HDF5 / netCDF-4 bookkeeping attributes that are not the variable's own
@@ -64,7 +82,90 @@ def _input_problem(path):
     if not h5py.is_hdf5(path):
         return InputError(f"input {path!r} is not a NetCDF-4/HDF5 file "
                           "(NetCDF-3 classic files: convert with 'nccopy -k nc4')")
+    try:   # a truncated or damaged file has a valid signature but does not open
+        with h5py.File(path, "r"):
+            pass
+    except OSError as exc:
+        reason = " ".join(str(exc).split())
+        return InputError(f"input {path!r} is truncated or not a NetCDF-4/HDF5 file "
+                          f"(HDF5: {reason})")
     return None
+
+
+def format_bytes(n):
+    """``n`` bytes as text with a binary unit: ``"74.5 GiB"``."""
+    value, unit = float(n), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if value < 1024 or unit == "EiB":
+            break
+        value /= 1024
+    return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
+
+
+def _cgroup_memory_limit():
+    """The memory limit of this process's cgroup (v2, else v1) in bytes, or ``None``."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    files = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            files += [f"/sys/fs/cgroup{path}/memory.max", "/sys/fs/cgroup/memory.max"]
+        elif "memory" in controllers.split(","):
+            files += [f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes",
+                      "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
+    for name in files:
+        try:
+            with open(name) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        return int(text) if text.isdigit() else None
+    return None
+
+
+def memory_per_rank(comm=None):
+    """``(bytes, how)``: the memory one rank of ``comm`` can count on, and how it was found.
+
+    The node's physical memory (or its cgroup limit, as under Slurm, if smaller) divided
+    by the ranks of ``comm`` on this node, capped by this process's address-space limit
+    (``ulimit -v``). Collective.
+    """
+    c = _comm.resolve(comm)
+    local = c.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        ranks = local.Get_size()
+    finally:
+        local.Free()
+    node = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    how = "physical memory"
+    limit = _cgroup_memory_limit()
+    if limit is not None and limit < node:
+        node, how = limit, "cgroup memory limit"
+    per_rank = node // ranks
+    how = f"{format_bytes(node)} {how} on this node / {ranks} rank{'s' * (ranks > 1)} there"
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY and soft < per_rank:
+        per_rank, how = soft, "the address-space limit (ulimit -v) of each process"
+    return per_rank, how
+
+
+def check_fits_in_memory(need, what, comm=None):
+    """Raise the same :class:`InputError` on every rank if ``need`` bytes (this rank's
+    estimate) exceed :func:`memory_per_rank` on any rank. Collective.
+
+    For inputs whose shape alone says the job cannot run: refusing before allocating
+    gives one line instead of a ``MemoryError`` (or the kernel's out-of-memory killer)
+    part-way through.
+    """
+    avail, how = memory_per_rank(comm)
+    _comm.check(need <= avail,
+                lambda: f"{what} needs about {format_bytes(need)} of memory per rank, but "
+                        f"{format_bytes(avail)} is available per rank ({how}); use more "
+                        "ranks on more nodes, or a smaller input", comm=comm)
 
 
 class Dataset:
@@ -82,8 +183,12 @@ class Dataset:
 
     Raises
     ------
-    FileNotFoundError, PermissionError, ValueError
-        On every rank: missing, unreadable, or not an HDF5/NetCDF-4 file.
+    InputError
+        On every rank (an :class:`~clusterkit.errors.InputFileNotFoundError` or
+        :class:`~clusterkit.errors.InputPermissionError` where that applies): missing,
+        unreadable, a directory, not an HDF5/NetCDF-4 file, or truncated/damaged so
+        that HDF5 cannot open it. Methods given a variable the file does not have
+        raise it too, listing the file's variables.
     """
 
     def __init__(self, path, comm=None):
@@ -110,22 +215,40 @@ class Dataset:
         """Names of the variables (datasets at the root), in file order."""
         return [k for k, v in self.file.items() if isinstance(v, h5py.Dataset)]
 
+    def _var(self, name):
+        """The h5py dataset of variable ``name``.
+
+        Raises
+        ------
+        InputError
+            Naming the file's variables, if there is no variable ``name`` (the same on
+            every rank: they all see the same file).
+        """
+        obj = self.file.get(name) if isinstance(name, str) else None
+        if not isinstance(obj, h5py.Dataset):
+            raise InputError(f"variable {name!r} not found in {self.path!r}; variables: "
+                             f"{', '.join(self.variables()) or 'none'}")
+        return obj
+
     def dims(self, name):
-        """Dimension names of variable ``name`` (from its dimension scales)."""
-        ds = self.file[name]
+        """Dimension names of variable ``name`` (from its dimension scales; a coordinate
+        variable is its own dimension)."""
+        ds = self._var(name)
         out = []
         for i, dim in enumerate(ds.dims):
             attached = [s.name for s in dim.values()]
+            if not attached and ds.ndim == 1 and ds.is_scale:
+                attached = [ds.name]
             out.append(attached[0].rsplit("/", 1)[-1] if attached else f"phony_dim_{i}")
         return tuple(out)
 
     def attrs(self, name):
         """The public attributes of variable ``name``."""
-        return public_attrs(self.file[name])
+        return public_attrs(self._var(name))
 
     def shape(self, name):
         """Shape of variable ``name``."""
-        return self.file[name].shape
+        return self._var(name).shape
 
     def has_coordinate(self, dim):
         """Whether ``dim`` has a coordinate variable: a 1-D dataset of that name that is a
@@ -149,13 +272,30 @@ class Dataset:
         return {d: cf.axis_kind(self.attrs(d)) if self.has_coordinate(d) else None
                 for d in self.dims(name)}
 
+    def _refused_axes(self, name):
+        """``[(dim, "lat"|"lon")]``: dimensions of ``name`` whose coordinates look like
+        latitude/longitude but are not in degrees (see :func:`cf.axis_refusal`)."""
+        return [(d, kind) for d in self.dims(name) if self.has_coordinate(d)
+                for kind in [cf.axis_refusal(self.attrs(d))] if kind is not None]
+
+    def _refusal(self, name, refused):
+        """The message for a variable whose horizontal axes are not degrees."""
+        what = {"lat": "latitude", "lon": "longitude"}
+        found = ", ".join(f"dimension {d!r} ({cf.describe_axis(self.attrs(d))}) is not "
+                          f"{what[k]} in degrees" for d, k in refused)
+        needs = "; ".join(cf.AXIS_NEEDS[k] for k in sorted({k for _, k in refused}))
+        return (f"variable {name!r} in {self.path!r}: {found}; {needs} (projected and "
+                "index grids are not supported)")
+
     def find_variable(self, var=None):
         """The data variable to analyse: ``var``, or the one with time, lat and lon dimensions.
 
         Raises
         ------
-        ValueError
-            Naming the candidates, if ``var`` is missing or the choice is ambiguous.
+        InputError
+            Naming the candidates, if ``var`` is missing or the choice is ambiguous;
+            naming the dimensions and their attributes, if latitude/longitude are not
+            in degrees.
         """
         names = self.variables()
         candidates = [n for n in names if {"time", "lat", "lon"} <=
@@ -166,6 +306,9 @@ class Dataset:
                                  f"{', '.join(candidates) or 'none'}")
             kinds = self.axis_kinds(var)
             missing = {"time", "lat", "lon"} - set(kinds.values())
+            refused = [(d, k) for d, k in self._refused_axes(var) if k in missing]
+            if refused:
+                raise InputError(self._refusal(var, refused))
             if missing:
                 raise InputError(f"variable {var!r} has no identifiable "
                                  f"{'/'.join(sorted(missing))} dimension (dims "
@@ -175,6 +318,12 @@ class Dataset:
         if len(candidates) == 1:
             return candidates[0]
         if not candidates:
+            for n in names:
+                kinds = self.axis_kinds(n)
+                refused = [(d, k) for d, k in self._refused_axes(n)
+                           if k not in kinds.values()]
+                if "time" in kinds.values() and n not in self.dims(n) and refused:
+                    raise InputError(self._refusal(n, refused))
             raise InputError(f"no variable in {self.path!r} has identifiable time, latitude "
                              f"and longitude dimensions (variables: {', '.join(names)})")
         raise InputError(f"several data variables in {self.path!r}: {', '.join(candidates)}; "
@@ -190,7 +339,7 @@ class Dataset:
         ``out`` (raw reads only): a reusable buffer of the variable's dtype at least
         as large as the selection; a view of it is returned.
         """
-        ds = self.file[name]
+        ds = self._var(name)
         shape = tuple(len(range(*s.indices(n))) for s, n in zip(selection, ds.shape))
         if out is not None and not decode:
             raw = out.reshape(-1)[:int(np.prod(shape))].reshape(shape)
@@ -224,4 +373,4 @@ class Dataset:
 
     def dtype(self, name):
         """The stored dtype of variable ``name``."""
-        return self.file[name].dtype
+        return self._var(name).dtype
