@@ -22,7 +22,8 @@ from clusterkit.comm import MPI
 from clusterkit.errors import InputError
 from clusterkit.grid import Grid
 from clusterkit.io import cf
-from clusterkit.io.dataset import Dataset, check_fits_in_memory
+from clusterkit.io.dataset import Dataset
+from clusterkit.memory import check_fits_in_memory
 from clusterkit.io.ncwrite import check_output_path
 from clusterkit.kernels import TimeStats, accumulate_time_stats, nan_percentiles
 from clusterkit.log import rprint

@@ -15,6 +15,7 @@ import numpy as np
 from clusterkit.comm import MPI
 from clusterkit.errors import InputError
 from clusterkit.log import rprint
+from clusterkit.memory import check_fits_in_memory
 from clusterkit.options import parse_ints
 from clusterkit.partition import block_range
 from clusterkit.runtime import JobArgumentParser, exit_job, run_job
@@ -42,6 +43,9 @@ def _shape(text):
     return shape
 
 
+_TEMPORARIES = 6   # block-sized float64 arrays alive at once on a rank
+
+
 def main(argv=None, comm=None):
     """Run the demo; return 0 if the distributed and serial results agree."""
     parser = JobArgumentParser(prog="demo", comm=comm, description=__doc__.split("\n")[0])
@@ -51,6 +55,10 @@ def main(argv=None, comm=None):
     if ny < comm.Get_size():
         raise InputError(f"--shape has {ny} latitudes, fewer than the {comm.Get_size()} ranks; "
                          f"use at least {comm.Get_size()} latitudes")
+    rows = -(-ny // comm.Get_size())
+    # the block and the few temporaries of the same size synthetic_temperature makes
+    check_fits_in_memory(_TEMPORARIES * nt * rows * nx * 8, f"demo --shape {nt},{ny},{nx}",
+                         comm=comm)
     t0 = MPI.Wtime()
     lat = np.linspace(-90.0, 90.0, ny)
     lon = np.arange(nx) * (360.0 / nx)

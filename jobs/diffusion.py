@@ -58,6 +58,7 @@ from clusterkit.kernels import (
     diffusion_step_serial,
 )
 from clusterkit.log import rprint
+from clusterkit.memory import check_fits_in_memory
 from clusterkit.options import parse_ints
 from clusterkit.partition import choose_grid
 from clusterkit.runtime import JobArgumentParser, exit_job, run_job
@@ -230,6 +231,10 @@ def main(argv=None, comm=None):
                     f"--dump-npy: folder {folder!r} does not exist", comm=comm)
     if args.output:
         check_output_path(args.output, args.overwrite, comm)
+    # two ghosted blocks; rank 0 gathers the whole field for --dump-npy
+    block = (-(-ny // dims[0]) + 2) * (-(-nx // dims[1]) + 2) * 8
+    whole = ny * nx * 8 if args.dump_npy and comm.Get_rank() == 0 else 0
+    check_fits_in_memory(2 * block + whole, f"diffusion --shape {ny},{nx}", comm=comm)
     grid = Grid((ny, nx), periodic=(False, True), halo=1, corners=False, dims=dims, comm=comm)
     dphi, dlam, cos_c, cos_b, cos_a = metric(ny, nx)
     rows = grid.local_slices[0]

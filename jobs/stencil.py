@@ -44,6 +44,7 @@ from clusterkit.kernels import (
     stencil_weights,
 )
 from clusterkit.log import rprint
+from clusterkit.memory import check_fits_in_memory
 from clusterkit.partition import block_sizes, choose_grid
 from clusterkit.runtime import JobArgumentParser, exit_job, run_job
 
@@ -267,6 +268,10 @@ def main(argv=None, comm=None):
     args = _parser(comm).parse_args(argv)
     it, n, pattern, r = args.iterations, args.n, args.pattern, args.radius
     dims = check_arguments(it, n, pattern, r, comm.Get_size())
+    # two ghosted blocks; rank 0 gathers the whole grid for --dump-npy
+    block = (-(-n // dims[0]) + 2 * r) * (-(-n // dims[1]) + 2 * r) * 8
+    whole = n * n * 8 if args.dump_npy and comm.Get_rank() == 0 else 0
+    check_fits_in_memory(2 * block + whole, f"stencil GRID_SIZE {n}", comm=comm)
     say = lambda text: rprint(text, comm=comm)  # noqa: E731
     say("Parallel Research Kernels stencil, clusterkit (Python + Numba + MPI)")
     say(f"Number of ranks        = {comm.Get_size()}")

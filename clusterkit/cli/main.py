@@ -2,6 +2,7 @@
 
 import argparse
 import importlib
+import os
 import sys
 
 from ..errors import InputError
@@ -14,12 +15,34 @@ _COMMANDS = {"run": "run", "info": "info", "make-dataset": "make_dataset",
              "bench": "bench"}
 
 
+#: environment variables in which MPI launchers give a process its rank
+_RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID")
+
+
+def _first_rank():
+    """Whether this process is rank 0 of an ``mpirun``/``srun`` launch, or not launched by
+    one (``mpirun -n N clusterkit make-dataset …`` runs this command on every rank, and a
+    bad option must be reported once, not N times)."""
+    for name in _RANK_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value) == 0
+    return True
+
+
+def _error_line(text):
+    if _first_rank():
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
 class CliParser(argparse.ArgumentParser):
-    """ArgumentParser whose errors are one line, ``clusterkit: error: …``, exit status 2."""
+    """ArgumentParser whose errors are one line, ``clusterkit: error: …``, exit status 2
+    (printed by rank 0 only when the command runs on several ranks)."""
 
     def error(self, message):
         """Print one line naming the problem and exit with status 2."""
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        _error_line(f"{self.prog}: error: {message}")
         raise SystemExit(2)
 
 
@@ -48,7 +71,7 @@ def main(argv=None):
         return args.handler(args)
     except (InputError, OSError) as exc:   # bad input or the system refused; bugs keep
         # their traceback
-        sys.stderr.write(f"clusterkit {args.command}: error: {exc}\n")
+        _error_line(f"clusterkit {args.command}: error: {exc}")
         return 2
 
 

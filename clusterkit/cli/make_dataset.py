@@ -102,7 +102,7 @@ def handle(args):
 
 
 def _write(args, comm):
-    from clusterkit.io.dataset import check_fits_in_memory
+    from clusterkit.memory import check_fits_in_memory
     from clusterkit.io.synth import make_dataset
     coords = ("time", "lat", "lon") + (("plev",) if args.levels else ())
     if args.var in coords:
