@@ -1,18 +1,25 @@
-"""Build the ``mpirun`` command line for a job: a pure function, tested without running it."""
+"""Build the ``mpirun`` command line for a job (pure functions, tested without running it),
+check its rank count, and start and end the ``mpirun`` process tree on this node."""
 
 import functools
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 from .threads import available_cores, threads_per_rank
 from .errors import InputError, InputFileNotFoundError
 
 __all__ = ["mpi_flavour", "mpirun_command", "job_environment", "single_node",
            "TRACE_VARIABLES", "trace_exports", "STATUS_VARIABLE", "status_channel",
-           "job_status"]
+           "job_status", "MAX_LOCAL_RANKS_VARIABLE", "LOCAL_RANKS_PER_CORE",
+           "MIN_LOCAL_RANK_LIMIT", "local_rank_limit", "allocation_tasks",
+           "check_rank_count", "REPORT_FD_VARIABLE", "start_mpirun", "session_processes",
+           "kill_session", "killed_rank"]
 
 #: variables that switch on clusterkit.trace in the ranks (exported by mpirun when set)
 TRACE_VARIABLES = ("CLUSTERKIT_PROFILE", "CLUSTERKIT_TRACE", "CLUSTERKIT_PROFILE_JSON")
@@ -29,6 +36,21 @@ _HOSTFILE_VARIABLES = ("OMPI_MCA_orte_default_hostfile", "OMPI_MCA_rmaps_base_ho
 
 _SINGLETON_PREFIXES = ("PMIX_", "OMPI_MCA_ess", "OMPI_MCA_orte_", "OMPI_MCA_pmix",
                        "OMPI_APP_CTX_", "ORTE_")
+
+#: environment variable that sets how many ranks ``clusterkit run`` starts on one node at most
+MAX_LOCAL_RANKS_VARIABLE = "CLUSTERKIT_MAX_LOCAL_RANKS"
+#: without it, the limit is this many ranks per core ...
+LOCAL_RANKS_PER_CORE = 16
+#: ... and never less than this many ranks
+MIN_LOCAL_RANK_LIMIT = 64
+
+#: Open MPI writes its own messages (help texts, the report of a failed job) to the file
+#: descriptor named by this variable instead of stderr; see :func:`start_mpirun`
+REPORT_FD_VARIABLE = "OPAL_OUTPUT_STDERR_FD"
+#: Open MPI's report of a rank ended by a signal
+_KILLED = re.compile(r"process rank (\d+) with PID \d+ on node (\S+) exited on signal (\d+)")
+#: Linux prctl option: the signal a process gets when its parent dies
+_PR_SET_PDEATHSIG = 1
 
 
 def mpi_flavour(mpirun="mpirun"):
@@ -65,6 +87,86 @@ def single_node(env):
         return False
     nodes = env.get("SLURM_JOB_NUM_NODES") or env.get("SLURM_NNODES") or "1"
     return not (nodes.isdigit() and int(nodes) > 1)
+
+
+def local_rank_limit(cores, env):
+    """How many ranks ``clusterkit run`` starts on this node at most.
+
+    ``CLUSTERKIT_MAX_LOCAL_RANKS`` if set, else :data:`LOCAL_RANKS_PER_CORE` per core
+    and at least :data:`MIN_LOCAL_RANK_LIMIT`. Each rank is a process of a few tens of
+    MiB, and ``mpirun`` sets up its bookkeeping for all of them before starting any: a
+    count far beyond the cores (``-n 1000000000``) only fills the memory.
+
+    Raises
+    ------
+    InputError
+        If the variable is set to something other than a positive integer.
+    """
+    text = env.get(MAX_LOCAL_RANKS_VARIABLE, "").strip()
+    if not text:
+        return max(MIN_LOCAL_RANK_LIMIT, LOCAL_RANKS_PER_CORE * cores)
+    if not text.isdigit() or int(text) < 1:
+        raise InputError(f"{MAX_LOCAL_RANKS_VARIABLE} must be a positive integer (the most "
+                         f"ranks to start on this node), got {text!r}")
+    return int(text)
+
+
+def allocation_tasks(env):
+    """``(tasks, how)``: the tasks of the Slurm allocation ``env`` runs in, or ``None``.
+
+    From ``SLURM_NTASKS`` (or ``SLURM_NPROCS``), else ``SLURM_NTASKS_PER_NODE`` × the
+    allocation's nodes; ``how`` names the variables, for messages.
+    """
+    for var in ("SLURM_NTASKS", "SLURM_NPROCS"):
+        text = env.get(var, "").strip()
+        if text.isdigit():
+            return int(text), f"{var}={text}"
+    per_node = env.get("SLURM_NTASKS_PER_NODE", "").strip()
+    nodes_var = next((v for v in ("SLURM_JOB_NUM_NODES", "SLURM_NNODES") if env.get(v)), None)
+    nodes = env.get(nodes_var, "").strip() if nodes_var else ""
+    if per_node.isdigit() and nodes.isdigit():
+        return (int(per_node) * int(nodes),
+                f"SLURM_NTASKS_PER_NODE={per_node} x {nodes_var}={nodes}")
+    return None
+
+
+def check_rank_count(nranks, env, cores):
+    """Refuse a rank count that cannot start, before ``mpirun`` is run.
+
+    Inside a Slurm allocation that states its tasks (:func:`allocation_tasks`), at most
+    that many ranks; when the ranks can only run on this node (:func:`single_node`), at
+    most :func:`local_rank_limit`.
+
+    Parameters
+    ----------
+    nranks : int
+        Ranks asked for.
+    env : mapping
+        The job's environment.
+    cores : int
+        Cores this process may use.
+
+    Raises
+    ------
+    InputError
+        Naming the limit, where it comes from, and how to raise it.
+    """
+    tasks = allocation_tasks(env)
+    if tasks is not None and nranks > tasks[0]:
+        raise InputError(f"-n {nranks} is more ranks than the {tasks[0]} tasks of this Slurm "
+                         f"allocation ({tasks[1]}); use -n {tasks[0]} or fewer, or ask for "
+                         f"more tasks (sbatch/salloc -n)")
+    if single_node(env):
+        limit = local_rank_limit(cores, env)
+        if nranks > limit:
+            chosen = env.get(MAX_LOCAL_RANKS_VARIABLE, "").strip()
+            how = (f"{MAX_LOCAL_RANKS_VARIABLE}={chosen}; this node has {cores} cores"
+                   if chosen else f"{LOCAL_RANKS_PER_CORE} per core x {cores} cores, at "
+                   f"least {MIN_LOCAL_RANK_LIMIT}")
+            raise InputError(
+                f"-n {nranks}: at most {limit} ranks start on one node ({how}); to run "
+                f"more, give mpirun more nodes (a hostfile or a multi-node allocation), or "
+                f"raise the limit with {MAX_LOCAL_RANKS_VARIABLE}=N")
 
 
 def job_environment(nranks, *, cores=None, env=None, euid=None):
@@ -140,7 +242,7 @@ def trace_exports(env):
 
 
 def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
-                   python=None, mpirun="mpirun", module=True, export=()):
+                   python=None, mpirun="mpirun", module=True, export=(), report=False):
     """Return the argument list that launches ``target`` on ``nranks`` ranks.
 
     Parameters
@@ -164,6 +266,13 @@ def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
     export : sequence of str
         More environment variables to pass to every rank (``-x`` / ``-genvlist``),
         e.g. :func:`trace_exports` of the job environment.
+    report : bool
+        Open MPI only. False: ``-q``, Open MPI's own messages are suppressed (its banners
+        would bury the job's one-line errors). True: they go to the file descriptor that
+        :data:`REPORT_FD_VARIABLE` names in ``mpirun``'s environment (set by
+        :func:`start_mpirun`), where the launcher reads which rank a signal ended; the
+        ranks keep writing theirs to stderr. For launches whose ranks all run on this node
+        only: remote daemons would inherit the variable without the descriptor.
     """
     if isinstance(nranks, bool) or not isinstance(nranks, int) or nranks < 1:
         raise InputError(f"number of ranks must be a positive integer, got {nranks!r}")
@@ -171,7 +280,7 @@ def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
     python = python or sys.executable
     argv = [mpirun, "-n", str(nranks)]
     if flavour == "openmpi":
-        argv.append("-q")  # Open MPI's own banners would bury the job's one-line errors
+        argv += ["-x", f"{REPORT_FD_VARIABLE}=2"] if report else ["-q"]
         threads = max(1, cores // nranks)
         if nranks > cores:
             argv += ["--oversubscribe", "--bind-to", "none"]
@@ -184,3 +293,123 @@ def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
         argv += ["-genvlist", ",".join(("NUMBA_NUM_THREADS",) + tuple(export))]
     argv += [python] + (["-m", target] if module else [target]) + list(args)
     return argv
+
+
+@functools.lru_cache(maxsize=None)
+def _libc():
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes  # here, not at the top: the ranks import this module too
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:  # pragma: no cover - no C library to load
+        return None
+
+
+def start_mpirun(argv, env, *, report_path=None, **popen_kwargs):
+    """Start ``argv`` (an ``mpirun`` command) so that it cannot outlive this process.
+
+    - It runs in a session (and process group) of its own: a terminal's Ctrl-C or a
+      signal to the launcher's process group reaches the launcher only, which decides
+      what the job gets. Open MPI puts each rank in a process group of its own, not
+      ``mpirun``'s, but in ``mpirun``'s session, so the session (its id is ``mpirun``'s
+      pid) is how :func:`session_processes` finds the job's processes on this node.
+    - On Linux it gets SIGTERM when this process dies, even of SIGKILL
+      (``prctl(PR_SET_PDEATHSIG)``); ``mpirun`` then ends its ranks.
+
+    Parameters
+    ----------
+    argv : sequence of str
+        The command, from :func:`mpirun_command`.
+    env : mapping
+        Its environment.
+    report_path : str, optional
+        A file that receives Open MPI's own messages (for ``report=True`` commands).
+    **popen_kwargs
+        Passed to :class:`subprocess.Popen` (``stdout``, ``cwd``, ...).
+
+    Returns
+    -------
+    subprocess.Popen
+    """
+    libc, parent = _libc(), os.getpid()
+
+    def die_with_parent():
+        if libc is not None:
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:      # the parent died before prctl took effect
+            os._exit(1)
+
+    env = dict(env)
+    report = open(report_path, "wb") if report_path is not None else None
+    try:
+        fds = ()
+        if report is not None:
+            env[REPORT_FD_VARIABLE] = str(report.fileno())
+            fds = (report.fileno(),)
+        return subprocess.Popen(argv, env=env, start_new_session=True,
+                                preexec_fn=die_with_parent, pass_fds=fds, **popen_kwargs)
+    finally:
+        if report is not None:
+            report.close()
+
+
+def session_processes(sid):
+    """Pids of the live processes (not zombies) of session ``sid``, from Linux ``/proc``.
+
+    Returns an empty list where ``/proc`` is missing.
+    """
+    found = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return found
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:                 # ended meanwhile
+            continue
+        fields = data[data.rfind(b")") + 2:].split()   # state ppid pgrp session ...
+        if len(fields) > 3 and int(fields[3]) == sid and fields[0] not in (b"Z", b"X"):
+            found.append(int(name))
+    return found
+
+
+def kill_session(sid, timeout=1.0):
+    """SIGKILL every process of session ``sid`` until none is left (or ``timeout`` s).
+
+    Where ``/proc`` is missing, kills the process group ``sid`` instead. Returns the
+    pids signalled.
+    """
+    if not os.path.isdir("/proc"):    # pragma: no cover - not Linux
+        try:
+            os.killpg(sid, signal.SIGKILL)
+        except OSError:
+            pass
+        return [sid]
+    signalled = []
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = session_processes(sid)
+        if not pids:
+            return signalled
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                continue
+            if pid not in signalled:
+                signalled.append(pid)
+        if time.monotonic() > deadline:
+            return signalled
+        time.sleep(0.01)
+
+
+def killed_rank(report):
+    """``(rank, signal number)`` of the rank Open MPI's ``report`` says a signal ended,
+    or ``None``."""
+    match = _KILLED.search(report or "")
+    return (int(match.group(1)), int(match.group(3))) if match else None

@@ -1,14 +1,13 @@
 """Test helpers: assertions agreed across ranks, and launching jobs under mpirun with a timeout."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
 
-from .launch import (STATUS_VARIABLE, job_environment, job_status, mpi_flavour,
+from .launch import (STATUS_VARIABLE, job_environment, job_status, kill_session, mpi_flavour,
                      mpirun_command, status_channel)
 
 __all__ = ["assert_all", "assert_allclose_all", "assert_equal_all", "run_mpi", "MpiResult"]
@@ -73,7 +72,7 @@ def run_mpi(nranks, target, args=(), *, module=True, timeout=60, env=None, cwd=N
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # mpirun and every rank it started
+        kill_session(proc.pid)  # mpirun and every rank it started (each in a group of its own)
         out, err = proc.communicate()
         job_status(channel, 1)
         raise subprocess.TimeoutExpired(argv, timeout, out, err) from None

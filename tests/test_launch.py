@@ -1,10 +1,18 @@
-"""Serial tests of the mpirun command builder and the threads-per-rank policy."""
+"""Serial tests of the mpirun command builder, the rank-count limits, the threads-per-rank
+policy, and the process tree of a launch (its session, its end with the launcher)."""
 
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 
-from clusterkit.launch import job_environment, mpirun_command, single_node
+from clusterkit.errors import InputError
+from clusterkit.launch import (LOCAL_RANKS_PER_CORE, MIN_LOCAL_RANK_LIMIT, REPORT_FD_VARIABLE,
+                               allocation_tasks, check_rank_count, job_environment,
+                               kill_session, killed_rank, local_rank_limit, mpirun_command,
+                               session_processes, single_node, start_mpirun)
 from clusterkit.threads import threads_per_rank
 
 
@@ -119,3 +127,122 @@ def test_job_status_prefers_the_launcher_then_the_first_failing_rank(tmp_path):
         f.write("2\n")
     assert job_status(path, 134) == 134          # an abort or crash wins
     assert job_status(status_channel(env), 0) == 0
+
+
+# -- the rank-count limits -------------------------------------------------------------
+def test_local_rank_limit_is_a_multiple_of_the_cores_with_a_floor():
+    assert local_rank_limit(2, {}) == MIN_LOCAL_RANK_LIMIT == 64
+    assert local_rank_limit(128, {}) == LOCAL_RANKS_PER_CORE * 128
+    assert local_rank_limit(2, {"CLUSTERKIT_MAX_LOCAL_RANKS": " 1000 "}) == 1000
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "lots", "2.5"])
+def test_invalid_local_rank_limit_names_the_variable(value):
+    with pytest.raises(InputError, match="CLUSTERKIT_MAX_LOCAL_RANKS must be a positive"):
+        local_rank_limit(2, {"CLUSTERKIT_MAX_LOCAL_RANKS": value})
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, None),
+    ({"SLURM_NTASKS": "8", "SLURM_NPROCS": "9"}, (8, "SLURM_NTASKS=8")),
+    ({"SLURM_NPROCS": "9"}, (9, "SLURM_NPROCS=9")),
+    ({"SLURM_NTASKS_PER_NODE": "4", "SLURM_NNODES": "3"},
+     (12, "SLURM_NTASKS_PER_NODE=4 x SLURM_NNODES=3")),
+    ({"SLURM_NTASKS_PER_NODE": "4"}, None),           # nodes unknown: no statement
+])
+def test_allocation_tasks(env, expected):
+    assert allocation_tasks(env) == expected
+
+
+def test_check_rank_count_rules():
+    check_rank_count(64, {}, cores=2)
+    with pytest.raises(InputError, match=r"-n 65: at most 64 ranks start on one node .*2 cores"):
+        check_rank_count(65, {}, cores=2)
+    check_rank_count(10 ** 6, {"PBS_NODEFILE": "/x"}, cores=2)       # other nodes: not counted
+    with pytest.raises(InputError, match=r"4 tasks of this Slurm allocation \(SLURM_NTASKS=4\)"):
+        check_rank_count(5, {"SLURM_NTASKS": "4", "SLURM_JOB_NUM_NODES": "2"}, cores=2)
+    check_rank_count(4, {"SLURM_NTASKS": "4"}, cores=2)
+
+
+def test_report_mode_sends_open_mpi_messages_to_a_descriptor_not_to_silence():
+    quiet = mpirun_command(2, "pkg.job", cores=2, python="py")
+    report = mpirun_command(2, "pkg.job", cores=2, python="py", report=True)
+    assert "-q" in quiet and "-q" not in report
+    assert report[report.index("OPAL_OUTPUT_STDERR_FD=2") - 1] == "-x"   # ranks keep stderr
+
+
+def test_killed_rank_reads_open_mpis_report():
+    report = ("-" * 74 + "\nPrimary job  terminated normally, but 1 process returned\n"
+              "a non-zero exit code. Per user-direction, the job has been aborted.\n"
+              + "-" * 74 + "\n" + "-" * 74 + "\nmpirun noticed that process rank 3 with PID 0 "
+              "on node vm exited on signal 9 (Killed).\n" + "-" * 74 + "\n")
+    assert killed_rank(report) == (3, 9)
+    assert killed_rank("MPI_ABORT was invoked on rank 1 in communicator MPI_COMM_WORLD") is None
+    assert killed_rank("") is None
+
+
+# -- the process tree of a launch ------------------------------------------------------
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def test_session_processes_and_kill_session_cover_process_groups_of_their_own():
+    """Open MPI gives each rank a process group of its own inside mpirun's session:
+    the session, not the group, finds and ends all of them."""
+    code = ("import os, subprocess, sys, time\n"
+            "kids = [subprocess.Popen(['sleep', '60'], process_group=0) for _ in range(2)]\n"
+            "print(' '.join(str(k.pid) for k in kids), flush=True)\n"
+            "time.sleep(60)\n")
+    if sys.version_info < (3, 11):
+        code = code.replace("process_group=0", "preexec_fn=lambda: os.setpgid(0, 0)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        kids = [int(p) for p in proc.stdout.readline().split()]
+        assert all(os.getpgid(k) == k for k in kids)            # groups of their own
+        assert sorted(session_processes(proc.pid)) == sorted([proc.pid] + kids)
+        assert sorted(kill_session(proc.pid)) == sorted([proc.pid] + kids)
+        assert proc.wait(timeout=10) == -9
+        deadline = time.monotonic() + 10
+        while any(_alive(k) for k in kids) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not any(_alive(k) for k in kids)
+        assert session_processes(proc.pid) == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+
+
+def test_started_mpirun_dies_with_its_parent_even_of_sigkill():
+    code = ("import os, sys, time\n"
+            "from clusterkit.launch import start_mpirun\n"
+            "p = start_mpirun(['sleep', '60'], dict(os.environ))\n"
+            "print(p.pid, flush=True)\n"
+            "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    child = int(parent.stdout.readline())
+    try:
+        assert os.getsid(child) == child != os.getsid(parent.pid)   # a session of its own
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive(child), "the child outlived its SIGKILLed parent"
+    finally:
+        if _alive(child):
+            os.kill(child, 9)
+
+
+def test_start_mpirun_hands_the_report_descriptor_over(tmp_path):
+    report = tmp_path / "report.txt"
+    code = f"import os; os.write(int(os.environ[{REPORT_FD_VARIABLE!r}]), b'from mpirun\\n')"
+    proc = start_mpirun([sys.executable, "-c", code], dict(os.environ), report_path=str(report))
+    assert proc.wait(timeout=30) == 0
+    assert report.read_text() == "from mpirun\n"

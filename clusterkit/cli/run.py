@@ -1,18 +1,34 @@
-"""``clusterkit run -n N JOB [args]``: launch a job with mpirun and the right flags."""
+"""``clusterkit run -n N JOB [args]``: launch a job with mpirun and the right flags, and see
+it to its end: signals to the launcher reach the job, and no process of it outlives the
+launcher."""
 
 import argparse
 import importlib.util
 import os
+import select
 import signal
-import subprocess
 import sys
+import threading
+import time
 
-from ..launch import (STATUS_VARIABLE, job_environment, job_status, mpi_flavour,
-                      mpirun_command, status_channel, trace_exports)
+from ..launch import (STATUS_VARIABLE, check_rank_count, job_environment, job_status,
+                      kill_session, killed_rank, mpi_flavour, mpirun_command,
+                      session_processes, single_node, start_mpirun, status_channel,
+                      trace_exports)
 from ..threads import available_cores
 from ..errors import InputError
 
-__all__ = ["add_parser", "resolve_job", "positive_int", "trace_environment"]
+__all__ = ["add_parser", "resolve_job", "positive_int", "trace_environment", "STOP_SIGNALS",
+           "PASS_SIGNALS", "STOP_GRACE_SECONDS", "CHECKPOINT_GRACE_SECONDS"]
+
+#: signals that stop the job: its ranks on this node get SIGTERM, then the launcher waits
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+#: signals passed to the job's ranks as they are (Slurm's ``--signal`` sends these)
+PASS_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
+#: seconds a job has to end after a stop signal before all its processes get SIGKILL
+STOP_GRACE_SECONDS = 5.0
+#: the same for a job given ``--checkpoint-dir``: it writes a checkpoint first, then exits 99
+CHECKPOINT_GRACE_SECONDS = 60.0
 
 
 def positive_int(text):
@@ -100,10 +116,21 @@ def add_parser(sub):
 
 
 def handle(args):
-    """Launch the job; return its exit status (128 + signal if it was killed)."""
+    """Launch the job, see it to its end and return its exit status.
+
+    Refuses a rank count that cannot start (:func:`clusterkit.launch.check_rank_count`)
+    before ``mpirun`` runs. A stop signal (:data:`STOP_SIGNALS`) sends SIGTERM to the
+    job's ranks on this node and waits up to :data:`STOP_GRACE_SECONDS`
+    (:data:`CHECKPOINT_GRACE_SECONDS` with ``--checkpoint-dir``) before every process of
+    the job gets SIGKILL; a second stop signal does that at once. :data:`PASS_SIGNALS`
+    are passed on. Returns the job's status; 128 + N after stop signal N unless the job
+    then exited 0 or 99 (it wrote a checkpoint); 128 + N if ``mpirun`` was killed by
+    signal N. A job ended by a signal gets one line on stderr saying so.
+    """
     target, is_module = resolve_job(args.job)
     cores = available_cores()
     env = trace_environment(job_environment(args.ranks, cores=cores), args.profile, args.trace)
+    check_rank_count(args.ranks, env, cores)
     flavour = mpi_flavour()
     if args.dry_run:
         argv = mpirun_command(args.ranks, target, args.job_args, flavour=flavour, cores=cores,
@@ -112,13 +139,161 @@ def handle(args):
         print(" ".join(f"{k}={env[k]}" for k in shown) + " " + " ".join(argv))
         return 0
     sys.stdout.flush()
+    local = single_node(env)
+    report = flavour == "openmpi" and local      # Open MPI's messages to a file, not -q
     channel = status_channel(env)   # non-zero statuses come back without mpirun's kill delay
     argv = mpirun_command(args.ranks, target, args.job_args, flavour=flavour, cores=cores,
-                          module=is_module, export=trace_exports(env) + (STATUS_VARIABLE,))
-    proc = subprocess.Popen(argv, env=env)
+                          module=is_module, export=trace_exports(env) + (STATUS_VARIABLE,),
+                          report=report)
+    report_path = os.path.join(channel, "mpirun-report.txt") if report else None
+    checkpointing = any(a == "--checkpoint-dir" or a.startswith("--checkpoint-dir=")
+                        for a in args.job_args)
+    launch = _Launch(CHECKPOINT_GRACE_SECONDS if checkpointing else STOP_GRACE_SECONDS,
+                     local)
     try:
-        status = proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        status = proc.wait()
-    return job_status(channel, 128 - status if status < 0 else status)
+        returncode = launch.run(argv, env, report_path)
+        text = _read(report_path) if report_path else ""
+    except BaseException:
+        job_status(channel, 1)          # removes the channel
+        raise
+    status = job_status(channel, 128 - returncode if returncode < 0 else returncode)
+    message, status = _verdict(launch, returncode, status, text, report)
+    if message:
+        sys.stdout.flush()
+        sys.stderr.write(f"clusterkit run: error: {message}\n")
+    return status
+
+
+def _signal_name(signum):
+    try:
+        return f"{signal.Signals(signum).name} (signal {signum})"
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _verdict(launch, returncode, status, report_text, report):
+    """``(one-line message or None, exit status)`` of a finished launch."""
+    if launch.stop is not None:
+        from ..io.checkpoint import EXIT_CHECKPOINTED
+        if status in (0, EXIT_CHECKPOINTED):       # finished, or wrote its checkpoint
+            return None, status
+        message = f"the job was stopped: clusterkit run received {_signal_name(launch.stop)}"
+        if launch.forced:
+            message += f"; its processes were killed (SIGKILL) {launch.forced}"
+        return message, 128 + launch.stop
+    if returncode < 0:
+        return f"mpirun was killed by {_signal_name(-returncode)}", status
+    killed = killed_rank(report_text)
+    if killed is not None:
+        return f"the job was killed by {_signal_name(killed[1])} on rank {killed[0]}", status
+    if report and returncode != 0 and not report_text.strip():
+        return (f"mpirun ended the job with status {returncode} without giving a reason "
+                "(it does so when it receives SIGTERM, SIGINT or SIGHUP)"), status
+    return None, status
+
+
+def _noted(signum, frame):  # noqa: ARG001 - the wakeup fd carries the signal number
+    pass
+
+
+def _ended(proc):
+    """Whether ``proc`` has exited, without reaping it: its pid, which is the id of the
+    job's session, stays taken while the launcher sweeps that session."""
+    if proc.returncode is not None:
+        return True
+    if hasattr(os, "waitid"):
+        try:
+            return os.waitid(os.P_PID, proc.pid,
+                             os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            pass
+    return proc.poll() is not None
+
+
+class _Launch:
+    """One ``mpirun`` run to its end, with the launcher's signals passed on (see handle)."""
+
+    def __init__(self, grace, local):
+        self.grace = grace          # seconds from a stop signal to SIGKILL
+        self.local = local          # every rank runs on this node
+        self.stop = None            # the first stop signal received
+        self.forced = ""            # why the job's processes got SIGKILL, if they did
+        self.proc = None
+
+    def run(self, argv, env, report_path):
+        """Start ``mpirun``, wait for it, leave none of its processes; return its status
+        (negative: the signal that ended it)."""
+        if threading.current_thread() is not threading.main_thread():
+            self.proc = start_mpirun(argv, env, report_path=report_path)  # no signals here
+            try:
+                self.proc.wait()
+            finally:
+                kill_session(self.proc.pid)
+            return self.proc.returncode
+        wakeup, wakeup_w = os.pipe()
+        os.set_blocking(wakeup, False)
+        os.set_blocking(wakeup_w, False)
+        previous = {}
+        old_wakeup = signal.set_wakeup_fd(wakeup_w, warn_on_full_buffer=False)
+        try:
+            for signum in STOP_SIGNALS + PASS_SIGNALS + (signal.SIGCHLD,):
+                if signal.getsignal(signum) is not signal.SIG_IGN:   # e.g. nohup's SIGHUP
+                    previous[signum] = signal.signal(signum, _noted)
+            self.proc = start_mpirun(argv, env, report_path=report_path)
+            self._wait(wakeup)
+        finally:
+            if self.proc is not None:
+                kill_session(self.proc.pid)    # what a killed mpirun left on this node
+                self.proc.wait()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            signal.set_wakeup_fd(old_wakeup)
+            os.close(wakeup)
+            os.close(wakeup_w)
+        return self.proc.returncode
+
+    def _wait(self, wakeup):
+        deadline = None
+        while not _ended(self.proc):
+            if deadline is not None and time.monotonic() >= deadline:
+                self._kill(f"after {self.grace:g} s")
+                deadline = None
+                continue
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([wakeup], [], [], timeout)[0]:
+                continue
+            for signum in os.read(wakeup, 256):
+                if signum in PASS_SIGNALS:
+                    self._deliver(signum, to_ranks=self.local)
+                elif signum in STOP_SIGNALS and self.stop is None:
+                    self.stop = signum
+                    self._deliver(signal.SIGTERM, to_ranks=True)
+                    deadline = time.monotonic() + self.grace
+                elif signum in STOP_SIGNALS:
+                    self._kill(f"on a second stop signal, {_signal_name(signum)}")
+                    deadline = None
+
+    def _deliver(self, signum, to_ranks):
+        """Send ``signum`` to the job's processes on this node (``to_ranks``; mpirun
+        itself would hold SIGTERM back 1 s, then SIGKILL the ranks 1 s later, too soon
+        for a checkpoint), or to ``mpirun`` when there are none yet or not ``to_ranks``
+        (it passes SIGUSR1/SIGUSR2 to every rank, on every node)."""
+        pid = self.proc.pid
+        targets = [p for p in session_processes(pid) if p != pid] if to_ranks else []
+        for target in targets or [pid]:
+            try:
+                os.kill(target, signum)
+            except OSError:
+                pass
+
+    def _kill(self, why):
+        self.forced = self.forced or why
+        kill_session(self.proc.pid)
