@@ -1,11 +1,42 @@
 """The jobs' checkpoint options (``--checkpoint-dir``, ``--checkpoint-every``, ``--restart``)."""
 
+import argparse
+import math
 import os
 
-from .checkpoint import Checkpointer, install_signal_handlers
-from ..errors import InputError
+from clusterkit import comm as _comm
+from clusterkit.errors import InputError, InputNotADirectoryError
+from clusterkit.io.checkpoint import Checkpointer, install_signal_handlers
 
 __all__ = ["add_checkpoint_arguments", "checkpointer_from_args"]
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _positive_seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds, "
+                                         f"got {text!r}")
+    return value
+
+
+def _not_a_file(path):
+    """The error that makes ``path`` unusable as a checkpoint directory, or ``None``."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        return InputNotADirectoryError(f"--checkpoint-dir {path!r} is a file, not a directory")
+    return None
 
 
 def add_checkpoint_arguments(parser):
@@ -15,11 +46,11 @@ def add_checkpoint_arguments(parser):
     g.add_argument("--checkpoint-dir", metavar="DIR",
                    help="write checkpoints to DIR; SIGTERM/SIGUSR1 then make the job write "
                         "one at the next step and exit with status 99 (requeue)")
-    g.add_argument("--checkpoint-every", type=int, metavar="N",
+    g.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
                    help="write a checkpoint every N steps")
-    g.add_argument("--checkpoint-seconds", type=float, metavar="T",
+    g.add_argument("--checkpoint-seconds", type=_positive_seconds, metavar="T",
                    help="write a checkpoint when T seconds have passed since the last one")
-    g.add_argument("--checkpoint-keep", type=int, default=3, metavar="K",
+    g.add_argument("--checkpoint-keep", type=_positive_int, default=3, metavar="K",
                    help="keep the last K checkpoints (default 3)")
     g.add_argument("--restart", action="store_true",
                    default=os.environ.get("CLUSTERKIT_RESTART") == "1",
@@ -36,9 +67,10 @@ def checkpointer_from_args(args, job, meta, comm):
 
     Raises
     ------
-    ValueError
-        Checkpoint options without ``--checkpoint-dir``; a fresh run (no
-        ``--restart``) into a directory that already holds checkpoints.
+    InputError
+        Checkpoint options without ``--checkpoint-dir``; a ``--checkpoint-dir`` that is
+        a file; a fresh run (no ``--restart``) into a directory that already holds
+        checkpoints.
     """
     if args.checkpoint_dir is None:
         for flag, value in (("--restart", args.restart or None),
@@ -47,6 +79,7 @@ def checkpointer_from_args(args, job, meta, comm):
             if value is not None:
                 raise InputError(f"{flag} needs --checkpoint-dir DIR")
         return None
+    _comm.root_decides(lambda: _not_a_file(args.checkpoint_dir), comm)
     ck = Checkpointer(args.checkpoint_dir, comm=comm, every=args.checkpoint_every,
                       seconds=args.checkpoint_seconds, keep=args.checkpoint_keep, job=job,
                       meta=meta)

@@ -49,7 +49,6 @@ from clusterkit.comm import MPI
 from clusterkit.errors import InputError
 from clusterkit.grid import Grid
 from clusterkit.io.checkpoint import EXIT_CHECKPOINTED, fault_point
-from clusterkit.io.checkpoint_cli import add_checkpoint_arguments, checkpointer_from_args
 from clusterkit.io.ncwrite import NCWriter, check_output_path
 from clusterkit.kernels import (
     diffusion_kappa_dt_limit,
@@ -62,6 +61,8 @@ from clusterkit.memory import check_fits_in_memory
 from clusterkit.options import parse_ints
 from clusterkit.partition import choose_grid
 from clusterkit.runtime import JobArgumentParser, exit_job, run_job
+
+from ._checkpoint_args import add_checkpoint_arguments, checkpointer_from_args
 
 __all__ = ["main", "latitudes", "longitudes", "metric", "initial_field", "parse_shape",
            "check_options"]

@@ -33,7 +33,6 @@ from clusterkit.comm import MPI
 from clusterkit.errors import InputError
 from clusterkit.grid import Grid
 from clusterkit.io.checkpoint import EXIT_CHECKPOINTED, CheckpointExit, fault_point
-from clusterkit.io.checkpoint_cli import add_checkpoint_arguments, checkpointer_from_args
 from clusterkit.kernels import (
     box_stencil,
     box_stencil_parallel,
@@ -47,6 +46,8 @@ from clusterkit.log import rprint
 from clusterkit.memory import check_fits_in_memory
 from clusterkit.partition import block_sizes, choose_grid
 from clusterkit.runtime import JobArgumentParser, exit_job, run_job
+
+from ._checkpoint_args import add_checkpoint_arguments, checkpointer_from_args
 
 __all__ = ["main", "run_stencil", "check_arguments", "reference_norm", "flops_per_iteration",
            "stencil_size", "active_view", "EPSILON", "COEFX", "COEFY"]
