@@ -163,6 +163,17 @@ def test_timeout_must_be_finite_and_fit_a_wait(capsys, value):
         one_line_exit_2(status, err)
 
 
+def test_rank_counts_this_node_cannot_hold_are_refused_before_any_run(capsys, tmp_path,
+                                                                      monkeypatch):
+    """The launcher's rank limit applies to a sweep too: one line, nothing run or created."""
+    monkeypatch.setenv("CLUSTERKIT_MAX_LOCAL_RANKS", "3")
+    out = tmp_path / "sweep"
+    status, _, err = cli(capsys, "bench", "strong", "demo", "--ranks", "1,2,4", "--out",
+                         str(out))
+    assert "CLUSTERKIT_MAX_LOCAL_RANKS" in one_line_exit_2(status, err)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("content, message", [
     ('{"format": "clusterkit-profile", "version": 1}', "not a clusterkit bench results file"),
     ('{"traceEvents": []}', "not a clusterkit bench results file"),

@@ -40,7 +40,8 @@ import sys
 import tempfile
 import time
 
-from ..launch import job_environment, mpi_flavour, mpirun_command, trace_exports
+from ..launch import (check_rank_count, job_environment, kill_session, mpi_flavour,
+                      mpirun_command, start_mpirun, trace_exports)
 from ..options import parse_ints
 from ..threads import available_cores
 from ..trace_report import write_json_atomic
@@ -229,12 +230,12 @@ def _point_summary(profiles):
 # -- running ------------------------------------------------------------------------------
 def _run(argv, env, timeout):
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    proc = start_mpirun(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        stdin=subprocess.DEVNULL, text=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
+        kill_session(proc.pid)          # mpirun and every rank it started here
         proc.communicate()
         raise JobFailed(f"{shlex.join(argv)} did not finish within {timeout:g} s "
                         "(raise --timeout)", 1) from None
@@ -280,7 +281,10 @@ def run_sweep(mode, job, target, is_module, ranks, repeat=3, *, job_args=(), wor
     """
     if mode not in ("strong", "weak"):
         raise InputError(f"mode must be 'strong' or 'weak', got {mode!r}")
-    cores, flavour = available_cores(), mpi_flavour()
+    cores = available_cores()
+    for r in ranks:                     # before anything runs: one line, no partial sweep
+        check_rank_count(r, job_environment(r, cores=cores), cores)
+    flavour = mpi_flavour()
     scaled = {r: (weak_arguments(job, job_args, r, workdir) if mode == "weak"
                   else (list(job_args), [])) for r in ranks}
     points, commands = [], []
