@@ -7,7 +7,8 @@ import pytest
 from conftest import run_cli
 
 from clusterkit.bench.results import RESULTS_FORMAT
-from clusterkit.bench.sweep import parse_ranks, weak_arguments
+from clusterkit.bench.sweep import parse_ranks
+from clusterkit.jobs import weak_arguments
 from clusterkit.cli.main import main
 from clusterkit.threads import available_cores
 

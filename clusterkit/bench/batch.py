@@ -178,7 +178,8 @@ def collect_results(manifest, jobs=None):
                                    numba_threads=manifest["cpus_per_task"], slurm=slurm))
     record = results_record(
         manifest["mode"], manifest["job"], manifest["target"], manifest["job_args"],
-        manifest["ranks"], repeat, warmup, None, points, commands, launcher="slurm",
+        manifest["ranks"], repeat, warmup, None, points, commands,
+        weak_rule=manifest.get("weak_rule"), launcher="slurm",
         slurm={"site": manifest["site"], "submitted": manifest["created"],
                "submit_host": manifest["host"],
                "job_ids": [p["job_id"] for p in manifest["points"]]})

@@ -11,45 +11,29 @@ repeats of the slowest rank's and of the mean rank's time), the
 compute/halo/I/O/other breakdown, whether the point was oversubscribed (more
 ranks than cores) and the exact commands.
 
-Weak scaling grows the problem with the ranks, per job (:data:`WEAK_SCALING`):
-
-=============  ==============================================================
-job            how the problem grows with ``r`` ranks
-=============  ==============================================================
-stencil        ``GRID_SIZE`` (2nd positional) × √r: cells per rank constant
-diffusion      ``--shape NY,NX`` (default 721,1440): both × √r
-demo           ``--shape T,Y,X`` (default 24,181,360): Y × r
-climate-stats  a synthetic dataset per rank count, ``--shape T,Y,X`` (default
-               120,32,144, consumed by the sweep) with Y × r, written with
-               ``make-dataset`` before the runs; INPUT/OUTPUT are supplied by
-               the sweep (give only climate-stats options)
-=============  ==============================================================
-
-Scaled sizes are rounded to the nearest integer.
+Weak scaling grows the problem with the ranks by the job's rule in the job registry
+(:mod:`clusterkit.jobs`): the caller passes ``scale(ranks)`` and the rule's text.
 """
 
 import json
-import math
 import os
 import platform
 import shlex
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
 from ..launch import (check_rank_count, job_environment, kill_session, mpi_flavour,
                       mpirun_command, start_mpirun, trace_exports)
-from ..options import parse_ints
 from ..threads import available_cores
 from ..trace_report import write_json_atomic
 from .describe import host_info, summary
 from .results import RESULTS_FORMAT
 from ..errors import InputError
 
-__all__ = ["WEAK_SCALING", "parse_ranks", "weak_arguments", "machine_info",
+__all__ = ["parse_ranks", "machine_info",
            "spread", "point_record", "results_record", "run_sweep", "prepare_output",
            "write_results", "install", "publish", "default_label", "JobFailed"]
 
@@ -89,88 +73,6 @@ def parse_ranks(text):
                              "number (a C int)")
         ranks.append(n)
     return sorted(set(ranks))
-
-
-# -- weak scaling ---------------------------------------------------------------------
-def _option(args, name, default):
-    """Value of ``--name V`` / ``--name=V`` in ``args`` and ``args`` without it."""
-    rest, value, i = [], default, 0
-    while i < len(args):
-        a = args[i]
-        if a == name and i + 1 < len(args):
-            value, i = args[i + 1], i + 2
-            continue
-        if a.startswith(name + "="):
-            value = a.split("=", 1)[1]
-        else:
-            rest.append(a)
-        i += 1
-    return value, rest
-
-
-def _ints(text, n, what):
-    vals = parse_ints(text, n)
-    if vals is None:
-        raise InputError(f"{what} must be {n} positive integers, got {text!r}")
-    return list(vals)
-
-
-def _weak_stencil(args, r, workdir):
-    pos = [a for a in args if not a.startswith("-")]
-    if len(pos) < 2:
-        raise InputError("weak scaling of stencil needs its arguments ITERATIONS GRID_SIZE "
-                         "[star|box] [RADIUS] after --, e.g. -- 10 1000")
-    i = args.index(pos[1])
-    n = _ints(pos[1], 1, "stencil's GRID_SIZE")[0]
-    return args[:i] + [str(round(n * math.sqrt(r)))] + args[i + 1:], []
-
-
-def _weak_diffusion(args, r, workdir):
-    shape, rest = _option(args, "--shape", "721,1440")
-    ny, nx = _ints(shape, 2, "diffusion's --shape")
-    s = math.sqrt(r)
-    return rest + ["--shape", f"{round(ny * s)},{round(nx * s)}"], []
-
-
-def _weak_demo(args, r, workdir):
-    shape, rest = _option(args, "--shape", "24,181,360")
-    t, y, x = _ints(shape, 3, "demo's --shape")
-    return rest + ["--shape", f"{t},{y * r},{x}"], []
-
-
-def _weak_climate(args, r, workdir):
-    shape, rest = _option(args, "--shape", "120,32,144")
-    t, y, x = _ints(shape, 3, "climate-stats' --shape (weak scaling)")
-    data = os.path.join(workdir, f"climate-{t}x{y * r}x{x}.nc")
-    make = [sys.executable, "-m", "clusterkit.cli.main", "make-dataset", data,
-            "--shape", f"{t},{y * r},{x}", "--overwrite"]
-    out = os.path.join(workdir, f"climate-stats-r{r}.nc")
-    return [data, out, "--overwrite"] + rest, [make]
-
-
-#: job name -> (rule, function(job_args, ranks, workdir) -> (args, setup commands))
-WEAK_SCALING = {
-    "stencil": ("GRID_SIZE x sqrt(ranks)", _weak_stencil),
-    "diffusion": ("--shape NY,NX: both x sqrt(ranks)", _weak_diffusion),
-    "demo": ("--shape T,Y,X: Y x ranks", _weak_demo),
-    "climate-stats": ("synthetic dataset per rank count, --shape T,Y,X with Y x ranks",
-                      _weak_climate),
-}
-
-
-def weak_arguments(job, job_args, ranks, workdir):
-    """Return ``(args, setup_commands)`` of ``job`` scaled to ``ranks`` for weak scaling.
-
-    Raises
-    ------
-    ValueError
-        If the job has no weak-scaling rule or its arguments cannot be scaled.
-    """
-    if job not in WEAK_SCALING:
-        raise InputError(f"no weak-scaling rule for job {job!r}; jobs that can be weakly "
-                         f"scaled: {', '.join(sorted(WEAK_SCALING))} (use 'bench strong' "
-                         "for any job)")
-    return WEAK_SCALING[job][1](list(job_args), ranks, workdir)
 
 
 # -- records ------------------------------------------------------------------------------
@@ -249,14 +151,14 @@ def _fail(what, status, err):
 
 
 def run_sweep(mode, job, target, is_module, ranks, repeat=3, *, job_args=(), workdir,
-              warmup=0, timeout=600.0, log=print):
+              warmup=0, timeout=600.0, log=print, scale=None, weak_rule=None):
     """Run the sweep and return the results record (a JSON-able dict).
 
     Parameters
     ----------
     mode : {"strong", "weak"}
     job : str
-        The job's name as typed (selects the weak-scaling rule).
+        The job's name as typed.
     target : str
         Module (``is_module``) or script that ``mpirun`` runs.
     ranks : list of int
@@ -271,6 +173,9 @@ def run_sweep(mode, job, target, is_module, ranks, repeat=3, *, job_args=(), wor
         Seconds after which one run is killed.
     log : callable
         Progress lines.
+    scale : callable, optional
+        Weak scaling: ``scale(ranks)`` → ``(job arguments, set-up commands)`` for that
+        rank count (see :func:`clusterkit.jobs.weak_arguments`); ``weak_rule`` its text.
 
     Raises
     ------
@@ -285,8 +190,9 @@ def run_sweep(mode, job, target, is_module, ranks, repeat=3, *, job_args=(), wor
     for r in ranks:                     # before anything runs: one line, no partial sweep
         check_rank_count(r, job_environment(r, cores=cores), cores)
     flavour = mpi_flavour()
-    scaled = {r: (weak_arguments(job, job_args, r, workdir) if mode == "weak"
-                  else (list(job_args), [])) for r in ranks}
+    if mode == "weak" and scale is None:
+        raise InputError("a weak-scaling sweep needs the job's scale(ranks) rule")
+    scaled = {r: (scale(r) if mode == "weak" else (list(job_args), [])) for r in ranks}
     points, commands = [], []
     for r in ranks:
         args, setup = scaled[r]
@@ -323,7 +229,7 @@ def run_sweep(mode, job, target, is_module, ranks, repeat=3, *, job_args=(), wor
             r, args, profiles, launch_s, point_cmds, oversubscribed=r > cores,
             numba_threads=int(job_environment(r, cores=cores)["NUMBA_NUM_THREADS"])))
     return results_record(mode, job, target, job_args, ranks, repeat, warmup, cores, points,
-                          commands)
+                          commands, weak_rule=weak_rule)
 
 
 def point_record(ranks, args, profiles, launch_s, commands, *, oversubscribed,
@@ -355,12 +261,12 @@ def point_record(ranks, args, profiles, launch_s, commands, *, oversubscribed,
 
 
 def results_record(mode, job, target, job_args, ranks, repeat, warmup, cores, points,
-                   commands, **extra):
+                   commands, weak_rule=None, **extra):
     """Return the whole results record (see :func:`run_sweep`) around its ``points``."""
     info, versions = machine_info()
     return {"format": RESULTS_FORMAT, "version": 1, "mode": mode, "job": job,
             "target": target, "job_args": list(job_args),
-            "weak_rule": WEAK_SCALING[job][0] if mode == "weak" else None,
+            "weak_rule": weak_rule if mode == "weak" else None,
             "ranks": list(ranks), "repeat": repeat, "warmup": warmup, "cores": cores,
             "time_measure": "tracer wall time of the job (slowest rank), median over repeats",
             "machine": info, "versions": versions, "points": points, "commands": commands,

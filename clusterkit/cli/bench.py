@@ -177,7 +177,8 @@ def _remove_made_dirs(path, top):
 
 
 def _sweep(args):
-    from clusterkit.bench.sweep import parse_ranks, weak_arguments
+    from clusterkit.bench.sweep import parse_ranks
+    from clusterkit.jobs import weak_arguments
     if not args.slurm:
         given = [opt for dest, opt in _SLURM_ONLY if getattr(args, dest) not in (None, False, [])]
         if given:
@@ -200,6 +201,15 @@ def _sweep(args):
         _remove_made_dirs(out, top)      # a failed sweep leaves no trace of itself
 
 
+def _weak(args, workdir):
+    """``run_sweep``'s weak-scaling keywords for the parsed arguments (none for strong)."""
+    if args.bench_mode != "weak":
+        return {}
+    from clusterkit.jobs import JOBS, weak_arguments
+    return {"scale": lambda r: weak_arguments(args.job, args.job_args, r, workdir),
+            "weak_rule": JOBS[args.job].weak_rule}
+
+
 def _local_sweep(args, ranks, target, is_module, out):
     from clusterkit.bench.sweep import JobFailed, prepare_output, publish, run_sweep
     timeout = 600.0 if args.timeout is None else args.timeout
@@ -212,7 +222,8 @@ def _local_sweep(args, ranks, target, is_module, out):
             results = run_sweep(args.bench_mode, args.job, target, is_module, ranks,
                                 args.repeat, job_args=args.job_args, workdir=work,
                                 warmup=args.warmup or 0, timeout=timeout,
-                                log=lambda line: print(line, flush=True))
+                                log=lambda line: print(line, flush=True),
+                                **_weak(args, work))
         except JobFailed as exc:
             sys.stderr.write(f"clusterkit bench: error: {exc}\n")
             return exc.status

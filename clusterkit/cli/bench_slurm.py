@@ -26,7 +26,8 @@ import time
 
 from ..bench.batch import (PointMissing, collect_results, profile_path, read_manifest,
                            staging_dir, write_manifest)
-from ..bench.sweep import JobFailed, prepare_output, publish, weak_arguments
+from ..bench.sweep import JobFailed, prepare_output, publish
+from ..jobs import JOBS, weak_arguments
 from ..launch import job_environment
 from ..slurm.commands import find_command, run_slurm
 from ..slurm.query import FINISHED_STATES, job_records
@@ -261,7 +262,8 @@ def submit_sweep(args, ranks, target, is_module, name, out):
             "mode": args.bench_mode, "job": args.job, "target": target, "module": is_module,
             "job_args": list(args.job_args), "ranks": list(ranks), "repeat": args.repeat,
             "warmup": _warmup(args), "cpus_per_task": args.cpus_per_task or 1,
-            "site": site.name, "plots": not args.no_plots, "points": points})
+            "site": site.name, "plots": not args.no_plots, "points": points,
+            "weak_rule": JOBS[args.job].weak_rule if args.bench_mode == "weak" else None})
         done = True
     except JobFailed as exc:
         sys.stderr.write(f"clusterkit bench: error: {exc}\n")

@@ -54,7 +54,7 @@ def resolve_job(name):
     """
     from clusterkit.jobs import JOBS
     if name in JOBS:
-        return JOBS[name], True
+        return JOBS[name].module, True
     if name.endswith(".py"):
         if os.path.isfile(name):
             return os.path.abspath(name), False
