@@ -1,15 +1,12 @@
-"""Build the ``mpirun`` command line for a job (pure functions, tested without running it),
-check its rank count, and start and end the ``mpirun`` process tree on this node."""
+"""Build the ``mpirun`` command line and environment of a job and check its rank count
+(pure functions, tested without running anything)."""
 
 import functools
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 from .threads import available_cores, threads_per_rank
 from .errors import InputError, InputFileNotFoundError
@@ -18,8 +15,7 @@ __all__ = ["mpi_flavour", "mpirun_command", "job_environment", "single_node",
            "TRACE_VARIABLES", "trace_exports", "STATUS_VARIABLE", "status_channel",
            "job_status", "MAX_LOCAL_RANKS_VARIABLE", "LOCAL_RANKS_PER_CORE",
            "MIN_LOCAL_RANK_LIMIT", "local_rank_limit", "allocation_tasks",
-           "check_rank_count", "REPORT_FD_VARIABLE", "start_mpirun", "session_processes",
-           "kill_session", "killed_rank"]
+           "check_rank_count", "REPORT_FD_VARIABLE"]
 
 #: variables that switch on clusterkit.trace in the ranks (exported by mpirun when set)
 TRACE_VARIABLES = ("CLUSTERKIT_PROFILE", "CLUSTERKIT_TRACE", "CLUSTERKIT_PROFILE_JSON")
@@ -47,10 +43,6 @@ MIN_LOCAL_RANK_LIMIT = 64
 #: Open MPI writes its own messages (help texts, the report of a failed job) to the file
 #: descriptor named by this variable instead of stderr; see :func:`start_mpirun`
 REPORT_FD_VARIABLE = "OPAL_OUTPUT_STDERR_FD"
-#: Open MPI's report of a rank ended by a signal
-_KILLED = re.compile(r"process rank (\d+) with PID \d+ on node (\S+) exited on signal (\d+)")
-#: Linux prctl option: the signal a process gets when its parent dies
-_PR_SET_PDEATHSIG = 1
 
 
 def mpi_flavour(mpirun="mpirun"):
@@ -293,123 +285,3 @@ def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
         argv += ["-genvlist", ",".join(("NUMBA_NUM_THREADS",) + tuple(export))]
     argv += [python] + (["-m", target] if module else [target]) + list(args)
     return argv
-
-
-@functools.lru_cache(maxsize=None)
-def _libc():
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes  # here, not at the top: the ranks import this module too
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:  # pragma: no cover - no C library to load
-        return None
-
-
-def start_mpirun(argv, env, *, report_path=None, **popen_kwargs):
-    """Start ``argv`` (an ``mpirun`` command) so that it cannot outlive this process.
-
-    - It runs in a session (and process group) of its own: a terminal's Ctrl-C or a
-      signal to the launcher's process group reaches the launcher only, which decides
-      what the job gets. Open MPI puts each rank in a process group of its own, not
-      ``mpirun``'s, but in ``mpirun``'s session, so the session (its id is ``mpirun``'s
-      pid) is how :func:`session_processes` finds the job's processes on this node.
-    - On Linux it gets SIGTERM when this process dies, even of SIGKILL
-      (``prctl(PR_SET_PDEATHSIG)``); ``mpirun`` then ends its ranks.
-
-    Parameters
-    ----------
-    argv : sequence of str
-        The command, from :func:`mpirun_command`.
-    env : mapping
-        Its environment.
-    report_path : str, optional
-        A file that receives Open MPI's own messages (for ``report=True`` commands).
-    **popen_kwargs
-        Passed to :class:`subprocess.Popen` (``stdout``, ``cwd``, ...).
-
-    Returns
-    -------
-    subprocess.Popen
-    """
-    libc, parent = _libc(), os.getpid()
-
-    def die_with_parent():
-        if libc is not None:
-            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        if os.getppid() != parent:      # the parent died before prctl took effect
-            os._exit(1)
-
-    env = dict(env)
-    report = open(report_path, "wb") if report_path is not None else None
-    try:
-        fds = ()
-        if report is not None:
-            env[REPORT_FD_VARIABLE] = str(report.fileno())
-            fds = (report.fileno(),)
-        return subprocess.Popen(argv, env=env, start_new_session=True,
-                                preexec_fn=die_with_parent, pass_fds=fds, **popen_kwargs)
-    finally:
-        if report is not None:
-            report.close()
-
-
-def session_processes(sid):
-    """Pids of the live processes (not zombies) of session ``sid``, from Linux ``/proc``.
-
-    Returns an empty list where ``/proc`` is missing.
-    """
-    found = []
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return found
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                data = f.read()
-        except OSError:                 # ended meanwhile
-            continue
-        fields = data[data.rfind(b")") + 2:].split()   # state ppid pgrp session ...
-        if len(fields) > 3 and int(fields[3]) == sid and fields[0] not in (b"Z", b"X"):
-            found.append(int(name))
-    return found
-
-
-def kill_session(sid, timeout=1.0):
-    """SIGKILL every process of session ``sid`` until none is left (or ``timeout`` s).
-
-    Where ``/proc`` is missing, kills the process group ``sid`` instead. Returns the
-    pids signalled.
-    """
-    if not os.path.isdir("/proc"):    # pragma: no cover - not Linux
-        try:
-            os.killpg(sid, signal.SIGKILL)
-        except OSError:
-            pass
-        return [sid]
-    signalled = []
-    deadline = time.monotonic() + timeout
-    while True:
-        pids = session_processes(sid)
-        if not pids:
-            return signalled
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                continue
-            if pid not in signalled:
-                signalled.append(pid)
-        if time.monotonic() > deadline:
-            return signalled
-        time.sleep(0.01)
-
-
-def killed_rank(report):
-    """``(rank, signal number)`` of the rank Open MPI's ``report`` says a signal ended,
-    or ``None``."""
-    match = _KILLED.search(report or "")
-    return (int(match.group(1)), int(match.group(3))) if match else None

@@ -7,7 +7,8 @@ import time
 
 import numpy as np
 
-from .launch import (STATUS_VARIABLE, job_environment, job_status, kill_session, mpi_flavour,
+from .jobcontrol import kill_session
+from .launch import (STATUS_VARIABLE, job_environment, job_status, mpi_flavour,
                      mpirun_command, status_channel)
 
 __all__ = ["assert_all", "assert_allclose_all", "assert_equal_all", "run_mpi", "MpiResult"]

@@ -14,7 +14,7 @@ LAYERS = {
     "clusterkit.kernels": 0,
     "clusterkit": 1, "clusterkit.errors": 1, "clusterkit.options": 1, "clusterkit.node": 1,
     "clusterkit.trace_report": 1,
-    "clusterkit.threads": 2, "clusterkit.launch": 2, "clusterkit.comm": 2,
+    "clusterkit.threads": 2, "clusterkit.launch": 2, "clusterkit.jobcontrol": 2, "clusterkit.comm": 2,
     "clusterkit.partition": 2, "clusterkit.topology": 2, "clusterkit.halo": 2,
     "clusterkit.grid": 2, "clusterkit.darray": 2, "clusterkit.collectives": 2,
     "clusterkit.trace": 2, "clusterkit.log": 2, "clusterkit.memory": 2,

@@ -9,10 +9,10 @@ import time
 import pytest
 
 from clusterkit.errors import InputError
+from clusterkit.jobcontrol import kill_session, killed_rank, session_processes, start_mpirun
 from clusterkit.launch import (LOCAL_RANKS_PER_CORE, MIN_LOCAL_RANK_LIMIT, REPORT_FD_VARIABLE,
                                allocation_tasks, check_rank_count, job_environment,
-                               kill_session, killed_rank, local_rank_limit, mpirun_command,
-                               session_processes, single_node, start_mpirun)
+                               local_rank_limit, mpirun_command, single_node)
 from clusterkit.threads import threads_per_rank
 
 
@@ -220,7 +220,7 @@ def test_session_processes_and_kill_session_cover_process_groups_of_their_own():
 
 def test_started_mpirun_dies_with_its_parent_even_of_sigkill():
     code = ("import os, sys, time\n"
-            "from clusterkit.launch import start_mpirun\n"
+            "from clusterkit.jobcontrol import start_mpirun\n"
             "p = start_mpirun(['sleep', '60'], dict(os.environ))\n"
             "print(p.pid, flush=True)\n"
             "time.sleep(60)\n")

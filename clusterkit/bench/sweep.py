@@ -25,8 +25,9 @@ import subprocess
 import tempfile
 import time
 
-from ..launch import (check_rank_count, job_environment, kill_session, mpi_flavour,
-                      mpirun_command, start_mpirun, trace_exports)
+from ..jobcontrol import kill_session, start_mpirun
+from ..launch import (check_rank_count, job_environment, mpi_flavour, mpirun_command,
+                      trace_exports)
 from ..threads import available_cores
 from ..trace_report import write_json_atomic
 from .describe import host_info, summary

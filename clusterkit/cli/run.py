@@ -11,9 +11,9 @@ import sys
 import threading
 import time
 
+from ..jobcontrol import kill_session, killed_rank, session_processes, start_mpirun
 from ..launch import (STATUS_VARIABLE, check_rank_count, job_environment, job_status,
-                      kill_session, killed_rank, mpi_flavour, mpirun_command,
-                      session_processes, single_node, start_mpirun, status_channel,
+                      mpi_flavour, mpirun_command, single_node, status_channel,
                       trace_exports)
 from ..threads import available_cores
 from ..errors import InputError
