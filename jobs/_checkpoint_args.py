@@ -1,35 +1,13 @@
 """The jobs' checkpoint options (``--checkpoint-dir``, ``--checkpoint-every``, ``--restart``)."""
 
-import argparse
-import math
 import os
 
 from clusterkit import comm as _comm
 from clusterkit.errors import InputError, InputNotADirectoryError
 from clusterkit.io.checkpoint import Checkpointer, install_signal_handlers
+from clusterkit.options import integer_at_least, positive_number
 
 __all__ = ["add_checkpoint_arguments", "checkpointer_from_args"]
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
-def _positive_seconds(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds, "
-                                         f"got {text!r}")
-    return value
 
 
 def _not_a_file(path):
@@ -46,11 +24,11 @@ def add_checkpoint_arguments(parser):
     g.add_argument("--checkpoint-dir", metavar="DIR",
                    help="write checkpoints to DIR; SIGTERM/SIGUSR1 then make the job write "
                         "one at the next step and exit with status 99 (requeue)")
-    g.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+    g.add_argument("--checkpoint-every", type=integer_at_least(1), metavar="N",
                    help="write a checkpoint every N steps")
-    g.add_argument("--checkpoint-seconds", type=_positive_seconds, metavar="T",
+    g.add_argument("--checkpoint-seconds", type=positive_number("seconds"), metavar="T",
                    help="write a checkpoint when T seconds have passed since the last one")
-    g.add_argument("--checkpoint-keep", type=_positive_int, default=3, metavar="K",
+    g.add_argument("--checkpoint-keep", type=integer_at_least(1), default=3, metavar="K",
                    help="keep the last K checkpoints (default 3)")
     g.add_argument("--restart", action="store_true",
                    default=os.environ.get("CLUSTERKIT_RESTART") == "1",

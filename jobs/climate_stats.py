@@ -23,10 +23,11 @@ from clusterkit.errors import InputError
 from clusterkit.grid import Grid
 from clusterkit.io import cf
 from clusterkit.io.dataset import Dataset
-from clusterkit.memory import check_fits_in_memory
 from clusterkit.io.ncwrite import check_output_path
+from clusterkit.memory import check_fits_in_memory
 from clusterkit.kernels import TimeStats, accumulate_time_stats, nan_percentiles
 from clusterkit.log import rprint
+from clusterkit.options import positive_number
 from clusterkit.runtime import JobArgumentParser, exit_job, run_job
 from clusterkit.trace import region
 
@@ -55,18 +56,6 @@ def _percentiles_arg(text):
     except InputError:
         raise argparse.ArgumentTypeError(f"must be comma-separated numbers in [0, 100], "
                                          f"got {text!r}") from None
-
-
-def _chunk_mb_arg(text):
-    """argparse type of ``--chunk-mb``: a positive, finite number of MiB."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive, finite number of MiB, got "
-                                         f"{text!r}")
-    return value
 
 
 #: bytes per step of the time coordinate while it is decoded (values, cftime objects,
@@ -231,7 +220,7 @@ def main(argv=None, comm=None):
                    help="e.g. 5,50,95 (NaN-skipping, linear)")
     p.add_argument("--anomalies", metavar="PATH", help="also write anomaly(time, ...)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--chunk-mb", type=_chunk_mb_arg, default=128.0,
+    p.add_argument("--chunk-mb", type=positive_number("MiB"), default=128.0,
                    help="MiB of input per rank per time chunk (default 128)")
     args = p.parse_args(argv)
     q = args.percentiles

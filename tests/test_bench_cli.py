@@ -160,7 +160,7 @@ def test_timeout_must_be_finite_and_fit_a_wait(capsys, value):
     """A timeout no child-process wait can take is refused before anything runs."""
     status, out, err = cli(capsys, "bench", "strong", "demo", "--ranks", "1", "--timeout",
                            value)
-    assert "argument --timeout: must be a positive number of seconds up to 1000000" in \
+    assert "argument --timeout: must be a positive, finite number of seconds up to 1000000" in \
         one_line_exit_2(status, err)
 
 

@@ -17,7 +17,7 @@ def cli(*args):
 
 @pytest.mark.parametrize("args, needle", [
     (["frobnicate"], "invalid choice: 'frobnicate' (choose from"),
-    (["run", "-n", "0", "demo"], "must be a positive integer (number of ranks), got 0"),
+    (["run", "-n", "0", "demo"], "must be a positive integer (number of ranks), got '0'"),
     (["run", "-n", "abc", "demo"], "must be a positive integer (number of ranks), got 'abc'"),
     (["run", "-n", "2", "no-such-job"], "unknown job 'no-such-job'; valid jobs: "),
     (["run", "-n", "2", "missing.py"], "job script 'missing.py' not found"),

@@ -14,13 +14,13 @@ nothing is left in DIR when a run fails. Locally the sweep runs with mpirun
 """
 
 import argparse
-import math
 import os
 import shutil
 import sys
 import tempfile
 
 from .run import positive_int, resolve_job
+from ..options import integer_at_least, positive_number
 from ..errors import InputError
 
 __all__ = ["add_parser", "handle"]
@@ -45,29 +45,9 @@ class _BenchParser(argparse.ArgumentParser):
         return ns, extras
 
 
-def _nonneg_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
-    return value
-
-
 #: the longest --timeout: a child process's wait is limited to INT_MAX milliseconds
 _MAX_SECONDS = 1_000_000
-
-
-def _seconds(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (value > 0 and math.isfinite(value)) or value > _MAX_SECONDS:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds up to "
-                                         f"{_MAX_SECONDS}, got {text!r}")
-    return value
+_seconds = positive_number("seconds", maximum=_MAX_SECONDS)
 
 
 def add_parser(sub):
@@ -90,7 +70,7 @@ def add_parser(sub):
                        help="comma-separated rank counts, e.g. 1,2,4")
         m.add_argument("--repeat", type=positive_int, default=3, metavar="R",
                        help="timed runs per rank count (default 3; the median is plotted)")
-        m.add_argument("--warmup", type=_nonneg_int, default=None, metavar="W",
+        m.add_argument("--warmup", type=integer_at_least(0), default=None, metavar="W",
                        help="untimed runs per rank count before the timed ones (default 0; "
                        "1 with --slurm, where every job compiles the kernels afresh)")
         m.add_argument("--out", metavar="DIR",

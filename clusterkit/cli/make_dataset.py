@@ -1,14 +1,13 @@
 """``clusterkit make-dataset``: write the synthetic CF climate dataset."""
 
 import argparse
-import math
 import re
 import sys
 
 from ..errors import InputError
-from ..options import parse_ints
+from ..options import integer_at_least, parse_ints, positive_number
 
-__all__ = ["add_parser", "parse_shape", "parse_levels", "parse_step_days", "parse_var_name",
+__all__ = ["add_parser", "parse_shape", "parse_var_name",
            "BYTES_PER_VALUE"]
 
 #: bytes each rank holds per value of its block while computing it (float64 values and
@@ -24,30 +23,6 @@ def parse_shape(text):
     if shape is None:
         raise argparse.ArgumentTypeError(f"must be three positive integers T,Y,X, got {text!r}")
     return shape
-
-
-def parse_levels(text):
-    """argparse type: the number of pressure levels, an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0 (0: no levels), "
-                                         f"got {text!r}")
-    return value
-
-
-def parse_step_days(text):
-    """argparse type: days between time steps, a positive finite number."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive, finite number of days, "
-                                         f"got {text!r}")
-    return value
 
 
 def parse_var_name(text):
@@ -74,12 +49,12 @@ def add_parser(sub):
     p.add_argument("--compress", action="store_true", help="chunked, gzip-compressed")
     p.add_argument("--descending-lat", action="store_true", help="latitudes north to south")
     p.add_argument("--lon180", action="store_true", help="longitudes -180..180")
-    p.add_argument("--levels", type=parse_levels, default=0, metavar="K",
+    p.add_argument("--levels", type=integer_at_least(0, " (0: no levels)"), default=0, metavar="K",
                    help="pressure levels")
     p.add_argument("--packed", action="store_true", help="int16 with scale_factor/add_offset")
     p.add_argument("--var", type=parse_var_name, default="tas",
                    help="variable name (default tas)")
-    p.add_argument("--step-days", type=parse_step_days, default=1.0,
+    p.add_argument("--step-days", type=positive_number("days"), default=1.0,
                    help="days between time steps")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(handler=handle)

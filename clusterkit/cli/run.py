@@ -15,6 +15,7 @@ from ..jobcontrol import kill_session, killed_rank, session_processes, start_mpi
 from ..launch import (STATUS_VARIABLE, check_rank_count, job_environment, job_status,
                       mpi_flavour, mpirun_command, single_node, status_channel,
                       trace_exports)
+from ..options import integer_at_least
 from ..threads import available_cores
 from ..errors import InputError
 
@@ -31,17 +32,7 @@ STOP_GRACE_SECONDS = 5.0
 CHECKPOINT_GRACE_SECONDS = 60.0
 
 
-def positive_int(text):
-    """argparse type: a positive integer, with a message naming what is valid."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a positive integer (number of ranks), got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be a positive integer (number of ranks), got {value}")
-    return value
+positive_int = integer_at_least(1, " (number of ranks)")
 
 
 def resolve_job(name):

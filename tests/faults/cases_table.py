@@ -138,7 +138,7 @@ MAKE_DATASET = [
         ("make-dataset --shape 100000,100000,100000 on 1 rank needs about",
          "of memory per rank")),
     _md("md-levels-huge", MD + ("--levels", "100000000"), "--levels 100000000 on 1 rank"),
-    _md("md-levels-negative", MD + ("--levels=-1",), ("--levels", ">= 0")),
+    _md("md-levels-negative", MD + ("--levels=-1",), ("--levels", "non-negative integer (0: no levels)")),
     _md("md-levels-word", MD + ("--levels", "x"), "argument --levels"),
     _md("md-step-days-zero", MD + ("--step-days", "0"),
         "argument --step-days: must be a positive, finite number of days, got '0'"),
