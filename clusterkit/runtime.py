@@ -2,6 +2,7 @@
 
 import argparse
 import atexit
+import errno
 import os
 import sys
 import time
@@ -22,6 +23,10 @@ on_abort = _comm.on_abort   # the registry lives in comm, below the I/O layer th
 #: every rank raised one (otherwise it is a bug and the job aborts with tracebacks).
 #: Any other exception, a ValueError or TypeError of the job's own code included, is a bug.
 INPUT_ERRORS = (InputError,)
+
+#: errors of the system, not of the input or the code (a full disk, a quota, an I/O error,
+#: a read-only file system): raised on every rank, one line on rank 0 and exit status 1
+SYSTEM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
 
 #: seconds the ranks wait for each other to agree that an input error is symmetric
 AGREE_TIMEOUT = float(os.environ.get("CLUSTERKIT_AGREE_TIMEOUT", "5"))
@@ -90,6 +95,8 @@ def run_job(main, argv=None, comm=None, prog=None):
       raise one within ``CLUSTERKIT_AGREE_TIMEOUT`` seconds it is treated as a bug;
       a ``ValueError``/``TypeError`` that is not an ``InputError`` is a bug in the
       job, even when every rank raises it, and keeps its traceback;
+    - an ``OSError`` of the system (:data:`SYSTEM_ERRNOS`: a full disk, a quota, an I/O
+      error) raised on every rank prints one line on rank 0 and returns 1;
     - any other exception prints its traceback with the rank and aborts the
       whole job (``MPI_Abort``), so no rank is left hanging.
 
@@ -123,6 +130,14 @@ def run_job(main, argv=None, comm=None, prog=None):
                 sys.stderr.write(f"{prog}: error: {exc}\n")
                 sys.stderr.flush()
             return 2
+        except OSError as exc:
+            if (exc.errno not in SYSTEM_ERRNOS or os.environ.get("CLUSTERKIT_DEBUG")
+                    or not _all_agree(guard, AGREE_TIMEOUT)):
+                abort(exc)
+            if c.Get_rank() == 0:
+                sys.stderr.write(f"{prog}: error: {exc}\n")
+                sys.stderr.flush()
+            return 1
         except BaseException as exc:  # noqa: BLE001 - the guard must catch everything
             abort(exc)
         return 0 if status is None else int(status)

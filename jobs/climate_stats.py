@@ -23,7 +23,7 @@ from clusterkit.errors import InputError
 from clusterkit.grid import Grid
 from clusterkit.io import cf
 from clusterkit.io.dataset import Dataset
-from clusterkit.io.ncwrite import check_output_path
+from clusterkit.io.staged import check_output_path
 from clusterkit.memory import check_fits_in_memory
 from clusterkit.kernels import TimeStats, accumulate_time_stats, nan_percentiles
 from clusterkit.log import rprint
@@ -224,11 +224,11 @@ def main(argv=None, comm=None):
                    help="MiB of input per rank per time chunk (default 128)")
     args = p.parse_args(argv)
     q = args.percentiles
-    check_output_path(args.output, args.overwrite, comm)
+    # before any work: writable, and never the input or each other (also through links)
+    check_output_path(args.output, args.overwrite, comm, distinct_from=(args.input,))
     if args.anomalies:
-        if args.anomalies == args.output:
-            raise InputError("--anomalies must name a different file than OUTPUT")
-        check_output_path(args.anomalies, args.overwrite, comm)
+        check_output_path(args.anomalies, args.overwrite, comm,
+                          distinct_from=(args.input, args.output))
     t0 = MPI.Wtime()
     with Dataset(args.input, comm) as ds:
         with region("climate.layout"):

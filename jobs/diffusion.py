@@ -49,7 +49,8 @@ from clusterkit.comm import MPI
 from clusterkit.errors import InputError
 from clusterkit.grid import Grid
 from clusterkit.io.checkpoint import EXIT_CHECKPOINTED, fault_point
-from clusterkit.io.ncwrite import NCWriter, check_output_path
+from clusterkit.io.ncwrite import NCWriter
+from clusterkit.io.staged import check_output_path
 from clusterkit.kernels import (
     diffusion_kappa_dt_limit,
     diffusion_step,

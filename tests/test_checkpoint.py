@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from clusterkit.io.checkpoint import EXIT_CHECKPOINTED, list_checkpoints
+from clusterkit.jobcontrol import kill_session
 from clusterkit.launch import job_environment, mpi_flavour, mpirun_command
 from clusterkit.testing import run_mpi
 
@@ -168,7 +169,7 @@ def test_sigusr1_checkpoints_exits_99_and_resumes(tmp_path, reference):
         rest, err = proc.communicate(timeout=TIMEOUT)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_session(proc.pid)      # mpirun and its ranks (each in a group of its own)
             proc.communicate()
     stdout = "".join(seen) + rest
     assert proc.returncode == EXIT_CHECKPOINTED, stdout + err

@@ -1,5 +1,7 @@
-"""MPI tests of Checkpointer: round trips across process grids, checksums, corruption."""
+"""MPI tests of Checkpointer: round trips across process grids, checksums, corruption, and
+a write the file system refuses on one rank."""
 
+import errno
 import os
 
 import h5py
@@ -7,6 +9,7 @@ import numpy as np
 import pytest
 
 from clusterkit.grid import Grid
+from clusterkit.io import staged
 from clusterkit.io.checkpoint import Checkpointer, global_checksum, list_checkpoints
 from clusterkit.testing import assert_all, assert_equal_all
 
@@ -125,3 +128,45 @@ def test_wrong_job_or_shape_is_value_error_on_every_rank(comm, ckdir):
     other = Grid((11, 13, 5), comm=comm)
     with pytest.raises(ValueError, match="shape"):
         Checkpointer(ckdir, comm=comm, job="a").restore({"u": other.zeros()})
+
+
+def _refuse_space(path, end):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+
+def _refuse_write(self, *args, **kwargs):
+    raise OSError("Can't write data (file write failed)")
+
+
+@pytest.mark.parametrize("io, code", [("reserve", errno.ENOSPC), ("write", errno.EIO)])
+def test_refused_write_on_rank_0_fails_every_rank_and_keeps_the_previous(
+        comm, ckdir, io, code, monkeypatch):
+    """The file system refuses rank 0 alone: space for the file (parallel or serial
+    HDF5), or a write of the blocks rank 0 writes for everyone (serial HDF5). Every rank
+    raises the same OSError naming the checkpoint; the temporary is gone, the previous
+    checkpoint intact, and the next save works."""
+    G = global_field()
+    grid = Grid(SHAPE, comm=comm)
+    ck = Checkpointer(ckdir, comm=comm, job="t", keep=3)
+    first = ck.save(1, {"u": load_block(grid, G)})
+    if io == "write":
+        monkeypatch.setenv("CLUSTERKIT_SERIAL_IO", "1")
+    if comm.Get_rank() == 0:
+        if io == "reserve":
+            monkeypatch.setattr(staged, "_reserve", _refuse_space)
+        else:
+            monkeypatch.setattr(h5py.Dataset, "write_direct", _refuse_write)
+    with pytest.raises(OSError) as info:
+        ck.save(2, {"u": load_block(grid, G + 1.0)})
+    got = info.value
+    assert_all(got.errno == code and got.filename == os.path.join(ckdir, "ckpt-000000002.h5"),
+               f"raised {got!r}", comm)
+    comm.Barrier()
+    assert_all(sorted(os.listdir(ckdir)) == ["ckpt-000000001.h5"],
+               f"left {sorted(os.listdir(ckdir))}", comm)
+    monkeypatch.undo()
+    ck.save(3, {"u": load_block(grid, G + 2.0)})
+    u = grid.zeros()
+    assert_all(ck.restore({"u": u}).step == 3 and first.endswith("ckpt-000000001.h5"),
+               "the next save after a failure", comm)
+    assert_equal_all(u.interior, (G + 2.0)[grid.local_slices], comm=comm)

@@ -1,13 +1,17 @@
 """``clusterkit make-dataset`` written by several ranks at once is the file one process writes,
-including chunked gzip-compressed and int16-packed variables (collective filtered writes)."""
+including chunked gzip-compressed and int16-packed variables (collective filtered writes);
+temporaries that killed runs left beside the output are removed by the next run."""
 
+import os
 import subprocess
 import sys
+import time
 
 import h5py
 import numpy as np
 import pytest
 
+from clusterkit.io.staged import temporary_name
 from clusterkit.testing import run_mpi
 
 OPTS = {
@@ -56,3 +60,36 @@ def test_parallel_file_equals_serial_file(tmp_path, name):
                 np.testing.assert_array_equal(g[3][a], w[3][a], err_msg=f"{key}.{a}")
     if "--compress" in OPTS[name]:
         assert want["tas"][1] == "gzip"
+
+
+def test_stale_temporaries_of_the_output_are_removed(tmp_path):
+    """A killed job leaves its hidden ``.OUT.tmp-HOST-PID-TOKEN``; the next run of the same
+    output deletes those of writers that are gone (this host: the process no longer
+    exists; another host or the old name: untouched for more than a day), nothing else."""
+    name = os.path.basename(temporary_name("data.nc"))
+    host = name[len(".data.nc.tmp-"):].rsplit("-", 2)[0]
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    alive = os.getpid()
+    files = {   # name: (days since last modified, removed?)
+        f".data.nc.tmp-{host}-{gone.pid}-0123abcd": (0, True),
+        f".data.nc.tmp-{host}-{alive}-0123abce": (3, False),
+        ".data.nc.tmp-far.away-12345-0123abcf": (0, False),
+        ".data.nc.tmp-far.away-12346-0123abd0": (3, True),
+        ".data.nc.tmp-89abcdef": (3, True),
+        ".data.nc.tmp-89abcdee": (0, False),
+        f".other.nc.tmp-{host}-{gone.pid}-0123abd1": (3, False),
+        f"data.nc.tmp-{host}-{gone.pid}-0123abd2": (3, False),
+        f".data.nc.tmp-{host}-{gone.pid}-not-a-token": (3, False),
+        "notes.txt": (3, False),
+    }
+    now = time.time()
+    for entry, (days, _) in files.items():
+        (tmp_path / entry).write_text("left behind")
+        os.utime(tmp_path / entry, (now - days * 86400, now - days * 86400))
+    res = subprocess.run([sys.executable, "-m", "clusterkit.cli.main", "make-dataset",
+                          str(tmp_path / "data.nc"), "--shape", "4,3,5"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    kept = {e for e, (_, removed) in files.items() if not removed}
+    assert set(os.listdir(tmp_path)) == kept | {"data.nc"}

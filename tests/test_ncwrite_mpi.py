@@ -1,12 +1,20 @@
-"""MPI tests of NCWriter's fill behaviour: prefilled variables show _FillValue where no
-rank wrote; ``prefill=False`` skips writing the fill value first and reads back exactly."""
+"""MPI tests of NCWriter: its fill behaviour (prefilled variables show _FillValue where no
+rank wrote; ``prefill=False`` skips writing the fill value first and reads back exactly),
+its temporary's name, and failures on one rank (the same error on every rank, no hang,
+no temporary left)."""
+
+import errno
+import os
+import re
 
 import h5py
 import numpy as np
 import pytest
 
 from clusterkit.grid import Grid
+from clusterkit.io.dataset import parallel_io
 from clusterkit.io.ncwrite import NCWriter
+from clusterkit.io.staged import StagedFile, temporary_name
 from clusterkit.testing import assert_all, assert_equal_all
 
 pytestmark = pytest.mark.mpi
@@ -39,3 +47,59 @@ def test_prefill_choice(comm, shared_dir, shape):
     assert_equal_all(partial[:n0], G[:n0], comm)
     assert_all(np.isnan(partial[n0:]).all() and (n0 < shape[0]) == (comm.Get_size() > 1),
                "rows no rank wrote read as NaN", comm)
+
+
+# -- failures: agreed on every rank, never a hang, no temporary --------------------------
+def test_temporary_is_named_after_rank_0s_host_and_pid(comm, shared_dir):
+    """A later run can tell a killed writer's temporary from a live one by its name."""
+    path = f"{shared_dir}/out.nc"
+    pid0 = comm.bcast(os.getpid(), root=0)
+    with NCWriter(path, comm=comm):
+        names = sorted(os.listdir(shared_dir))
+    pattern = rf"\.out\.nc\.tmp-[A-Za-z0-9._]+-{pid0}-[0-9a-f]{{8}}"
+    assert_all(len(names) == 1 and re.fullmatch(pattern, names[0]) is not None,
+               f"temporary {names} is not .out.nc.tmp-HOST-PID-TOKEN", comm)
+    assert_all(sorted(os.listdir(shared_dir)) == ["out.nc"], "temporary left", comm)
+
+
+@pytest.mark.parametrize("error, code", [
+    (OSError(errno.ENOSPC, "No space left on device"), errno.ENOSPC),
+    (RuntimeError("Can't write data (file write failed: errno = 122, error message = "
+                  "'Disk quota exceeded')"), errno.EDQUOT),
+], ids=["os-error", "hdf5-message"])
+def test_failure_on_one_rank_is_raised_on_every_rank(comm, shared_dir, error, code):
+    path = f"{shared_dir}/out.nc"
+    last = comm.Get_size() - 1
+    tmp = comm.bcast(temporary_name(path), root=0)      # the same name on every rank
+    staged = StagedFile(path, tmp, comm, parallel_io(comm))
+
+    def fail_on_last():
+        if comm.Get_rank() == last:
+            raise error
+    with pytest.raises(OSError) as info:
+        staged.step(fail_on_last)
+    got = info.value
+    assert_all(got.errno == code and got.filename == path and os.strerror(code) in str(got),
+               f"raised {got!r}", comm)
+    comm.Barrier()
+    assert_all(os.listdir(shared_dir) == [], f"left {os.listdir(shared_dir)}", comm)
+
+
+def test_exception_on_one_rank_inside_the_writer_ends_every_rank(comm, shared_dir):
+    """One rank raises its own exception while the others go on writing: every rank
+    leaves with an exception naming it, and the temporary is deleted."""
+    path = f"{shared_dir}/out.nc"
+    last = comm.Get_size() - 1
+    with pytest.raises((KeyError, RuntimeError)) as info:
+        with NCWriter(path, comm=comm) as w:
+            w.dimension("x", np.arange(4.0 * comm.Get_size()))
+            w.variable("v", ("x",), prefill=False)
+            if comm.Get_rank() == last:
+                raise KeyError("only on the last rank")
+            w.write("v", np.ones(4), (4 * comm.Get_rank(),))
+    text = str(info.value)
+    ok = (isinstance(info.value, KeyError) if comm.Get_rank() == last else
+          f"rank {last} raised KeyError" in text and "only on the last rank" in text)
+    assert_all(ok, f"raised {info.value!r}", comm)
+    comm.Barrier()
+    assert_all(os.listdir(shared_dir) == [], f"left {os.listdir(shared_dir)}", comm)

@@ -2,7 +2,6 @@
 
 import argparse
 import re
-import sys
 
 from ..errors import InputError
 from ..options import integer_at_least, parse_ints, positive_number
@@ -61,19 +60,17 @@ def add_parser(sub):
 
 
 def handle(args):
-    """Write the dataset; return 0, or 2 after bad input (one line, from rank 0 only:
-    under ``mpirun`` every rank raises the same :class:`InputError`)."""
-    from clusterkit.comm import world
-    comm = world()
-    try:
+    """Write the dataset under the abort guard (:func:`clusterkit.runtime.run_job`), as the
+    jobs are: under ``mpirun`` bad input is one line from rank 0 and status 2, a full disk
+    one line and status 1, and any other exception on any rank ends every rank with its
+    traceback instead of leaving the others waiting."""
+    from clusterkit.log import rprint
+    from clusterkit.runtime import run_job
+
+    def main(argv, comm):
         _write(args, comm)
-    except InputError as exc:
-        if comm.Get_rank() == 0:
-            sys.stderr.write(f"clusterkit make-dataset: error: {exc}\n")
-        return 2
-    if comm.Get_rank() == 0:
-        print(f"wrote {args.output}")
-    return 0
+        rprint(f"wrote {args.output}", comm=comm)
+    return run_job(main, prog="clusterkit make-dataset")
 
 
 def _write(args, comm):

@@ -5,8 +5,11 @@ digits) in a checkpoint directory, written by every rank through the ``mpio``
 driver (each rank writes its interior block at its global offset; with a serial
 h5py, or ``CLUSTERKIT_SERIAL_IO=1``, rank 0 writes every rank's block) under a
 temporary name ``ckpt-<step>.h5.tmp-<token>`` and renamed only after every
-rank has finished (Barrier) and rank 0 has ``fsync``-ed it. The last
-``keep`` checkpoints are kept.
+rank has finished and rank 0 has ``fsync``-ed it. The last ``keep``
+checkpoints are kept. A write the file system refuses on any rank (a full
+disk) raises the same ``OSError`` on every rank, deletes the temporary and
+keeps the previous checkpoints (:class:`~clusterkit.io.staged.StagedFile`);
+temporaries of killed jobs are deleted by :meth:`Checkpointer.remove_stale`.
 
 Integrity: every array carries a ``checksum`` attribute that does not
 depend on the decomposition, so a checkpoint written by 4 ranks is verified
@@ -40,6 +43,7 @@ import numpy as np
 from .. import comm as _comm
 from ..comm import MPI, check
 from .dataset import funnel_write, parallel_io
+from .staged import StagedFile, fsync_path
 from ..errors import InputError
 
 __all__ = ["Checkpointer", "Restored", "EXIT_CHECKPOINTED", "CheckpointExit",
@@ -128,7 +132,8 @@ def _block_checksum(block, start, shape):
             part = block[r0:r0 + rows]
             idx = np.zeros(part.shape, np.uint64)
             for a in range(block.ndim):
-                g = np.arange(part.shape[a], dtype=np.uint64) + np.uint64(start[a] + (r0 if a == 0 else 0))
+                first = start[a] + (r0 if a == 0 else 0)
+                g = np.arange(part.shape[a], dtype=np.uint64) + np.uint64(first)
                 idx += (g * strides[a]).reshape([-1 if b == a else 1 for b in range(block.ndim)])
             terms = _mix(_bits(part) ^ _mix(idx + _GOLDEN))
             total = total + np.add.reduce(terms.ravel(), dtype=np.uint64)
@@ -164,8 +169,18 @@ def _sha(text):
 
 
 # -- files -----------------------------------------------------------------------------
+def _write_block(ds, block, sel, collective):
+    """Write this rank's ``block`` at ``sel`` of ``ds`` (mpio): one collective transfer
+    when every rank has a block, else independent writes of the non-empty ones."""
+    if collective:
+        with ds.collective:
+            ds.write_direct(block, dest_sel=sel)
+    elif block.size:
+        ds.write_direct(block, dest_sel=sel)
+
+
 def list_checkpoints(directory):
-    """``[(step, path), ...]`` of the files named ``ckpt-<step>.h5`` in ``directory``, newest first."""
+    """``[(step, path), ...]`` of the files ``ckpt-<step>.h5`` in ``directory``, newest first."""
     try:
         names = os.listdir(directory)
     except OSError:
@@ -195,15 +210,6 @@ def fault_point(where, step, comm):
             if mode == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
             raise RuntimeError(f"injected failure while writing checkpoint {step} on rank {rank}")
-
-
-def fsync_path(path):
-    """``fsync`` a file or directory by name (its data, or its entries, reach the disk)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Checkpointer:
@@ -238,19 +244,9 @@ class Checkpointer:
         self.every, self.seconds, self.keep, self.job = every, seconds, keep, job
         self.meta = json.loads(json.dumps(meta or {}))
         self._last = time.monotonic()
-        self._tmp = None
         self.restored = None  # the Restored of the last restore()
-        from ..runtime import on_abort
-        on_abort(self._remove_tmp)
 
     # -- writing -----------------------------------------------------------------------
-    def _remove_tmp(self):
-        if self._tmp:
-            try:
-                os.unlink(self._tmp)
-            except OSError:
-                pass
-
     def save(self, step, arrays, state=None):
         """Write a checkpoint of ``arrays`` at ``step`` (collective); return its path.
 
@@ -262,6 +258,13 @@ class Checkpointer:
             The distributed state; each rank writes its interior block.
         state : dict, optional
             JSON-serialisable scalars (e.g. RNG state, running sums).
+
+        Raises
+        ------
+        OSError
+            On every rank, naming the checkpoint and the OS error, when the file system
+            refuses the file on any rank (a full disk): the temporary is deleted and the
+            previous checkpoints are kept (see :class:`~clusterkit.io.staged.StagedFile`).
         """
         c, rank = self.comm, self.comm.Get_rank()
         ok = True
@@ -276,57 +279,55 @@ class Checkpointer:
         sums = {n: global_checksum(a.interior, a.grid.local_start, a.shape, c)
                 for n, a in arrays.items()}
         final = os.path.join(self.directory, f"ckpt-{step:09d}.h5")
-        self._tmp = f"{final}.tmp-{c.bcast(secrets.token_hex(4), root=0)}"
-        # No try/finally: closing an mpio file is collective, so a rank that failed
-        # must not close it (the others would wait in a collective write forever);
-        # the exception aborts the job and on_abort deletes the temporary.
+        tmp = f"{final}.tmp-{c.bcast(secrets.token_hex(4), root=0)}"
         # Parallel h5py: every rank writes through mpio. Serial h5py: rank 0 alone opens
-        # the file and writes every rank's block (funnel_write).
+        # the file and writes every rank's block (funnel_write). Every HDF5 call is a
+        # step whose failure on any rank is agreed (or aborts the job) and deletes tmp.
         parallel = parallel_io(c)
-        f = h5py.File(self._tmp, "w", driver="mpio", comm=c) if parallel else \
-            (h5py.File(self._tmp, "w") if rank == 0 else None)
-        grp = None
-        if f is not None:
-            for key, value in (("format", FORMAT), ("job", self.job), ("step", int(step)),
-                               ("state", state_json), ("meta", meta_json),
-                               ("ranks", c.Get_size()),
-                               ("sha256", _sha(f"{step}\n{state_json}\n{meta_json}"))):
-                f.attrs[key] = value
-            grp = f.create_group("arrays")
+        staged = StagedFile(final, tmp, c, parallel)
+        try:
+            staged.step(self._define, staged.file, step, arrays, sums, state_json,
+                        meta_json)
+            fault_point("save", step, c)
+            staged.reserve(lambda: [staged.file["arrays"][n] for n in arrays])
             for name, a in arrays.items():
-                ds = grp.create_dataset(name, shape=a.shape, dtype=a.dtype,
-                                        fill_time="never")  # every element is written
-                ds.attrs["checksum"] = np.uint64(sums[name])
-        fault_point("save", step, c)
-        for name, a in arrays.items():
-            block = np.ascontiguousarray(a.interior)
-            sel = tuple(slice(s, s + n) for s, n in zip(a.grid.local_start, block.shape))
-            if not parallel:
-                funnel_write(c, grp[name] if grp is not None else None, block, sel)
-                continue
-            ds = grp[name]
-            if _comm.all_ranks(block.size > 0, c):
-                with ds.collective:
-                    ds.write_direct(block, dest_sel=sel)
-            elif block.size:
-                ds.write_direct(block, dest_sel=sel)
-        if f is not None:
-            f.close()
-        c.Barrier()
+                block = np.ascontiguousarray(a.interior)
+                sel = tuple(slice(s, s + n) for s, n in zip(a.grid.local_start, block.shape))
+                ds = staged.file["arrays"][name] if staged.file is not None else None
+                if not parallel:
+                    staged.step(funnel_write, c, ds, block, sel)
+                else:
+                    staged.step(_write_block, ds, block, sel,
+                                _comm.all_ranks(block.size > 0, c))
+            staged.commit(fsync=True)
+        except BaseException as exc:
+            staged.abandon(exc)
+            raise
         ok = True
         if rank == 0:
             try:
-                fsync_path(self._tmp)
-                os.replace(self._tmp, final)
-                fsync_path(self.directory)
                 for _, old in list_checkpoints(self.directory)[self.keep:]:
                     os.unlink(old)
             except OSError:
                 ok = False
-        self._tmp = None
-        check(ok, f"could not finish checkpoint {final!r}", comm=c)
+        check(ok, f"could not remove old checkpoints in {self.directory!r}", comm=c)
         self._last = time.monotonic()
         return final
+
+    def _define(self, f, step, arrays, sums, state_json, meta_json):
+        """Attributes and (unwritten) datasets of a checkpoint file (``f`` None: no file)."""
+        if f is None:
+            return
+        for key, value in (("format", FORMAT), ("job", self.job), ("step", int(step)),
+                           ("state", state_json), ("meta", meta_json),
+                           ("ranks", self.comm.Get_size()),
+                           ("sha256", _sha(f"{step}\n{state_json}\n{meta_json}"))):
+            f.attrs[key] = value
+        grp = f.create_group("arrays")
+        for name, a in arrays.items():
+            ds = grp.create_dataset(name, shape=a.shape, dtype=a.dtype,
+                                    fill_time="never")  # every element is written
+            ds.attrs["checksum"] = np.uint64(sums[name])
 
     def at_step(self, step, arrays, state=None):
         """Call at every step boundary (collective): save when due; True if the job must stop.
@@ -455,7 +456,7 @@ class Checkpointer:
                                if self.comm.Get_rank() == 0 else None, root=0)
 
     def remove_stale(self):
-        """Rank 0 deletes leftover temporaries ``ckpt-*.h5.tmp-*`` (of killed writers). Collective."""
+        """Rank 0 deletes leftover temporaries ``ckpt-*.h5.tmp-*`` (of killed jobs). Collective."""
         if self.comm.Get_rank() == 0 and os.path.isdir(self.directory):
             for n in os.listdir(self.directory):
                 if _TMP.match(n):

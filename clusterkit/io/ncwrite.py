@@ -1,44 +1,25 @@
-"""Write NetCDF-4 files collectively from DistArray blocks, atomically (temporary name, then rename).
+"""Write NetCDF-4 files collectively from DistArray blocks, atomically (temporary, then rename).
 
 The files are plain HDF5 laid out as netCDF-C expects (dimension scales with
 ``_Netcdf4Dimid``, coordinate variables, fixed-length string attributes,
-``_FillValue``), so xarray, CDO and ``ncdump`` read them.
+``_FillValue``), so xarray, CDO and ``ncdump`` read them. The temporary file, the
+agreement of every collective HDF5 step across the ranks and the space reservation are
+:class:`~clusterkit.io.staged.StagedFile`'s.
 """
 
 import os
-import secrets
 
-import h5py
 import numpy as np
 
 from .. import comm as _comm
-from ..comm import check
 from .dataset import funnel_write, parallel_io
+from .staged import StagedFile, check_output_path, remove_stale_temporaries, temporary_name
 from ..trace import traced
-from ..errors import InputError, InputFileExistsError, InputFileNotFoundError, InputIsADirectoryError, InputPermissionError
 
-__all__ = ["NCWriter", "check_output_path"]
-
-
-def _output_problem(path, overwrite):
-    """The exception that makes ``path`` unusable as output, or ``None``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        return InputIsADirectoryError(f"output {path!r} is a directory")
-    if os.path.exists(path) and not overwrite:
-        return InputFileExistsError(f"output {path!r} exists; pass --overwrite to replace it")
-    if not os.path.isdir(folder):
-        return InputFileNotFoundError(f"output directory {folder!r} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return InputPermissionError(f"output directory {folder!r} is not writable")
-    return None
+__all__ = ["NCWriter"]
 
 
-def check_output_path(path, overwrite=False, comm=None):
-    """Check on rank 0 that ``path`` can be written; raise the same error on every rank."""
-    _comm.root_decides(lambda: _output_problem(path, overwrite), comm)
-
-
+# -- NetCDF-4 ----------------------------------------------------------------------------
 def _attr_value(value):
     """Attributes as netCDF expects: strings fixed-length ASCII (NC_CHAR), numbers typed."""
     if isinstance(value, bytes):
@@ -48,12 +29,24 @@ def _attr_value(value):
     return np.asarray(value) if not np.isscalar(value) else value
 
 
+def _set_attrs(obj, attrs):
+    if obj is None:
+        return
+    for k, v in attrs.items():
+        if k in ("_FillValue",):
+            continue
+        obj.attrs[k] = _attr_value(v)
+
+
 class NCWriter:
     """A NetCDF-4 file being written by every rank of ``comm``.
 
-    Data go to a hidden temporary file beside ``path``; :meth:`close` renames it
-    to ``path`` once every rank has finished, and leaving the ``with`` block on
-    an exception deletes it, so no partial output file is ever left at ``path``.
+    Data go to a hidden temporary file beside ``path`` (:func:`temporary_name`; stale
+    ones of the same output are removed first, :func:`remove_stale_temporaries`);
+    :meth:`close` renames it to ``path`` once every rank has finished, and leaving the
+    ``with`` block on an exception deletes it, so no partial output file is ever left
+    at ``path``. A write the file system refuses on any rank raises the same
+    ``OSError`` on every rank (see :class:`StagedFile`).
 
     Parameters
     ----------
@@ -69,42 +62,52 @@ class NCWriter:
     def __init__(self, path, comm=None, overwrite=False, attrs=None):
         self.comm = _comm.resolve(comm)
         check_output_path(path, overwrite, self.comm)
-        self.path = path
-        token = self.comm.bcast(secrets.token_hex(4), root=0)
-        folder, base = os.path.split(os.path.abspath(path))
-        self.tmp = os.path.join(folder, f".{base}.tmp-{token}")
+        self.path = os.fspath(path)
+
+        def prepare():
+            remove_stale_temporaries(self.path)
+            return temporary_name(self.path)
+        self.tmp = self.comm.bcast(prepare() if self.comm.Get_rank() == 0 else None, root=0)
         self.parallel = parallel_io(self.comm)
-        kwargs = {"driver": "mpio", "comm": self.comm} if self.parallel else {}
-        if self.parallel or self.comm.Get_rank() == 0:
-            self.file = h5py.File(self.tmp, "w", track_order=True, **kwargs)
-        else:
-            self.file = None
+        self._staged = StagedFile(self.path, self.tmp, self.comm, self.parallel,
+                                  track_order=True)
         self._dimids = {}
-        from ..runtime import on_abort
-        on_abort(self._remove_tmp)
-        self._set_attrs(self.file, {"Conventions": "CF-1.8", **(attrs or {})})
+        self._names = []
+        self._reserved_for = 0
+        try:
+            self._staged.step(_set_attrs, self.file,
+                              {"Conventions": "CF-1.8", **(attrs or {})})
+        except BaseException as exc:
+            self._staged.abandon(exc)
+            raise
+
+    @property
+    def file(self):
+        """The open ``h5py.File`` (``None`` on ranks other than 0 with serial h5py)."""
+        return self._staged.file
 
     # -- structure -------------------------------------------------------------------
-    def _set_attrs(self, obj, attrs):
-        if obj is None:
-            return
-        for k, v in attrs.items():
-            if k in ("_FillValue",):
-                continue
-            obj.attrs[k] = _attr_value(v)
-
     def dimension(self, name, values, attrs=None):
         """Create dimension ``name`` with its coordinate variable (1-D ``values``). Collective."""
         values = np.asarray(values)
-        if self.file is not None:
+
+        def define():
+            if self.file is None:
+                return
             ds = self.file.create_dataset(name, shape=values.shape, dtype=values.dtype,
                                           track_order=True)
-            if self.comm.Get_rank() == 0:
-                ds[...] = values
             ds.make_scale(name)
             ds.attrs["_Netcdf4Dimid"] = np.int32(len(self._dimids))
-            self._set_attrs(ds, attrs or {})
+            _set_attrs(ds, attrs or {})
+        self._staged.step(define)
         self._dimids[name] = values.shape[0]
+        self._names.append(name)
+        self._staged.reserve(self._datasets)
+
+        def fill():
+            if self.file is not None and self.comm.Get_rank() == 0:
+                self.file[name][...] = values
+        self._staged.step(fill)
 
     def variable(self, name, dims, dtype="f8", attrs=None, fill_value=None, chunks=None,
                  compression=None, prefill=True):
@@ -117,23 +120,33 @@ class NCWriter:
         """
         for d in dims:
             if d not in self._dimids:
-                raise InputError(f"variable {name!r} uses dimension {d!r}, which was not "
+                raise ValueError(f"variable {name!r} uses dimension {d!r}, which was not "
                                  "created with dimension()")
         dtype = np.dtype(dtype)
         if fill_value is None and dtype.kind == "f":
             fill_value = np.nan
         shape = tuple(self._dimids[d] for d in dims)
-        if self.file is None:
-            return
-        ds = self.file.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks,
-                                      fillvalue=fill_value, track_order=True,
-                                      compression=compression,
-                                      fill_time="ifset" if prefill else "never")
-        if fill_value is not None:
-            ds.attrs["_FillValue"] = np.asarray(fill_value, dtype=dtype)
-        for i, d in enumerate(dims):
-            ds.dims[i].attach_scale(self.file[d])
-        self._set_attrs(ds, attrs or {})
+        # parallel HDF5 allocates (and, prefilled, writes) the variable when creating it
+        self._staged.reserve(self._datasets,
+                             extra=int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
+
+        def define():
+            if self.file is None:
+                return
+            ds = self.file.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks,
+                                          fillvalue=fill_value, track_order=True,
+                                          compression=compression,
+                                          fill_time="ifset" if prefill else "never")
+            if fill_value is not None:
+                ds.attrs["_FillValue"] = np.asarray(fill_value, dtype=dtype)
+            for i, d in enumerate(dims):
+                ds.dims[i].attach_scale(self.file[d])
+            _set_attrs(ds, attrs or {})
+        self._staged.step(define)
+        self._names.append(name)
+
+    def _datasets(self):
+        return [self.file[n] for n in self._names] if self.file is not None else []
 
     # -- data ------------------------------------------------------------------------
     @traced("io.write")
@@ -146,49 +159,36 @@ class NCWriter:
         """
         block = np.ascontiguousarray(block)
         sel = tuple(slice(s, s + n) for s, n in zip(start, block.shape))
-        if self.parallel:
+        if self._reserved_for != len(self._names):     # variables created since
+            self._staged.reserve(self._datasets)
+            self._reserved_for = len(self._names)
+        if not self.parallel:
+            self._staged.step(lambda: funnel_write(
+                self.comm, self.file[name] if self.file is not None else None, block, sel))
+            return
+        every = self.comm.allreduce(block.size > 0, op=_comm.MPI.LAND)
+
+        def put():
             ds = self.file[name]
-            if self.comm.allreduce(block.size > 0, op=_comm.MPI.LAND):
+            if every:
                 with ds.collective:
                     ds.write_direct(block, dest_sel=sel)
             elif block.size:
                 ds.write_direct(block, dest_sel=sel)
-            return
-        funnel_write(self.comm, self.file[name] if self.file is not None else None, block,
-                     sel)
+        self._staged.step(put)
 
     # -- completion --------------------------------------------------------------------
-    def _remove_tmp(self):
-        try:
-            os.unlink(self.tmp)
-        except OSError:
-            pass
-
     @traced("io.close")
     def close(self):
         """Finish the file and rename it to its final name (collective)."""
-        if self.file is not None:
-            self.file.close()
-            self.file = None
-        self.comm.Barrier()
-        ok = True
-        if self.comm.Get_rank() == 0:
-            try:
-                os.replace(self.tmp, self.path)
-            except OSError:
-                ok = False
-        check(ok, f"could not rename the finished output to {self.path!r}", comm=self.comm)
+        if self._staged.done:
+            return
+        self._staged.reserve(self._datasets)
+        self._staged.commit()
 
     def discard(self):
         """Abandon the file: close and delete the temporary (collective)."""
-        if self.file is not None:
-            try:
-                self.file.close()
-            finally:
-                self.file = None
-        self.comm.Barrier()
-        if self.comm.Get_rank() == 0:
-            self._remove_tmp()
+        self._staged.abandon()
 
     def __enter__(self):
         return self
@@ -197,5 +197,5 @@ class NCWriter:
         if exc_type is None:
             self.close()
         else:
-            self.discard()
+            self._staged.abandon(exc)
         return False

@@ -74,6 +74,16 @@ def make_dataset(path, shape, *, calendar="standard", land_mask=False, compress=
         Number of pressure levels (0: none).
     packed : bool
         Store as int16 with ``scale_factor``/``add_offset``.
+
+    Raises
+    ------
+    InputError
+        On every rank: a bad shape, calendar or level count, or an unusable ``path``
+        (see :func:`~clusterkit.io.staged.check_output_path`).
+    OSError
+        On every rank, naming ``path`` and the OS error, when the file system refuses
+        the file on any rank (a full disk); no temporary is left
+        (:class:`~clusterkit.io.ncwrite.NCWriter`).
     """
     c = _comm.resolve(comm)
     if len(shape) != 3 or min(shape) < 1:
