@@ -410,8 +410,9 @@ class Checkpointer:
         """Load the newest valid checkpoint into ``arrays`` (collective).
 
         The arrays may live on any decomposition (rank count, process grid):
-        every rank reads its own hyperslab. A corrupt newest checkpoint is
-        reported in one warning line on rank 0 and the previous one is tried.
+        every rank reads its own hyperslab. A corrupt newest checkpoint is skipped
+        for the previous one; once one is loaded, each skipped one gets a warning line on
+        rank 0 (when none is valid, their reasons are in the one error).
 
         Parameters
         ----------
@@ -434,6 +435,7 @@ class Checkpointer:
         if not found:
             raise InputError(f"--restart: no checkpoint (ckpt-<step>.h5) in "
                              f"{self.directory!r}")
+        skipped = []                    # (path, why), newest first
         for step, path in found:
             verdict, info = self._inspect(path, arrays) if rank == 0 else (None, None)
             verdict, info = c.bcast((verdict, info), root=0)
@@ -441,14 +443,16 @@ class Checkpointer:
                 raise InputError(f"--restart: {info}")
             if verdict == "ok" and self._load(path, arrays, info["sums"]):
                 self.restored = Restored(info["step"], info["state"], info["meta"], path)
+                if rank == 0:
+                    for bad, why in skipped:
+                        sys.stderr.write(f"warning: checkpoint {bad} is corrupt ({why}); "
+                                         f"restarted from {os.path.basename(path)}\n")
+                    sys.stderr.flush()
                 return self.restored
-            reason = info if verdict == "corrupt" else "array checksum mismatch"
-            if rank == 0:
-                sys.stderr.write(f"warning: checkpoint {path} is corrupt ({reason}); "
-                                 f"trying the previous one\n")
-                sys.stderr.flush()
+            skipped.append((path, info if verdict == "corrupt" else "array checksum mismatch"))
+        reasons = "; ".join(f"{os.path.basename(p)}: {why}" for p, why in skipped)
         raise InputError(f"--restart: none of the {len(found)} checkpoints in "
-                         f"{self.directory!r} is valid")
+                         f"{self.directory!r} is valid ({reasons})")
 
     def has_checkpoints(self):
         """True on every rank if the directory holds ``ckpt-<step>.h5`` files (collective)."""

@@ -225,9 +225,7 @@ DIFFUSION = [
          "beyond --steps 1"),
     _job("diff-restart-all-checkpoints-corrupt", "diffusion",
          _DIFF + ("--checkpoint-dir", "{ckbad}", "--restart"),
-         "none of the 2 checkpoints", xfail="io/checkpoint.py prints a 'warning:' line per "
-         "corrupt checkpoint before the error: when none is valid, fold their reasons into "
-         "the one error line"),
+         "none of the 2 checkpoints"),
     _job("diff-checkpoint-dir-is-file", "diffusion", _DIFF + ("--checkpoint-dir", GOOD),
          "is a file, not a directory"),
     _job("diff-checkpoint-seconds-nan", "diffusion",
