@@ -40,7 +40,6 @@ halo / I/O / other breakdown that ``clusterkit bench`` plots.
 """
 
 import functools
-import inspect
 import os
 import platform
 import sys
@@ -66,26 +65,10 @@ _profile = False       # print the table at finalize
 _trace_path = None     # Chrome trace output (rank 0 writes it)
 _json_path = None      # JSON summary output
 _t0 = 0                # job start on this rank (perf_counter_ns)
-# The recording path appends ONE int per region boundary to a flat list and does nothing
-# else: an opening is ``start_ns << _SHIFT | code`` (>= 0), a closing is ``-end_ns``
-# (< 0; regions nest, so it closes the innermost open one). Nothing is allocated per
-# region but the int itself (not tracked by the garbage collector), no global is
-# stored, no per-region object is created (one cached object per name), and the
-# pairing, the per-name totals, the library breakdown and the kept events are all
-# worked out later, by _flush(), every _FLUSH entries and at the end.
-_SHIFT = 20
-_MASK = (1 << _SHIFT) - 1
-_log = []              # the boundaries (never rebound: _append is its bound method)
-_append = _log.append
-_FLUSH = 1 << 17       # log entries buffered before they are folded into _agg
-_names = []            # code -> region name
-_is_lib = []           # code -> is a library region (counts in the breakdown)
-_codes = {}            # name -> code
-_regions = {}          # name -> its cached _Region
-_open = []             # openings not yet closed at the last _flush() (encoded)
+_regions = {}          # name -> its cached _Region (with the totals of the name)
+_open = []             # (region, start_ns) of the regions open now, innermost last
 _open_lib = 0          # library regions among them
-_agg = {}              # name -> [calls, total_ns, top_ns] (after _flush())
-_events = []           # (name, start_ns, end_ns, top) kept for the trace file
+_events = []           # (name, start_ns, end_ns) kept for the trace file
 _dropped = 0           # events not kept (beyond MAX_EVENTS)
 
 
@@ -104,83 +87,50 @@ class _Null:
 _NULL = _Null()
 
 
-def _code_of(name):
-    """The small integer that stands for region ``name`` in the log."""
-    code = _codes.get(name)
-    if code is None:
-        if len(_names) > _MASK:
-            raise InputError(f"more than {_MASK + 1} distinct region names; region names "
-                             f"should be fixed labels, not built per call (got {name!r})")
-        code = _codes[name] = len(_names)
-        _names.append(name)
-        _is_lib.append(category(name) is not None)
-    return code
-
-
-# The recording path is kept as short as possible: right after a kernel has streamed
-# its arrays through the caches, every bytecode and object touched costs a cache miss.
 class _Region:
-    """The (cached, shared) context manager of one region name while tracing is on."""
+    """The (cached, shared) context manager of one region name while tracing is on.
 
-    __slots__ = ("name", "code")
+    It keeps the totals of its name. Re-entrant: the start times live on one stack
+    per process, not in the object.
+    """
+
+    __slots__ = ("name", "lib", "calls", "total_ns", "top_ns")
 
     def __init__(self, name):
-        self.name, self.code = name, _code_of(name)
+        self.name, self.lib = name, category(name) is not None
+        self.calls = self.total_ns = self.top_ns = 0
 
     def __enter__(self):
-        _append(_now() << _SHIFT | self.code)
+        global _open_lib
+        _open_lib += self.lib
+        _open.append((self, _now()))
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        _append(-_now())
-        if len(_log) >= _FLUSH:
-            _flush()
+        global _open_lib, _dropped
+        end = _now()
+        if not _open:               # it was opened before a reset(): ignore it
+            return False
+        r, start = _open.pop()
+        r.calls += 1
+        r.total_ns += end - start
+        if r.lib:
+            _open_lib -= 1
+            if _open_lib == 0:      # the outermost library region: counts in the breakdown
+                r.top_ns += end - start
+        if _trace_path is not None:
+            if len(_events) < MAX_EVENTS:
+                _events.append((r.name, start, end))
+            else:
+                _dropped += 1
         return False
 
 
-def _new_region(name):
-    r = _regions[name] = _Region(name)
+def _region_of(name):
+    r = _regions.get(name)
+    if r is None:
+        r = _regions[name] = _Region(name)
     return r
-
-
-def _flush():
-    """Pair the logged boundaries; fold them into the per-name totals and kept events."""
-    global _dropped, _open_lib
-    names, is_lib, stack, agg, shift, mask = _names, _is_lib, _open, _agg, _SHIFT, _MASK
-    keep = _trace_path is not None
-    room = max(0, MAX_EVENTS - len(_events)) if keep else 0
-    kept, lib_open, dropped = [], _open_lib, 0
-    for v in _log:
-        if v >= 0:                              # an opening
-            stack.append(v)
-            lib_open += is_lib[v & mask]
-            continue
-        if not stack:                           # opened before a reset(): ignore
-            continue
-        opening = stack.pop()
-        code = opening & mask
-        start, end = opening >> shift, -v
-        name = names[code]
-        a = agg.get(name)
-        if a is None:
-            a = agg[name] = [0, 0, 0]
-        a[0] += 1
-        a[1] += end - start
-        top = False
-        if is_lib[code]:
-            lib_open -= 1
-            if lib_open == 0:                   # the outermost library region
-                top = True
-                a[2] += end - start
-        if keep:
-            if room > len(kept):
-                kept.append((name, start, end, top))
-            else:
-                dropped += 1
-    _open_lib = lib_open
-    _events.extend(kept)
-    _dropped += dropped
-    del _log[:]
 
 
 def totals():
@@ -190,8 +140,7 @@ def totals():
     region (what the breakdown counts); 0 for a user's regions. Regions still
     open are not counted yet.
     """
-    _flush()
-    return {name: tuple(a) for name, a in _agg.items()}
+    return {r.name: (r.calls, r.total_ns, r.top_ns) for r in _regions.values() if r.calls}
 
 
 def region(name):
@@ -212,78 +161,25 @@ def region(name):
         region in itself is allowed).
     """
     if _on or (not _configured and configure()):
-        r = _regions.get(name)
-        return _new_region(name) if r is None else r
+        return _region_of(name)
     return _NULL
-
-
-def _exact_wrapper(fn, label):
-    """A wrapper with ``fn``'s own parameter list (no ``*args``/``**kwargs`` packing).
-
-    Calling through it costs one extra plain call when tracing is off. Returns
-    ``None`` for signatures it does not reproduce (positional-only, ``*args``).
-    """
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return None
-    head, call, defaults = [], [], []
-    star = False
-    for p in params:
-        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or not p.name.isidentifier() \
-                or p.name.startswith("_ck_"):
-            return None
-        if p.kind is p.KEYWORD_ONLY and not star:
-            head.append("*")
-            star = True
-        if p.default is p.empty:
-            head.append(p.name)
-        else:
-            head.append(f"{p.name}=_ck_d{len(defaults)}")
-            defaults.append(p.default)
-        call.append(p.name if p.kind is p.POSITIONAL_OR_KEYWORD else f"{p.name}={p.name}")
-    args, dnames = ", ".join(call), "".join(f", _ck_d{i}" for i in range(len(defaults)))
-    src = (f"def _ck_make(_ck_fn, _ck_code{dnames}):\n"
-           f"    def wrapper({', '.join(head)}):\n"
-           f"        if not _on and (_configured or not configure()):\n"
-           f"            return _ck_fn({args})\n"
-           f"        _append(_now() << _SHIFT | _ck_code)\n"
-           f"        try:\n"
-           f"            return _ck_fn({args})\n"
-           f"        finally:\n"
-           f"            _append(-_now())\n"
-           f"            if len(_log) >= _FLUSH:\n"
-           f"                _flush()\n"
-           f"    return wrapper\n")
-    namespace = {}
-    exec(compile(src, f"<traced {label}>", "exec"), globals(), namespace)  # noqa: S102
-    return namespace["_ck_make"](fn, _code_of(label), *defaults)
 
 
 def traced(name=None):
     """Decorator: time every call of the function as region ``name`` (default: its qualname).
 
-    When tracing is off the wrapper only tests a flag and calls the function;
-    it has the function's own parameter list where possible, so no argument
-    packing is added to the call.
+    When tracing is off the wrapper only tests a flag and calls the function.
     """
     def decorate(fn):
-        label = name or fn.__qualname__
-        wrapper = _exact_wrapper(fn, label)
-        if wrapper is None:
-            code = _code_of(label)
+        r = _region_of(name or fn.__qualname__)
 
-            def wrapper(*args, **kwargs):
-                if not _on and (_configured or not configure()):
-                    return fn(*args, **kwargs)
-                _append(_now() << _SHIFT | code)
-                try:
-                    return fn(*args, **kwargs)
-                finally:
-                    _append(-_now())
-                    if len(_log) >= _FLUSH:
-                        _flush()
-        return functools.update_wrapper(wrapper, fn)
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if not _on and (_configured or not configure()):
+                return fn(*args, **kwargs)
+            with r:
+                return fn(*args, **kwargs)
+        return wrapper
     if callable(name):      # used bare: @traced
         fn, name = name, None
         return decorate(fn)
@@ -329,7 +225,7 @@ def enable(profile=True, trace_path=None, profile_json=None):
     _configured = True
     _profile = bool(profile)
     _trace_path, _json_path = trace_path, profile_json
-    if not _on and not _agg and not _log:   # first start since reset(): origin of times
+    if not _on and not totals() and not _open:  # first start since reset(): origin of times
         _t0 = _now()
     _on = True
 
@@ -346,8 +242,9 @@ def reset():
     _on = _configured = _profile = False
     _trace_path = _json_path = None
     _open_lib = _dropped = 0
-    _agg.clear()
-    del _log[:], _open[:], _events[:]
+    for r in _regions.values():
+        r.calls = r.total_ns = r.top_ns = 0
+    del _open[:], _events[:]
 
 
 def is_enabled():
@@ -407,17 +304,17 @@ class session:
 
 # -- the end of the job (the reports themselves: clusterkit.trace_report) ---------------
 def _local_record(sync):
-    _flush()
-    names = list(_agg)
+    agg = totals()
+    names = list(agg)
     rec = {"t0": _t0 - sync, "names": names,
-           "calls": [_agg[n][0] for n in names], "total": [_agg[n][1] for n in names],
-           "top": [_agg[n][2] for n in names], "dropped": _dropped,
+           "calls": [agg[n][0] for n in names], "total": [agg[n][1] for n in names],
+           "top": [agg[n][2] for n in names], "dropped": _dropped,
            "max_events": MAX_EVENTS, "events": None, "host": platform.node()}
     if _trace_path is not None:
         import numpy as np
         index = {n: i for i, n in enumerate(names)}
         ev = np.empty((len(_events), 3), dtype=np.int64)
-        for k, (n, start, end, _) in enumerate(_events):
+        for k, (n, start, end) in enumerate(_events):
             ev[k] = (index[n], start - sync, end - start)
         rec["events"] = ev
     return rec

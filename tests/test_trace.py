@@ -103,9 +103,6 @@ def test_traced_keeps_signature_and_behaviour_when_off():
     assert calls == [(1, 2, 3), (1, 5, 0), (1, 1, 1)]
     assert f.__doc__ == "Doc of f." and f.__name__ == "f"
     assert str(inspect.signature(f)) == "(x, y=2, *, z=3)"
-    # the wrapper has the function's own parameters: no *args/**kwargs packing per call
-    assert f.__code__.co_argcount == 2 and f.__code__.co_kwonlyargcount == 1
-    assert not f.__code__.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
     with pytest.raises(TypeError):
         f()
     assert trace.totals() == {}
@@ -120,8 +117,7 @@ def test_library_hooks_are_in_place():
     hooked = [HaloExchange.start, HaloExchange.finish, DistArray.gather, DistArray.allgather,
               DistArray.redistribute, Dataset.read, NCWriter.write, NCWriter.close] + \
         [getattr(collectives, n) for n in ("allreduce_scalar", "exact_sum", "reduce_sum",
-                                           "reduce_count", "reduce_minmax", "reduce_moments",
-                                           "reduce_argext")]
+                                           "reduce_minmax", "reduce_moments", "reduce_argext")]
     for fn in hooked:
         assert hasattr(fn, "__wrapped__"), fn
         assert inspect.signature(fn) == inspect.signature(fn.__wrapped__)
@@ -147,7 +143,7 @@ def test_nested_regions_record_intervals():
         pass
     totals = trace.totals()
     ev = {}
-    for name, start, end, _ in trace._events:
+    for name, start, end in trace._events:
         ev.setdefault(name, []).append((start, end))
     (o_start, o_end), (o2_start, _) = ev["outer"]
     (a_start, a_end), (b_start, b_end) = ev["inner"]
@@ -174,7 +170,7 @@ def test_decorator_records_and_closes_on_exceptions():
         g(True)
     assert bare() == 1
     totals = trace.totals()
-    assert totals["g"][0] == 2 and trace._log == [] and trace._open == []
+    assert totals["g"][0] == 2 and trace._open == [] and trace._open_lib == 0
     assert any(name.endswith("bare") for name in totals)
 
 
@@ -196,17 +192,15 @@ def test_breakdown_counts_the_outermost_library_region_only():
                                         "compute")] == ["halo", "io", "other", "other", None]
 
 
-def test_buffered_regions_fold_in_batches_and_events_are_capped(monkeypatch, tmp_path):
-    monkeypatch.setattr(trace, "_FLUSH", 5)            # log entries: 2 per region
+def test_events_beyond_max_events_are_counted_not_kept(monkeypatch, tmp_path):
     monkeypatch.setattr(trace, "MAX_EVENTS", 4)
     trace.enable(profile=True, trace_path=str(tmp_path / "t.json"))
     for i in range(10):
         with trace.region("halo.x" if i % 2 else "user"):
             pass
-    assert len(trace._log) == 2                     # 3 batches of 3 folded already
-    assert trace.totals() == {"user": (5, trace._agg["user"][1], 0),
-                              "halo.x": (5, trace._agg["halo.x"][1],
-                                         trace._agg["halo.x"][1])}
+    totals = trace.totals()
+    assert totals == {"user": (5, totals["user"][1], 0),
+                      "halo.x": (5, totals["halo.x"][1], totals["halo.x"][1])}
     assert len(trace._events) == 4 and trace._dropped == 6
     out = io.StringIO()
     trace.finalize(_self_comm(), file=out)
@@ -215,8 +209,7 @@ def test_buffered_regions_fold_in_batches_and_events_are_capped(monkeypatch, tmp
     assert sum(e["ph"] == "X" and e["name"] != "job" for e in doc["traceEvents"]) == 4
 
 
-def test_same_name_nests_in_itself_and_regions_stay_open_across_folds(monkeypatch):
-    monkeypatch.setattr(trace, "_FLUSH", 3)            # fold (almost) at every closing
+def test_same_name_nests_in_itself_and_open_regions_are_not_counted():
     trace.enable(profile=False, trace_path=os.devnull)
 
     @trace.traced("halo.rec")
@@ -228,19 +221,18 @@ def test_same_name_nests_in_itself_and_regions_stay_open_across_folds(monkeypatc
     with r:
         with r:                                        # re-entrant
             assert rec(3) == 3
-            assert "user" not in trace.totals()        # fold while two regions are open
+            assert "user" not in trace.totals()        # both still open
         assert trace.totals()["user"][0] == 1          # the inner one closed
     totals = trace.totals()
     assert totals["user"][0] == 2 and totals["halo.rec"][0] == 4
     assert trace._open == [] and trace._open_lib == 0
     ev = {}
-    for name, start, end, top in trace._events:
-        ev.setdefault(name, []).append((start, end, top))
-    (u_in, u_in_end, _), (u_out, u_out_end, _) = ev["user"]
+    for name, start, end in trace._events:
+        ev.setdefault(name, []).append((start, end))
+    (u_in, u_in_end), (u_out, u_out_end) = ev["user"]
     assert u_out <= u_in <= u_in_end <= u_out_end
-    assert [top for *_, top in ev["halo.rec"]] == [False, False, False, True]  # outermost only
-    outer = max(ev["halo.rec"], key=lambda e: e[1] - e[0])
-    assert totals["halo.rec"][2] == outer[1] - outer[0]
+    outer = max(ev["halo.rec"], key=lambda e: e[1] - e[0])   # the outermost call only counts
+    assert totals["halo.rec"][2] == outer[1] - outer[0] < totals["halo.rec"][1]
 
 
 def test_a_region_closed_after_reset_is_ignored():
@@ -252,7 +244,8 @@ def test_a_region_closed_after_reset_is_ignored():
     r.__exit__(None, None, None)                       # its opening was forgotten
     with trace.region("b"):
         pass
-    assert trace.totals() == {"b": (1, trace._agg["b"][1], 0)}
+    totals = trace.totals()
+    assert totals == {"b": (1, totals["b"][1], 0)} and trace._open == []
 
 
 def test_enable_rejects_unwritable_outputs(tmp_path):
