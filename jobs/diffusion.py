@@ -39,7 +39,6 @@ newest valid checkpoint, on any number of ranks, bitwise identically.
 """
 
 import os
-import time
 
 import numba
 import numpy as np
@@ -48,7 +47,8 @@ from clusterkit import comm as _comm
 from clusterkit.comm import MPI
 from clusterkit.errors import InputError
 from clusterkit.grid import Grid
-from clusterkit.io.checkpoint import EXIT_CHECKPOINTED, fault_point
+from clusterkit.faultinject import fault_point, step_pause
+from clusterkit.io.checkpoint import EXIT_CHECKPOINTED
 from clusterkit.io.ncwrite import NCWriter
 from clusterkit.io.staged import check_output_path
 from clusterkit.kernels import (
@@ -68,9 +68,6 @@ from ._checkpoint_args import add_checkpoint_arguments, checkpointer_from_args
 __all__ = ["main", "latitudes", "longitudes", "metric", "initial_field", "parse_shape",
            "check_options"]
 
-
-#: test-only: seconds to sleep after each step (lets a test signal a run mid-way)
-_STEP_SLEEP = float(os.environ.get("CLUSTERKIT_TEST_STEP_SLEEP", "0") or 0)
 
 
 def latitudes(ny):
@@ -272,7 +269,7 @@ def main(argv=None, comm=None):
     stepping = 0.0
     startup = None
     for step in range(start + 1, args.steps + 1):
-        fault_point("step", step, grid.comm)
+        fault_point("step", step, grid.comm.Get_rank())
         t0 = MPI.Wtime()
         u.exchange_halos()
         if step == start + 1:  # the checked entry point validates the arrays once
@@ -288,8 +285,7 @@ def main(argv=None, comm=None):
             stepping += MPI.Wtime() - t0
         if step == args.steps or (args.every and step % args.every == 0):
             mean = _diagnostic(u, cos_c, step, comm)
-        if _STEP_SLEEP:
-            time.sleep(_STEP_SLEEP)
+        step_pause()
         if ck is not None and ck.at_step(step, {"u": u}, {"mean0": mean0}):
             rprint(f"stop signal: wrote a checkpoint at step {step}; exiting with status "
                    f"{EXIT_CHECKPOINTED}", comm=comm)

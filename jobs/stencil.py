@@ -32,7 +32,8 @@ from clusterkit import comm as _comm
 from clusterkit.comm import MPI
 from clusterkit.errors import InputError
 from clusterkit.grid import Grid
-from clusterkit.io.checkpoint import EXIT_CHECKPOINTED, CheckpointExit, fault_point
+from clusterkit.faultinject import fault_point
+from clusterkit.io.checkpoint import EXIT_CHECKPOINTED, CheckpointExit
 from clusterkit.kernels import (
     box_stencil,
     box_stencil_parallel,
@@ -223,7 +224,7 @@ def run_stencil(iterations, n, pattern="star", radius=2, comm=None, parallel=Non
 
     t0 = MPI.Wtime()
     for it in range(start, iterations + 1):
-        fault_point("step", it + 1, grid.comm)
+        fault_point("step", it + 1, grid.comm.Get_rank())
         if it == max(1, start):  # the first iteration is a warm-up, as in PRK
             grid.comm.Barrier()
             t0 = MPI.Wtime()

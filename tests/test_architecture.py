@@ -13,7 +13,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 LAYERS = {
     "clusterkit.kernels": 0,
     "clusterkit": 1, "clusterkit.errors": 1, "clusterkit.options": 1, "clusterkit.node": 1,
-    "clusterkit.trace_report": 1,
+    "clusterkit.trace_report": 1, "clusterkit.faultinject": 1,
     "clusterkit.threads": 2, "clusterkit.launch": 2, "clusterkit.jobcontrol": 2, "clusterkit.comm": 2,
     "clusterkit.partition": 2, "clusterkit.topology": 2, "clusterkit.halo": 2,
     "clusterkit.grid": 2, "clusterkit.darray": 2, "clusterkit.collectives": 2,

@@ -43,12 +43,13 @@ import numpy as np
 from .. import comm as _comm
 from ..comm import MPI, check
 from .dataset import funnel_write, parallel_io
+from ..faultinject import fault_point
 from .staged import StagedFile, fsync_path
 from ..errors import InputError
 
 __all__ = ["Checkpointer", "Restored", "EXIT_CHECKPOINTED", "CheckpointExit",
            "install_signal_handlers", "stop_requested", "should_stop", "global_checksum",
-           "list_checkpoints", "fault_point", "fsync_path", "FORMAT"]
+           "list_checkpoints", "fsync_path", "FORMAT"]
 
 #: exit status of a job that stopped on SIGTERM/SIGUSR1 after writing a checkpoint
 EXIT_CHECKPOINTED = 99
@@ -190,28 +191,6 @@ def list_checkpoints(directory):
     return sorted(found, reverse=True)
 
 
-def fault_point(where, step, comm):
-    """Test-only fault injection, driven by environment variables (no effect when unset).
-
-    ``CLUSTERKIT_TEST_KILL_AT_STEP=k`` + ``CLUSTERKIT_TEST_KILL_RANK=r``: rank r
-    SIGKILLs itself at the start of step k (``where="step"``).
-    ``CLUSTERKIT_TEST_FAIL_SAVE=k:r:mode``: while writing the checkpoint of step
-    k, rank r raises ``RuntimeError`` (mode ``raise``) or SIGKILLs itself
-    (``kill``), after the temporary file was created (``where="save"``).
-    """
-    env, rank = os.environ, comm.Get_rank()
-    if where == "step" and env.get("CLUSTERKIT_TEST_KILL_AT_STEP"):
-        if (int(env["CLUSTERKIT_TEST_KILL_AT_STEP"]) == step
-                and int(env.get("CLUSTERKIT_TEST_KILL_RANK", "0")) == rank):
-            os.kill(os.getpid(), signal.SIGKILL)
-    if where == "save" and env.get("CLUSTERKIT_TEST_FAIL_SAVE"):
-        k, r, mode = env["CLUSTERKIT_TEST_FAIL_SAVE"].split(":")
-        if int(k) == step and int(r) == rank:
-            if mode == "kill":
-                os.kill(os.getpid(), signal.SIGKILL)
-            raise RuntimeError(f"injected failure while writing checkpoint {step} on rank {rank}")
-
-
 class Checkpointer:
     """Writes and restores checkpoints of a job's distributed state in ``directory``.
 
@@ -288,7 +267,7 @@ class Checkpointer:
         try:
             staged.step(self._define, staged.file, step, arrays, sums, state_json,
                         meta_json)
-            fault_point("save", step, c)
+            fault_point("save", step, c.Get_rank())
             staged.reserve(lambda: [staged.file["arrays"][n] for n in arrays])
             for name, a in arrays.items():
                 block = np.ascontiguousarray(a.interior)
