@@ -1,11 +1,11 @@
 """Software prefetch hints for the streaming loops (LLVM's ``llvm.prefetch``).
 
-One core of this kind of CPU keeps too few cache misses in flight to use the
-memory bandwidth when its loop also reads rows that are already in cache (a
-stencil's neighbour rows) or does much arithmetic per element: the hardware
-prefetchers then run behind. A hint some hundreds of elements ahead of the loop
-keeps the misses in flight. Hints never change results; without JIT they do
-nothing.
+A core that keeps too few cache misses in flight (its loop also reads rows already
+in cache, or does much arithmetic per element) leaves the hardware prefetchers
+behind; a hint some KiB ahead of the loop keeps the misses in flight. Hints stay
+only where they speed up a job end to end by more than the noise (the diffusion
+step, the reductions of climate-stats; see ``docs/performance.md``). Hints never
+change results; without JIT they do nothing.
 """
 
 import numba
@@ -16,12 +16,9 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 
 from ._jit import njit_cached
+from ._tuning import CACHE_LINE_BYTES, ROW_AHEAD_BYTES, ROW_SEGMENT_BYTES
 
-__all__ = ["ROW_AHEAD_BYTES", "ROW_SEGMENT_BYTES", "prefetch_range", "prefetch_row_ahead",
-           "row_ahead_spans", "row_segment"]
-
-ROW_SEGMENT_BYTES = 512  # length of a segment of the prefetching row loops
-ROW_AHEAD_BYTES = 6144  # their prefetch distance
+__all__ = ["prefetch_range", "prefetch_row_ahead", "row_ahead_spans", "row_segment"]
 
 
 def _prefetch_intrinsic(rw):
@@ -65,7 +62,7 @@ def _prefetch_jit(v, i):
 
 @njit_cached
 def prefetch_range(v, i0, i1):
-    """Prefetch ``v[i0:i1]`` (clipped to ``v``) for reading, one hint per 64-byte line.
+    """Prefetch ``v[i0:i1]`` (clipped to ``v``) for reading, one hint per cache line.
 
     Interleaved with arithmetic on data already in cache, this overlaps the
     memory traffic of the next chunk with it (a single core otherwise keeps
@@ -79,17 +76,15 @@ def prefetch_range(v, i0, i1):
     i0, i1 : int
         Index range.
     """
-    step = max(1, 64 // v.itemsize)
+    step = max(1, CACHE_LINE_BYTES // v.itemsize)
     for p in range(max(i0, 0), min(i1, v.shape[0]), step):
         _prefetch(v, p)
 
 
 def row_segment(a):
     """``(segment, ahead)``: the row loops' segment length and prefetch distance for
-    ``a``'s dtype, in elements (compile-time constants: :data:`ROW_SEGMENT_BYTES`,
-    :data:`ROW_AHEAD_BYTES`). Measured on one core (diffusion, 2048x4096): segments
-    of 256 bytes are slower by a quarter, distances of 2 to 12 KiB within the noise
-    of each other, 2 KiB and less slower."""
+    ``a``'s dtype, in elements (compile-time constants from ``_tuning``:
+    ``ROW_SEGMENT_BYTES``, ``ROW_AHEAD_BYTES``)."""
     return (max(1, ROW_SEGMENT_BYTES // a.itemsize), max(1, ROW_AHEAD_BYTES // a.itemsize))
 
 
@@ -130,7 +125,7 @@ def prefetch_row_ahead(a, row, next_row, lo, m, t0, t1, write):
     A row loop runs over the ``m`` columns ``lo .. lo+m-1`` of a row and then
     over the same columns of ``next_row``; ``t >= m`` therefore hints column
     ``lo + t - m`` of ``next_row``, so the prefetch runs on across the row's end.
-    One hint per 64-byte line; rows outside ``a`` are skipped. Compiles to the
+    One hint per cache line; rows outside ``a`` are skipped. Compiles to the
     hints alone, inlined (a call, or a reference count, per row segment costs
     more than the hints save). Without JIT it does nothing.
 
@@ -156,7 +151,7 @@ def _prefetch_row_ahead_jit(a, row, next_row, lo, m, t0, t1, write):
     if not isinstance(write, types.BooleanLiteral):
         raise TypingError("prefetch_row_ahead: write must be a constant True or False")
     hint = _write2 if write.literal_value else _read2
-    step = max(1, 512 // a.dtype.bitwidth)  # elements per 64-byte line
+    step = max(1, 8 * CACHE_LINE_BYTES // a.dtype.bitwidth)  # elements per cache line
 
     def impl(a, row, next_row, lo, m, t0, t1, write):
         r0, a0, b0, r1, a1, b1 = row_ahead_spans(a.shape[0], row, next_row, lo, m, t0, t1)

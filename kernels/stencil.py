@@ -5,10 +5,8 @@ from numba import prange
 
 from ._checks import check_array, check_disjoint, check_int, check_same_shape
 from ._jit import serial_and_parallel
-from ._prefetch import prefetch_range
-from ._stencil_radius import (MAX_BOX_RADIUS, MAX_STAR_RADIUS, box_block_rows,
-                              box_rows_radius, star_block_rows, star_rows_radius)
-from ._stencil_rows import BLOCK_ROWS, box1_rows, prefetch_next_block, star1_rows, star2_rows
+from ._stencil_radius import stencil_rows
+from ._tuning import output_rows_per_pass
 
 __all__ = [
     "STENCIL_PATTERNS",
@@ -18,11 +16,11 @@ __all__ = [
     "star_stencil",
     "star_stencil_parallel",
     "star_stencil_serial",
+    "stencil_kernel",
     "stencil_weights",
 ]
 
 STENCIL_PATTERNS = ("star", "box")
-_SEG = 512  # row segment of the fused loops (prefetch granularity)
 
 
 def stencil_weights(radius, pattern="star"):
@@ -79,143 +77,84 @@ def stencil_weights(radius, pattern="star"):
     return w
 
 
-def _star_body(a, w, radius, out):
-    """Jitted star stencil ``out[r:-r, r:-r] += star(W) * a`` (no checks).
+def _kernel_body(pattern, radius):
+    """The jitted body of the ``pattern`` stencil of ``radius``: ``out[r:-r, r:-r] +=``
+    the stencil of ``a`` (no checks; :func:`star_stencil` and :func:`box_stencil` give
+    the formulas).
 
-    See :func:`star_stencil` for the formula; only the centre row and
-    column of ``w`` are read.
+    The rows are taken in blocks of ``output_rows_per_pass`` (one block per ``prange``
+    iteration), each by the loop generated for this pattern and radius
+    (:func:`~clusterkit.kernels._stencil_radius.stencil_rows`); ``pattern`` and
+    ``radius`` are closure constants, so each compiles to its own machine code and is
+    cached under its own key.
+    """
+    block = output_rows_per_pass(pattern, radius)
+
+    def body(a, w, out):
+        n0 = a.shape[0]
+        for b in prange((n0 - 2 * radius + block - 1) // block):
+            i = radius + b * block
+            stencil_rows(a, w, out, i, min(block, n0 - radius - i), pattern, radius)
+
+    body.__name__ = body.__qualname__ = f"{pattern}_body"
+    return body
+
+
+#: (pattern, radius) -> (serial, parallel) jitted kernels, compiled on first use
+_KERNELS = {}
+
+
+def stencil_kernel(pattern, radius, parallel=False):
+    """The jitted kernel ``kernel(a, w, out)`` of one pattern and radius (no checks).
+
+    Each radius is its own Numba dispatcher (with its own cache entry), made on
+    first use: a job compiles only the radius it runs.
 
     Parameters
     ----------
-    a : numpy.ndarray
-        Ghosted 2-D input block, ghost width ``radius``.
-    w : numpy.ndarray
-        ``(2r+1, 2r+1)`` weights.
+    pattern : {"star", "box"}
     radius : int
-        Stencil radius ``r >= 1``.
-    out : numpy.ndarray
-        Output of ``a``'s shape (interior updated in place).
+        Stencil radius ``>= 1``.
+    parallel : bool
+        The threaded (``parallel=True``) variant.
+
+    Returns
+    -------
+    numba dispatcher
+        ``kernel(a, w, out)``, arguments as for :func:`star_stencil`.
     """
-    r = radius
-    n0, n1 = a.shape
-    if r <= 2:
-        # radius 1 and 2: four output rows per pass (kernels/_stencil_rows.py)
-        for b in prange((n0 - 2 * r + BLOCK_ROWS - 1) // BLOCK_ROWS):
-            i = r + b * BLOCK_ROWS
-            prefetch_next_block(a, out, i, r, BLOCK_ROWS)
-            if r == 1:
-                star1_rows(a, w, out, i, min(BLOCK_ROWS, n0 - r - i))
-            else:
-                star2_rows(a, w, out, i, min(BLOCK_ROWS, n0 - r - i))
-        return
-    if r <= MAX_STAR_RADIUS:
-        # two or three output rows per pass, the taps spelled out for this radius
-        # (kernels/_stencil_radius.py); each branch passes the radius as a constant
-        rb = star_block_rows(r)
-        for b in prange((n0 - 2 * r + rb - 1) // rb):
-            i = r + b * rb
-            rows = min(rb, n0 - r - i)
-            prefetch_next_block(a, out, i, r, rb)
-            if r == 3:
-                star_rows_radius(a, w, out, i, rows, 3)
-            elif r == 4:
-                star_rows_radius(a, w, out, i, rows, 4)
-            elif r == 5:
-                star_rows_radius(a, w, out, i, rows, 5)
-            else:
-                star_rows_radius(a, w, out, i, rows, 6)
-        return
-    hi = n1 - r
-    m = hi - r
-    wc = w[r, r]
-    for i in prange(r, n0 - r):
-        # One pass per k, in row segments that stay in L1 (row slices with 0-based
-        # loop indices: no wrap-around checks, so the inner loops vectorise); the
-        # same segment of the rows the next output row adds is prefetched meanwhile
-        # (measured ~7% faster than whole-row passes with one rank).
-        o = out[i, r:hi]
-        ac = a[i, r:hi]
-        a_next = a[min(i + r + 1, n0 - 1)]
-        o_next = out[min(i + 1, n0 - 1)]
-        for j0 in range(0, m, _SEG):
-            j1 = min(m, j0 + _SEG)
-            prefetch_range(a_next, r + j0, r + j1)
-            prefetch_range(o_next, r + j0, r + j1)
-            os_ = o[j0:j1]
-            cs = ac[j0:j1]
-            for j in range(j1 - j0):
-                os_[j] += wc * cs[j]
-            for k in range(1, r + 1):
-                w_w = w[r, r - k]
-                w_e = w[r, r + k]
-                w_n = w[r - k, r]
-                w_s = w[r + k, r]
-                aw = a[i, r - k + j0:r - k + j1]
-                ae = a[i, r + k + j0:r + k + j1]
-                an = a[i - k, r + j0:r + j1]
-                as_ = a[i + k, r + j0:r + j1]
-                for j in range(j1 - j0):
-                    os_[j] += (w_w * aw[j] + w_e * ae[j]) + (w_n * an[j] + w_s * as_[j])
+    pair = _KERNELS.get((pattern, radius))
+    if pair is None:
+        r = check_int("radius", radius, 1)
+        if pattern not in STENCIL_PATTERNS:
+            raise ValueError(f"pattern must be one of {STENCIL_PATTERNS}, got {pattern!r}")
+        pair = _KERNELS[(pattern, radius)] = serial_and_parallel(_kernel_body(pattern, r))
+    return pair[1] if parallel else pair[0]
 
-def _box_body(a, w, radius, out):
-    """Jitted box stencil ``out[r:-r, r:-r] += sum(W * a-window)`` (no checks).
 
-    See :func:`box_stencil` for the formula.
+def star_stencil_serial(a, w, radius, out):
+    """:func:`star_stencil` without the checks, serial.
 
-    Parameters
-    ----------
-    a : numpy.ndarray
-        Ghosted 2-D input block, ghost width ``radius``.
-    w : numpy.ndarray
-        ``(2r+1, 2r+1)`` weights.
-    radius : int
-        Stencil radius ``r >= 1``.
-    out : numpy.ndarray
-        Output of ``a``'s shape (interior updated in place).
+    A Python function calling :func:`stencil_kernel` of ``radius``; jitted code calls
+    that kernel itself (``star_stencil_parallel``, ``box_stencil_serial`` and
+    ``box_stencil_parallel`` likewise).
     """
-    r = radius
-    n0, n1 = a.shape
-    hi = n1 - r
-    m = hi - r
-    if r == 1:
-        # four output rows per pass (kernels/_stencil_rows.py)
-        for b in prange((n0 - 2 + BLOCK_ROWS - 1) // BLOCK_ROWS):
-            i = 1 + b * BLOCK_ROWS
-            prefetch_next_block(a, out, i, 1, BLOCK_ROWS)
-            box1_rows(a, w, out, i, min(BLOCK_ROWS, n0 - 1 - i))
-        return
-    if r <= MAX_BOX_RADIUS:
-        # two or three output rows per pass, the taps spelled out for this radius
-        # (kernels/_stencil_radius.py)
-        rb = box_block_rows(r)
-        for b in prange((n0 - 2 * r + rb - 1) // rb):
-            i = r + b * rb
-            rows = min(rb, n0 - r - i)
-            prefetch_next_block(a, out, i, r, rb)
-            if r == 2:
-                box_rows_radius(a, w, out, i, rows, 2)
-            else:
-                box_rows_radius(a, w, out, i, rows, 3)
-        return
-    for i in prange(r, n0 - r):
-        o = out[i, r:hi]
-        for di in range(-r, r + 1):
-            row = i + di
-            wc = w[r + di, r]
-            ac = a[row, r:hi]
-            for j in range(m):
-                o[j] += wc * ac[j]
-            for k in range(1, r + 1):
-                w_w = w[r + di, r - k]
-                w_e = w[r + di, r + k]
-                aw = a[row, r - k:hi - k]
-                ae = a[row, r + k:hi + k]
-                for j in range(m):
-                    o[j] += w_w * aw[j] + w_e * ae[j]
+    stencil_kernel("star", radius)(a, w, out)
 
 
-star_stencil_serial, star_stencil_parallel = serial_and_parallel(_star_body)
-box_stencil_serial, box_stencil_parallel = serial_and_parallel(_box_body)
+def star_stencil_parallel(a, w, radius, out):
+    """:func:`star_stencil` without the checks, threaded (the kernel of ``radius``)."""
+    stencil_kernel("star", radius, True)(a, w, out)
+
+
+def box_stencil_serial(a, w, radius, out):
+    """:func:`box_stencil` without the checks, serial (the kernel of ``radius``)."""
+    stencil_kernel("box", radius)(a, w, out)
+
+
+def box_stencil_parallel(a, w, radius, out):
+    """:func:`box_stencil` without the checks, threaded (the kernel of ``radius``)."""
+    stencil_kernel("box", radius, True)(a, w, out)
 
 
 def _check(a, w, radius, out):
@@ -270,7 +209,7 @@ def star_stencil(a, w, radius, out, *, parallel=False):
         On wrong types, dtypes, shapes, overlapping ``a``/``out``.
     """
     r = _check(a, w, radius, out)
-    (star_stencil_parallel if parallel else star_stencil_serial)(a, w, r, out)
+    stencil_kernel("star", r, parallel)(a, w, out)
     return out
 
 
@@ -305,5 +244,5 @@ def box_stencil(a, w, radius, out, *, parallel=False):
         On wrong types, dtypes, shapes, overlapping ``a``/``out``.
     """
     r = _check(a, w, radius, out)
-    (box_stencil_parallel if parallel else box_stencil_serial)(a, w, r, out)
+    stencil_kernel("box", r, parallel)(a, w, out)
     return out

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from clusterkit.kernels import _prefetch as pf
+from clusterkit.kernels import _tuning
 
 JIT = os.environ.get("NUMBA_DISABLE_JIT", "0") in ("", "0")
 
@@ -51,7 +52,7 @@ def test_row_ahead_spans_cover_the_cells_ahead(compiled):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_row_segment_constants(dtype):
     a = np.zeros((2, 3), dtype)
-    expect = (pf.ROW_SEGMENT_BYTES // a.itemsize, pf.ROW_AHEAD_BYTES // a.itemsize)
+    expect = (_tuning.ROW_SEGMENT_BYTES // a.itemsize, _tuning.ROW_AHEAD_BYTES // a.itemsize)
     assert pf.row_segment(a) == expect
     assert numba.njit(lambda x: pf.row_segment(x))(a) == expect
 

@@ -1,6 +1,8 @@
 """PRK star/box stencil kernels against an independent NumPy (sliding-window) twin."""
 
 import os
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -189,14 +191,12 @@ def test_wrapper_bad_args(pattern):
         f(a, w, 1, ro)
 
 
-@pytest.mark.parametrize("pattern, r", [("star", 1), ("star", 2), ("box", 1), ("star", 3),
-                                        ("star", 4), ("box", 2), ("star", 5), ("star", 6),
-                                        ("box", 3)])
+@pytest.mark.parametrize("pattern, r", [(p, r) for p in st.STENCIL_PATTERNS for r in range(1, 7)])
 def test_row_blocks_give_the_same_bits_as_single_rows(pattern, r):
-    """Star r=1, 2 and box r=1 run four output rows per pass, the generated loops (star
-    r=3..6, box r=2, 3) three or two; a point's value must not depend on where the blocks
-    fall: shifting the array by 1-3 rows moves every block boundary (the one-row tail
-    path then computes rows the multi-row path computed before)."""
+    """Every radius runs several output rows per pass (four, three or two; box r >= 4
+    one); a point's value must not depend on where the blocks fall: shifting the array
+    by 1-3 rows moves every block boundary (the one-row tail loop then computes rows the
+    multi-row pass computed before)."""
     rng = np.random.default_rng(r)
     w = rng.standard_normal((2 * r + 1, 2 * r + 1))   # every weight matters
     a = rng.standard_normal((2 * r + 19, 37))
@@ -212,20 +212,73 @@ def test_row_blocks_give_the_same_bits_as_single_rows(pattern, r):
     np.testing.assert_array_equal(par, ref)
 
 
-def test_generated_radius_loops_compile_only_for_a_constant_radius():
-    """The generated loops are spelled out per radius; compiled code must name it."""
+@pytest.mark.parametrize("pattern, r", [("star", 24), ("star", 25), ("box", 4), ("box", 5)])
+def test_largest_spelled_out_and_smallest_per_distance_stencils_match_twin(pattern, r):
+    """Up to SPELLED_OUT_TAPS_MAX taps (star r=24, box r=4) the loop spells out every
+    tap; beyond (star r=25, box r=5), one pass per tap distance."""
+    from clusterkit.kernels import _tuning
+
+    spelled = _tuning.stencil_taps(pattern, r) <= _tuning.SPELLED_OUT_TAPS_MAX
+    assert spelled == (r in (24, 4))
+    rng = np.random.default_rng(r)
+    w = rng.standard_normal((2 * r + 1, 2 * r + 1))
+    a = rng.standard_normal((2 * r + 9, 2 * r + 13))
+    out0 = rng.standard_normal(a.shape)
+    out = out0.copy()
+    KERNELS[pattern](a, w, r, out)
+    np.testing.assert_allclose(out[r:-r, r:-r], out0[r:-r, r:-r] + stencil_twin(a, w, r, pattern),
+                               rtol=1e-12, atol=1e-12 * np.abs(w).sum())
+    shifted = out0[1:].copy()
+    KERNELS[pattern](a[1:], w, r, shifted)   # the blocks fall elsewhere: the same bits
+    np.testing.assert_array_equal(shifted[r:-r], out[1 + r:-r])
+
+
+def test_generated_loops_need_a_constant_pattern_and_radius():
+    """The generated loops are spelled out per pattern and radius; compiled code must
+    name both."""
     from clusterkit.kernels import _stencil_radius as gen
 
-    assert "def star_rows_r3(a, w, out, i, rows, radius):" in gen.star_rows_source(3)
-    assert gen.box_rows_source(2).count(" += ") == gen.box_block_rows(2) + 1 == 4
-    assert gen.star_rows_source(5).count(" += ") == gen.star_block_rows(5) + 1 == 3
+    assert "def star_rows_r3(a, w, out, i, rows, pattern, radius):" in gen.rows_source("star", 3)
+    assert gen.rows_source("box", 2, 3).count(" += ") == 3 + 1
+    assert gen.rows_source("star", 5, 2).count(" += ") == 2 + 1
     if os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
         return
 
     @numba.njit
     def call(a, w, out, radius):
-        gen.star_rows_radius(a, w, out, 3, 3, radius)
+        gen.stencil_rows(a, w, out, 3, 3, "star", radius)
 
     a = np.zeros((12, 12))
-    with pytest.raises(numba.core.errors.TypingError, match="radius must be a constant"):
+    with pytest.raises(numba.core.errors.TypingError, match="radius .* must be constants"):
         call(a, np.zeros((7, 7)), a.copy(), 3)
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"),
+                    reason="nothing is compiled with NUMBA_DISABLE_JIT")
+def test_a_call_compiles_only_the_loop_of_its_radius(tmp_path):
+    """A job runs one radius: with an empty Numba cache, its first stencil call must
+    generate and compile the loop of that pattern and radius only (the cold-compile
+    time of a signature was that of every generated radius)."""
+    code = ("import numpy as np\n"
+            "from clusterkit.kernels import _stencil_radius, star_stencil\n"
+            "a = np.zeros((16, 16))\n"
+            "star_stencil(a, np.ones((5, 5)), 2, a.copy())\n"
+            "star_stencil(a, np.ones((5, 5)), 2, a.copy(), parallel=True)\n"
+            "print(_stencil_radius.rows_loop.cache_info().currsize)\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["1"]
+
+
+def test_kernels_are_cached_per_pattern_and_radius():
+    k2 = st.stencil_kernel("star", 2)
+    assert st.stencil_kernel("star", 2) is k2
+    assert st.stencil_kernel("star", 2, parallel=True) is not k2
+    assert st.stencil_kernel("star", 3) is not k2
+    assert st.stencil_kernel("box", 2) is not k2
+    with pytest.raises(ValueError, match="radius"):
+        st.stencil_kernel("star", 0)
+    with pytest.raises(ValueError, match="pattern"):
+        st.stencil_kernel("cross", 1)
