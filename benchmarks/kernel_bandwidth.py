@@ -27,23 +27,19 @@ import numpy as np
 from clusterkit.bench.record import machine, summary, time_slowest, write_json
 from clusterkit.comm import world
 from clusterkit.kernels import (
+    axis_moments,
+    axis_sums,
     box_stencil_parallel,
     box_stencil_serial,
     diffusion_step_parallel,
     diffusion_step_serial,
-    local_minmax,
     local_moments,
-    local_sum,
     local_sum_exact,
-    local_sum_kahan,
-    nan_count,
     star_stencil_parallel,
     star_stencil_serial,
     stencil_weights,
     stream_triad_parallel,
     stream_triad_serial,
-    upwind_step_parallel,
-    upwind_step_serial,
 )
 from clusterkit.log import rprint
 from clusterkit.runtime import configure_threads
@@ -60,8 +56,7 @@ def kernel_cases(ny, nx, parallel):
     ta, tb, tc = np.zeros(n), rng.random(n), rng.random(n)
     triad = pick(stream_triad_serial, stream_triad_parallel)
     cases["stream triad (ceiling)"] = (lambda: triad(ta, tb, tc, 3.0), n, (24, 32))
-    # r <= 2 star and r = 1 box take the four-row loops; star r=3 and box r=2 the
-    # general one (one pass per tap distance)
+    # each (pattern, radius) runs the loop generated for it (several rows per pass)
     for pattern, r in (("star", 1), ("star", 2), ("box", 1), ("star", 3), ("box", 2)):
         a = rng.random((ny + 2 * r, nx + 2 * r))
         b = np.zeros_like(a)
@@ -75,16 +70,17 @@ def kernel_cases(ny, nx, parallel):
     cos = np.cos(np.linspace(-1.2, 1.2, ny))
     diff = pick(diffusion_step_serial, diffusion_step_parallel)
     cases["diffusion step"] = (lambda: diff(u, v, 1e-6, 0.01, 0.01, cos, cos, cos), n, (16, 24))
-    cx, cy = rng.uniform(-0.4, 0.4, (ny, nx)), rng.uniform(-0.4, 0.4, (ny, nx))
-    up = pick(upwind_step_serial, upwind_step_parallel)
-    cases["upwind step"] = (lambda: up(u, cx, cy, v), n, (32, 40))
     x = rng.random((ny, nx))
-    cases["local_sum (pairwise)"] = (lambda: local_sum(x, parallel=parallel), n, (8, 8))
-    cases["local_minmax"] = (lambda: local_minmax(x), n, (8, 8))
     cases["local_moments (Welford/Chan)"] = (lambda: local_moments(x), n, (8, 8))
-    cases["nan_count"] = (lambda: nan_count(x), n, (8, 8))
-    cases["local_sum_kahan (Neumaier)"] = (lambda: local_sum_kahan(x), n, (8, 8))
     cases["local_sum_exact"] = (lambda: local_sum_exact(x), n, (8, 8))
+    # over one axis: columns (axis 0, tiles of accumulators in L1) and rows (axis 1)
+    for axis in (0, 1):
+        kept = (nx,) if axis == 0 else (ny,)
+        o = [np.zeros(kept) for _ in range(3)]
+        cases[f"axis_sums (axis {axis})"] = (
+            lambda a=axis, o=o: axis_sums(x, (a,), o[0], o[1], skipna=True), n, (8, 8))
+        cases[f"axis_moments (axis {axis})"] = (
+            lambda a=axis, o=o: axis_moments(x, (a,), o[0], o[1], o[2], skipna=True), n, (8, 8))
     return cases
 
 

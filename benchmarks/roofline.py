@@ -12,7 +12,7 @@ this run, the serial (one thread) kernel variants on float64 arrays of ``--size`
 points per rank (default 2048 x 4096, 64 MiB per array, far beyond the caches):
 
 * the kernels of :data:`KERNELS`: star and box stencils r = 1, 2, the lat-lon
-  diffusion step, the upwind step, the reductions and the climate statistics
+  diffusion step, the reductions and the climate statistics
   accumulation (``accumulate_time_stats``). Time: median of ``--repeat`` samples of
   the slowest rank (Barrier, Wtime, max), ``--rounds`` rounds interleaved;
 * the memory ceiling: the STREAM triad (``stream_triad_serial``, 24 B/element, as
@@ -83,14 +83,11 @@ KERNELS = {
     "box r=2": _box(2),
     # v = x + ((a_s(us-x) - a_n(x-un)) + a_x((ue-x) - (x-uw))): 11 flops; read u, write v
     "diffusion": {"flops": 11, "bytes": 16, "note": "read u, write v"},
-    # fx = cx*(x-q_w|q_e-x), fy likewise, out = x - (fx+fy): 6 flops; q, cx, cy, out
-    "upwind": {"flops": 6, "bytes": 32, "note": "read q, cx, cy, write out"},
-    "local_sum": {"flops": 1, "bytes": 8, "note": "pairwise sum, one add"},
-    "local_minmax": {"flops": 2, "bytes": 8, "note": "a min and a max"},
-    # two-pass per cache-sized chunk: sum (1), then (x-mean)^2 accumulated (3)
-    "local_moments": {"flops": 4, "bytes": 8, "note": "second pass from cache"},
-    # Neumaier: t = s+x, compensation (s-t)+x or (x-t)+s, c += ...: 4
-    "local_sum_kahan": {"flops": 4, "bytes": 8, "note": "Neumaier compensated sum"},
+    # two extraction levels (float64 data has long mantissas): (s1+x)-s1, x-h, (s2+r)-s2,
+    # two lane sums, the left-over r-g: 8
+    "local_sum_exact": {"flops": 8, "bytes": 8, "note": "exact sum, two extraction levels"},
+    # one shifted pass: d = x-shift (1), sum d (1), sum d*d (2)
+    "local_moments": {"flops": 4, "bytes": 8, "note": "one shifted pass"},
     "climate accumulate": _climate(),
 }
 
@@ -130,9 +127,8 @@ def _fma_loop(iters, b, c):
 def _cases(ny, nx):
     """``{name: callable}`` over float64 arrays of ny x nx points (serial variants)."""
     from clusterkit.kernels import (TimeStats, accumulate_time_stats, box_stencil_serial,
-                                    diffusion_step_serial, local_minmax, local_moments,
-                                    local_sum, local_sum_kahan, star_stencil_serial,
-                                    stencil_weights, upwind_step_serial)
+                                    diffusion_step_serial, local_moments,
+                                    local_sum_exact, star_stencil_serial, stencil_weights)
     rng = np.random.default_rng(0)
     cases = {}
     for pattern, r, k in (("star", 1, star_stencil_serial), ("star", 2, star_stencil_serial),
@@ -145,13 +141,9 @@ def _cases(ny, nx):
     cos = np.cos(np.linspace(-1.2, 1.2, ny))
     cases["diffusion"] = (lambda: diffusion_step_serial(u, v, 1e-6, 0.01, 0.01, cos, cos, cos),
                           ny * nx)
-    cx, cy = rng.uniform(-0.4, 0.4, (ny, nx)), rng.uniform(-0.4, 0.4, (ny, nx))
-    cases["upwind"] = (lambda: upwind_step_serial(u, cx, cy, v), ny * nx)
     x = rng.random((ny, nx))
-    cases["local_sum"] = (lambda: local_sum(x), ny * nx)
-    cases["local_minmax"] = (lambda: local_minmax(x), ny * nx)
+    cases["local_sum_exact"] = (lambda: local_sum_exact(x), ny * nx)
     cases["local_moments"] = (lambda: local_moments(x), ny * nx)
-    cases["local_sum_kahan"] = (lambda: local_sum_kahan(x), ny * nx)
     # climate: (T, 1, Y', X') with the same number of values as the other cases
     t = CLIMATE_STEPS
     cy_ = max(1, ny * nx // (t * 4096))

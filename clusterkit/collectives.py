@@ -5,14 +5,22 @@ Functions take a :class:`~clusterkit.darray.DistArray` (its ``interior`` and
 some axes return the reduced block of this rank and the communicator of the
 ranks that share it (``DistArray`` methods wrap these into new arrays).
 
+The local step of a float32/float64 array is one pass of a Numba kernel
+(``clusterkit.kernels``) over the block, in place, whatever its ghost cells:
+``local_sum_exact`` and ``local_moments`` over every axis, ``axis_sums`` and
+``axis_moments`` over some; NaN counts come from the same pass. Integer,
+complex and extended-precision sums take NumPy, and so do minima and maxima
+(``numpy.fmin.reduce`` and its kin: one vectorised pass, no temporaries).
+
 Reproducibility: a full floating-point ``sum``/``mean`` is computed with an
-exact long accumulator (``clusterkit.kernels.local_sum_exact``) whose integer
-digits are summed with ``MPI.SUM`` and rounded once, so the result is the
-correctly rounded exact sum — bitwise identical for any number of ranks and
-any process grid. Reductions over chosen axes sum in float64 per block and
-combine with ``MPI.SUM``: deterministic for a given process grid, equal to
-round-off across grids. ``var``/``std`` combine per-block (count, mean, M2)
-with Chan et al.'s formula in rank order, identically on every rank.
+exact long accumulator whose integer digits are summed with ``MPI.SUM`` and
+rounded once, so the result is the correctly rounded exact sum — bitwise
+identical for any number of ranks and any process grid. Reductions over chosen
+axes sum in float64 per block and combine with ``MPI.SUM``: deterministic for a
+given process grid, equal to round-off across grids. ``var``/``std`` combine
+per-block (count, mean, M2) with Chan et al.'s formula in rank order,
+identically on every rank. Weights along one axis multiply the sums over the
+other reduced axes (with that axis kept), before the ranks' sums are added.
 """
 
 import array
@@ -24,10 +32,11 @@ from .comm import resolve as _resolve
 from .trace import traced
 from .errors import InputError
 
-__all__ = ["allreduce_scalar", "normalize_axes", "reduce_sum", "sum_dtype", "reduce_count",
-           "reduce_minmax", "reduce_moments", "reduce_argext", "exact_sum"]
+__all__ = ["allreduce_scalar", "normalize_axes", "reduce_sum", "sum_dtype", "reduce_minmax",
+           "reduce_moments", "reduce_argext", "exact_sum"]
 
 _SCALAR_BUFS = {}
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _c_array(a):
@@ -75,15 +84,19 @@ def _group(a, axes):
 
 @traced("collective.exact_sum")
 def exact_sum(a, skipna=False):
-    """Correctly rounded global sum of a float DistArray; bitwise identical on any grid."""
-    from clusterkit.kernels import exact_sum_value, local_sum_exact
-    x = a.interior
-    if skipna:
-        x = np.where(np.isnan(x), 0, x)
-    acc = local_sum_exact(np.asarray(x, dtype=np.float64) if x.dtype.kind != "f" else x)
+    """Correctly rounded global sum of a float32/float64 DistArray (NaNs left out with
+    ``skipna``) and its number of cells (non-NaN ones with ``skipna``); the sum is
+    bitwise identical on any grid.
+
+    One pass over the block and one ``Allreduce`` of the accumulator (which
+    counts the NaNs too).
+    """
+    from clusterkit.kernels import exact_nan_count, exact_sum_value, local_sum_exact
+    acc = local_sum_exact(a.interior)
     total = np.empty_like(acc)
     a.grid.comm.Allreduce(acc, total, op=MPI.SUM)
-    return exact_sum_value(total)
+    cells = int(np.prod(a.shape))
+    return exact_sum_value(total, skipna), cells - exact_nan_count(total) if skipna else cells
 
 
 def sum_dtype(dtype):
@@ -92,44 +105,88 @@ def sum_dtype(dtype):
     return np.dtype(np.complex128 if kind == "c" else np.float64 if kind == "f" else np.int64)
 
 
-@traced("collective.reduce_sum")
-def reduce_sum(a, axes, skipna=False, weights=None, out=None):
-    """Sum of ``a`` (times ``weights``, broadcastable to the block) over ``axes``.
+def _kept(x, axes):
+    return tuple(n for i, n in enumerate(x.shape) if i not in axes)
 
-    Returns the reduced block (float64 or int64), identical on the ranks of the group.
-    ``out``: a C-contiguous array of that shape and :func:`sum_dtype` to sum into;
-    the group's ``Allreduce`` then works in place (no temporaries: at large sizes
-    each fresh temporary costs page faults and an ``munmap``).
+
+def _local_sums(x, axes, skipna, out=None):
+    """This block's sums over ``axes`` (into ``out`` if given) and numbers of cells summed.
+
+    Returns ``(sums, counts, both)``; ``both`` is the one float64 buffer holding
+    the two (so one ``Allreduce`` combines them), or None.
+    """
+    kept = _kept(x, axes)
+    if x.dtype in _KERNEL_DTYPES:
+        from clusterkit.kernels import axis_sums
+        both = None
+        if out is None:
+            both = np.zeros((2,) + kept)
+            sums, counts = both[0, ...], both[1, ...]
+        else:
+            sums, counts = out, np.zeros(kept)
+            sums[...] = 0.0
+        axis_sums(x, axes, sums, counts, skipna=skipna)
+        return sums, counts, both
+    nan = skipna and x.dtype.kind in "fc"
+    sums = (np.nansum if nan else np.sum)(x, axis=axes, dtype=sum_dtype(x.dtype), out=out)
+    if nan:
+        counts = np.sum(~np.isnan(x), axis=axes, dtype=np.float64)
+    else:
+        counts = np.full(kept, float(np.prod([x.shape[i] for i in axes])))
+    return _c_array(sums), counts, None
+
+
+def _weigh(sums, counts, weights, inner, reduced, skipna):
+    """Apply weights ``(w, axis)`` to sums and counts over ``inner`` (which lacks ``axis``);
+    ``reduced``: sum over ``axis`` too."""
+    w, wa = weights
+    pos = wa - sum(1 for i in inner if i < wa)  # where ``wa`` is in the sums
+    if skipna and not np.all(w):
+        # A cell of weight 0 adds nothing even if it is +-inf (0 * inf is NaN, which
+        # skipna would leave out of sum(x * w), as NumPy and xarray do).
+        sums = np.array(sums, dtype=np.result_type(sums, w))
+        np.moveaxis(sums, pos, 0)[w == 0] = 0
+    if not reduced:  # constant over the reduced cells
+        shape = [1] * sums.ndim
+        shape[pos] = w.size
+        return sums * w.reshape(shape), counts * w.reshape(shape)
+    return np.tensordot(w, sums, axes=([0], [pos])), np.tensordot(w, counts, axes=([0], [pos]))
+
+
+@traced("collective.reduce_sum")
+def reduce_sum(a, axes, skipna=False, weights=None, counts=False, out=None):
+    """Sum of ``a`` over ``axes`` (NaNs left out with ``skipna``), optionally weighted.
+
+    ``weights``: ``(w, axis)``, this rank's part of a 1-D weight array along
+    ``axis``. With ``counts``, also the number (total weight) of cells summed.
+    Returns the reduced block (float64, complex128 or int64; counts float64),
+    identical on the ranks of the group, or ``(sums, counts)``. ``out``: a
+    C-contiguous array of that shape and :func:`sum_dtype` to sum into (no
+    weights or counts); the group's ``Allreduce`` then works in place (no
+    temporaries: at large sizes each fresh temporary costs page faults and an
+    ``munmap``).
     """
     x = a.interior
+    inner = axes if weights is None else tuple(i for i in axes if i != weights[1])
+    sums, cnt, both = _local_sums(x, inner, skipna, out if weights is None else None)
     if weights is not None:
-        x = x * weights
-    acc = sum_dtype(x.dtype)
-    reduce = np.nansum if skipna else np.sum
+        sums, cnt = _weigh(sums, cnt, weights, inner, weights[1] in axes, skipna)
+        if sums.dtype == cnt.dtype:
+            both = np.stack([sums, cnt])
+            sums, cnt = both[0, ...], both[1, ...]
     group = _group(a, axes)
-    if out is not None:
-        reduce(x, axis=axes, dtype=acc, out=out)
-        group.Allreduce(MPI.IN_PLACE, out, op=MPI.SUM)
-        return out
-    local = _c_array(reduce(x, axis=axes, dtype=acc))
-    total = np.empty_like(local)
-    group.Allreduce(local, total, op=MPI.SUM)
-    return total
+    if counts and both is not None:
+        group.Allreduce(MPI.IN_PLACE, both, op=MPI.SUM)
+        return sums, cnt
+    group.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
+    if not counts:
+        return sums
+    group.Allreduce(MPI.IN_PLACE, cnt, op=MPI.SUM)
+    return sums, cnt
 
 
-@traced("collective.reduce_count")
-def reduce_count(a, axes, weights=None, skipna=True):
-    """Number (or total weight) of cells over ``axes`` — non-NaN ones if ``skipna`` — per output cell."""
-    if skipna and a.dtype.kind in "fc":
-        valid = ~np.isnan(a.interior)
-    else:
-        valid = np.ones(a.interior.shape, bool)
-    if weights is not None:
-        valid = valid * weights
-    local = _c_array(np.sum(valid, axis=axes, dtype=np.float64))
-    out = np.empty_like(local)
-    _group(a, axes).Allreduce(local, out, op=MPI.SUM)
-    return out
+_EXTREMES = {("min", True): (np.fmin, np.nan), ("min", False): (np.minimum, np.inf),
+             ("max", True): (np.fmax, np.nan), ("max", False): (np.maximum, -np.inf)}
 
 
 @traced("collective.reduce_minmax")
@@ -137,55 +194,52 @@ def reduce_minmax(a, axes, kind, skipna=False):
     """Minimum (``kind="min"``) or maximum over ``axes``; NaN propagates unless ``skipna``.
 
     With ``skipna``, an output cell with no valid input is NaN (as ``numpy.nanmin``).
+    The local step is NumPy's ``fmin``/``fmax`` (``minimum``/``maximum``) reduction:
+    one vectorised pass over the block in place, faster than a kernel of ours.
     """
     x = a.interior
     group = _group(a, axes)
-    isfloat = x.dtype.kind == "f"
     if x.dtype.kind == "c":
         raise TypeError(f"{kind} is not defined for complex dtype {x.dtype}")
-    if isfloat:
-        ident = np.inf if kind == "min" else -np.inf
-    else:
+    if x.dtype.kind != "f":
         info = np.iinfo(x.dtype)
         ident = info.max if kind == "min" else info.min
-    func = np.min if kind == "min" else np.max
-    if isfloat:
-        nan = np.isnan(x)
-        local = func(np.where(nan, ident, x), axis=axes, initial=ident)
-        flag = np.any(~nan if skipna else nan, axis=axes)
+        local = _c_array((np.min if kind == "min" else np.max)(x, axis=axes, initial=ident))
+        out = np.empty_like(local)
+        group.Allreduce(local, out, op=MPI.MIN if kind == "min" else MPI.MAX)
+        return out
+    ufunc, initial = _EXTREMES[kind, skipna]
+    buf = np.empty((2,) + _kept(x, axes), x.dtype)  # extremes, flags: one Allreduce
+    value, flag = buf[0, ...], buf[1, ...]
+    ufunc.reduce(x, axis=axes, initial=initial, out=value)  # NaN: none valid / some NaN
+    nan = np.isnan(value)
+    np.copyto(value, np.inf if kind == "min" else -np.inf, where=nan)
+    flag[...] = nan != skipna  # a valid cell (skipna) or a NaN (otherwise) among the inputs
+    if kind == "min":
+        np.negative(flag, out=flag)  # one MIN combines both rows: the flags by -max(flag)
+        group.Allreduce(MPI.IN_PLACE, buf, op=MPI.MIN)
+        np.negative(flag, out=flag)
     else:
-        local = func(x, axis=axes, initial=ident)
-    local = _c_array(local)
-    out = np.empty_like(local)
-    group.Allreduce(local, out, op=MPI.MIN if kind == "min" else MPI.MAX)
-    if isfloat:
-        flag = _c_array(flag)
-        anyflag = np.empty_like(flag)
-        group.Allreduce(flag, anyflag, op=MPI.LOR)
-        out = np.where(anyflag, out, np.nan) if skipna else np.where(anyflag, np.nan, out)
-    return out.astype(x.dtype, copy=False)
+        group.Allreduce(MPI.IN_PLACE, buf, op=MPI.MAX)
+    np.copyto(value, np.nan, where=(flag > 0) != skipna)
+    return value
 
 
 @traced("collective.reduce_moments")
 def reduce_moments(a, axes, skipna=False):
     """(count, mean, M2) over ``axes`` combined across ranks with Chan's formula, in rank order."""
-    x = np.asarray(a.interior, dtype=np.float64)
-    if skipna:
-        n = np.sum(~np.isnan(x), axis=axes, dtype=np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.nansum(x, axis=axes) / n
-            dev = x - np.expand_dims(mean, axes)
-            m2 = np.nansum(dev * dev, axis=axes)
-        mean = np.where(n > 0, mean, 0.0)
+    from clusterkit.kernels import axis_moments, local_moments
+    x = a.interior
+    if x.dtype not in _KERNEL_DTYPES:
+        x = np.asarray(x, dtype=np.float64)
+    if len(axes) == x.ndim:
+        local = np.array(local_moments(x, skipna=skipna), dtype=np.float64)
     else:
-        kept = tuple(d for i, d in enumerate(x.shape) if i not in axes)
-        n = np.full(kept, float(np.prod([x.shape[i] for i in axes])))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.sum(x, axis=axes) / n
-            dev = x - np.expand_dims(mean, axes)
-            m2 = np.sum(dev * dev, axis=axes)
-        mean = np.where(n > 0, mean, 0.0)
-    parts = _group(a, axes).allgather(np.stack([n, mean, m2]))
+        local = np.zeros((3,) + _kept(x, axes))
+        axis_moments(x, axes, local[0], local[1], local[2], skipna=skipna)
+    group = _group(a, axes)
+    parts = np.empty((group.Get_size(),) + local.shape)
+    group.Allgather(local, parts)
     N, M, S = parts[0]
     for nb, mb, sb in parts[1:]:
         tot = N + nb

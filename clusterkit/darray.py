@@ -164,14 +164,13 @@ class DistArray:
         return out.allgather() if replicate else out
 
     def _weights(self, weights, axis):
+        """``(this rank's part of weights, axis)``, or None."""
         if weights is None:
             return None
         if axis is None:
             raise InputError("weights need weights_axis: the axis they run along")
-        w = self.grid.local_coords(np.asarray(weights, dtype=np.float64), axis % self.ndim)
-        shape = [1] * self.ndim
-        shape[axis % self.ndim] = w.size
-        return w.reshape(shape)
+        axis %= self.ndim
+        return self.grid.local_coords(np.asarray(weights, dtype=np.float64), axis), axis
 
     def sum(self, axis=None, *, skipna=False, replicate=False):
         """Sum over ``axis`` (all axes: the correctly rounded, grid-independent sum).
@@ -188,8 +187,8 @@ class DistArray:
         """
         axes = _coll.normalize_axes(axis, self.ndim)
         if len(axes) == self.ndim and self.dtype.kind == "f":
-            return self.dtype.type(_coll.exact_sum(self, skipna)) \
-                if self.dtype == np.float32 else _coll.exact_sum(self, skipna)
+            total = _coll.exact_sum(self, skipna)[0]
+            return self.dtype.type(total) if self.dtype == np.float32 else total
         if len(axes) == self.ndim:                          # integers over every axis
             return self._result(axes, _coll.reduce_sum(self, axes, skipna), replicate)
         out = DistArray(self.grid.reduced(axes), _coll.sum_dtype(self.dtype))
@@ -207,15 +206,11 @@ class DistArray:
         axes = _coll.normalize_axes(axis, self.ndim)
         w = self._weights(weights, weights_axis)
         if w is None and len(axes) == self.ndim and self.dtype.kind == "f":
-            total = _coll.exact_sum(self, skipna)
-            count = _coll.reduce_count(self, axes, skipna=True)[()] if skipna else float(np.prod(self.shape))
+            total, valid = _coll.exact_sum(self, skipna)
+            count = float(valid) if skipna else float(np.prod(self.shape))
             with np.errstate(invalid="ignore", divide="ignore"):
                 return np.float64(total) / count
-        num = _coll.reduce_sum(self, axes, skipna, weights=w)
-        if skipna or w is not None:
-            den = _coll.reduce_count(self, axes, weights=w, skipna=skipna)
-        else:
-            den = float(np.prod([self.shape[a] for a in axes]))
+        num, den = _coll.reduce_sum(self, axes, skipna, weights=w, counts=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             value = num / den
         return self._result(axes, np.asarray(value), replicate)

@@ -17,19 +17,14 @@ if __name__ != "clusterkit.kernels":
 
 #: public name -> submodule that defines it
 _WHERE = {
-    "upwind_step": "advection", "upwind_step_parallel": "advection",
-    "upwind_step_serial": "advection",
     "TimeStats": "climate", "accumulate_time_stats": "climate",
     "climate_anomalies": "climate",
     "diffusion_kappa_dt_limit": "diffusion", "diffusion_step": "diffusion",
     "diffusion_step_parallel": "diffusion", "diffusion_step_serial": "diffusion",
-    "EXACT_ACC_LEN": "exactsum", "exact_sum_normalize": "exactsum",
-    "exact_sum_value": "exactsum", "local_sum_exact": "exactsum",
+    "exact_nan_count": "exactsum", "exact_sum_value": "exactsum",
+    "local_sum_exact": "exactsum",
     "nan_percentiles": "percentiles",
-    "chan_combine": "reductions", "local_minmax": "reductions",
-    "local_moments": "reductions", "local_sum": "reductions",
-    "local_sum_kahan": "reductions", "nan_count": "reductions",
-    "neumaier_combine": "reductions",
+    "axis_moments": "reductions", "axis_sums": "reductions", "local_moments": "reductions",
     "box_stencil": "stencil", "box_stencil_parallel": "stencil",
     "box_stencil_serial": "stencil", "star_stencil": "stencil",
     "star_stencil_parallel": "stencil", "star_stencil_serial": "stencil",

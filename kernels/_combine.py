@@ -1,81 +1,9 @@
-"""Combiners of partial reduction results: pairwise block sums, Neumaier pairs, Chan moments.
-
-The kernels merge their blocks, chunks and lanes with them; the Neumaier and
-Chan combiners also merge the partial results of several ranks.
-"""
-
-import math
-
-import numpy as np
+"""Chan's combination of two (count, mean, M2) summaries: how the moment kernels merge
+their chunks, rows and tiles."""
 
 from ._jit import njit_cached
 
-__all__ = ["chan_combine", "neumaier_combine", "pairwise_combine"]
-
-
-@njit_cached
-def pairwise_combine(partial):
-    """Pairwise (binary-counter) sum of block partial sums, left to right.
-
-    Block ``b`` is pushed on a stack; after each push, while the number of
-    blocks pushed so far is even at the current level, the top two entries
-    are replaced by their sum (left + right). The remaining entries are then
-    added from the right. For ``2**k`` blocks this is the balanced binary
-    tree; in general the tree depends only on ``len(partial)``.
-
-    Parameters
-    ----------
-    partial : numpy.ndarray
-        1-D float64 block sums.
-
-    Returns
-    -------
-    float
-        0.0 for an empty input.
-    """
-    stack = np.empty(65)
-    depth = 0
-    for b in range(partial.shape[0]):
-        stack[depth] = partial[b]
-        depth += 1
-        c = b + 1
-        while c & 1 == 0:
-            depth -= 1
-            stack[depth - 1] = stack[depth - 1] + stack[depth]
-            c >>= 1
-    s = 0.0
-    if depth > 0:
-        s = stack[depth - 1]
-        for d in range(depth - 2, -1, -1):
-            s = stack[d] + s
-    return s
-
-
-@njit_cached
-def neumaier_combine(s_a, c_a, s_b, c_b):
-    """Combine two Neumaier partial sums ``(s, c)`` into one.
-
-    ``s = s_a + s_b`` with its rounding error (Knuth's TwoSum) added to the
-    compensation ``c = c_a + c_b + err``; the total is ``s + c``.
-
-    Parameters
-    ----------
-    s_a, c_a, s_b, c_b : float
-        Sums and compensations of two parts.
-
-    Returns
-    -------
-    s, c : float
-    """
-    s = s_a + s_b
-    bb = s - s_a
-    err = (s_a - (s - bb)) + (s_b - bb)
-    c = c_a + c_b
-    if math.isfinite(s):
-        c += err
-    else:
-        c = 0.0
-    return s, c
+__all__ = ["chan_combine"]
 
 
 @njit_cached

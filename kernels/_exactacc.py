@@ -29,12 +29,14 @@ from ._checks import check_array
 from ._jit import njit_cached
 
 __all__ = [
+    "ACC_NAN",
     "EXACT_ACC_LEN",
     "FLUSH",
     "NDIGITS",
     "acc_add",
     "acc_normalize",
     "check_acc",
+    "exact_nan_count",
     "exact_round",
     "exact_sum_normalize",
     "exact_sum_value",
@@ -42,7 +44,7 @@ __all__ = [
 
 NDIGITS = 68  # 68*32 = 2176 bits: 2098 for any double + headroom for carries
 EXACT_ACC_LEN = NDIGITS + 3  # digits, then counts of nan, +inf, -inf
-_NAN = NDIGITS
+ACC_NAN = NDIGITS  # index of the NaN count
 _PINF = NDIGITS + 1
 _NINF = NDIGITS + 2
 _MASK32 = 0xFFFFFFFF
@@ -70,7 +72,7 @@ def acc_add(acc, v, cell, bits):
     m = b & _FRAC
     if e == 0x7FF:
         if m != 0:
-            acc[_NAN] += 1
+            acc[ACC_NAN] += 1
         elif b < 0:
             acc[_NINF] += 1
         else:
@@ -113,7 +115,7 @@ def _bits(d, pos, count):
 
 
 @njit_cached
-def exact_round(acc):
+def exact_round(acc, skipna=False):
     """Round the exact value held by an accumulator to the nearest float64.
 
     Parameters
@@ -121,14 +123,16 @@ def exact_round(acc):
     acc : numpy.ndarray
         int64 accumulator of length :data:`EXACT_ACC_LEN` (need not be
         normalised; it is not modified).
+    skipna : bool
+        Leave the NaN inputs out (as ``numpy.nansum``).
 
     Returns
     -------
     float
         Correctly rounded (ties to even) sum; +-inf on overflow; NaN for
-        NaN inputs or both infinities; +0.0 for an exact zero.
+        NaN inputs (unless ``skipna``) or both infinities; +0.0 for an exact zero.
     """
-    if acc[_NAN] > 0 or (acc[_PINF] > 0 and acc[_NINF] > 0):
+    if (acc[ACC_NAN] > 0 and not skipna) or (acc[_PINF] > 0 and acc[_NINF] > 0):
         return np.nan
     if acc[_PINF] > 0:
         return np.inf
@@ -210,13 +214,15 @@ def exact_sum_normalize(acc):
     return acc
 
 
-def exact_sum_value(acc):
+def exact_sum_value(acc, skipna=False):
     """Round an exact-sum accumulator (possibly a sum of several) once to float64.
 
     Parameters
     ----------
     acc : numpy.ndarray
         int64 accumulator of length :data:`EXACT_ACC_LEN`.
+    skipna : bool
+        Leave the NaN inputs out (as ``numpy.nansum``); otherwise any NaN gives NaN.
 
     Returns
     -------
@@ -229,4 +235,25 @@ def exact_sum_value(acc):
         If ``acc`` is not an accumulator.
     """
     check_acc(acc)
-    return float(exact_round(acc))
+    return float(exact_round(acc, bool(skipna)))
+
+
+def exact_nan_count(acc):
+    """Number of NaN inputs added to an exact-sum accumulator (possibly a sum of several).
+
+    Parameters
+    ----------
+    acc : numpy.ndarray
+        int64 accumulator of length :data:`EXACT_ACC_LEN`.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``acc`` is not an accumulator.
+    """
+    check_acc(acc)
+    return int(acc[ACC_NAN])

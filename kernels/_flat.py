@@ -1,21 +1,19 @@
-"""Any N-D array as a 3-D view, its C-order elements in blocks and chunks, and loop helpers."""
+"""Any N-D array as 3-D views: its C-order elements in chunks, its rows, and axis groups."""
 
+import numba
 import numpy as np
 from numba import types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 from ._checks import check_array
 from ._jit import njit_cached
-from ._prefetch import prefetch_range
 
-__all__ = ["AHEAD", "BLOCK", "CHUNK", "LANES", "as_3d", "block_sum", "block_sum_at",
-           "chunk_ahead", "chunk_view", "flat_position", "flat_view", "float_bits",
-           "gather_block", "prefetch_ahead", "reduction_input"]
+__all__ = ["CHUNK", "LANES", "as_3d", "axis_pieces", "chunk_ahead", "chunk_view",
+           "flat_position", "float_bits", "gather_block", "reduction_input", "row_span",
+           "unit_row"]
 
-BLOCK = 128  # elements per leaf block of the pairwise and blocked reductions
 LANES = 64  # independent accumulators of the lane-wise reductions (element i -> lane i % LANES)
-CHUNK = 4096  # elements per chunk of the chunked reductions (a multiple of LANES and BLOCK)
-AHEAD = 1024  # software prefetch distance of the streaming loops, in elements
+CHUNK = 4096  # elements per chunk of the chunked reductions (a multiple of LANES)
 
 
 def reduction_input(name, x):
@@ -69,45 +67,6 @@ def as_3d(x):
 
 
 @njit_cached
-def block_sum(v):
-    """Sum of a short 1-D array in float64, in eight interleaved lanes.
-
-    (Elements go through ``float()`` so that float32 data is accumulated in
-    float64 with and without JIT compilation.)
-
-    Lane ``l`` accumulates ``v[l], v[l+8], ...`` over the first
-    ``8*(len(v)//8)`` elements, left to right; the lanes are combined as
-    ``((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7))`` and the remaining elements are
-    then added left to right.
-
-    Parameters
-    ----------
-    v : numpy.ndarray
-        1-D array (any stride), normally at most :data:`BLOCK` long.
-
-    Returns
-    -------
-    float
-    """
-    n = v.shape[0]
-    m = n - n % 8
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    for i in range(0, m, 8):
-        s0 += float(v[i])
-        s1 += float(v[i + 1])
-        s2 += float(v[i + 2])
-        s3 += float(v[i + 3])
-        s4 += float(v[i + 4])
-        s5 += float(v[i + 5])
-        s6 += float(v[i + 6])
-        s7 += float(v[i + 7])
-    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-    for i in range(m, n):
-        s += float(v[i])
-    return s
-
-
-@njit_cached
 def flat_position(x, start):
     """``(i0, i1, i2)``: the index of C-order element ``start`` of 3-D ``x``."""
     i0, rest = divmod(start, x.shape[1] * x.shape[2])
@@ -137,11 +96,12 @@ def gather_block(x, start, length, buf):
     n2 = x.shape[2]
     i0, i1, i2 = flat_position(x, start)
     t = 0
-    while t < length:  # row by row
-        row = x[i0, i1]
+    while t < length:  # row by row, unit-stride rows typed contiguous (a vectorised copy)
         take = min(n2 - i2, length - t)
-        for k in range(take):
-            buf[t + k] = row[i2 + k]
+        dst = buf[t:t + take]
+        src = unit_row(x, i0, i1)[i2:i2 + take]
+        for k in range(take):  # (0-based views: LLVM proves the indices in range)
+            dst[k] = src[k]
         t += take
         i2 = 0
         i1 += 1
@@ -149,32 +109,6 @@ def gather_block(x, start, length, buf):
             i1 = 0
             i0 += 1
     return buf[:length]
-
-
-@njit_cached
-def block_sum_at(x, start, length, buf):
-    """:func:`block_sum` of C-order elements ``start .. start+length-1`` of 3-D ``x``.
-
-    Reads the elements in place when they lie in one row of the last axis,
-    otherwise gathers them into ``buf`` first; the result is the same.
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        3-D array.
-    start, length : int
-        First flat index and number of elements.
-    buf : numpy.ndarray
-        1-D float64 scratch of at least ``length`` elements.
-
-    Returns
-    -------
-    float
-    """
-    i0, i1, i2 = flat_position(x, start)
-    if i2 + length <= x.shape[2]:
-        return block_sum(x[i0, i1, i2:i2 + length])
-    return block_sum(gather_block(x, start, length, buf))
 
 
 def chunk_view(x, start, length, buf):
@@ -216,35 +150,10 @@ def _chunk_view_jit(x, start, length, buf):
     return impl_gather
 
 
-def flat_view(x, buf):
-    """All elements of 3-D ``x`` in C order as one 1-D view, when ``x`` is
-    C-contiguous (typed so in Numba); otherwise ``buf[:0]`` (empty).
-
-    A reduction whose result does not depend on where the chunks start can then
-    run over the whole array in one loop instead of chunk by chunk (each chunk
-    costs a view or a gather).
-    """
-    if x.flags.c_contiguous:
-        return x.reshape(-1)
-    return buf[:0]
-
-
-@overload(flat_view, jit_options={"cache": True})
-def _flat_view_jit(x, buf):
-    if isinstance(x, types.Array) and x.layout == "C":
-        def impl(x, buf):
-            return x.reshape(x.size)
-        return impl
-
-    def impl_empty(x, buf):
-        return buf[:0]
-    return impl_empty
-
-
 def chunk_ahead(x, start, length, buf):
     """The elements of a later chunk when :func:`chunk_view` would give a view of them.
 
-    Used only to prefetch them (see :func:`prefetch_range`).
+    Used only to prefetch them (see :func:`~._prefetch.prefetch_range`).
 
     Parameters
     ----------
@@ -283,6 +192,163 @@ def _chunk_ahead_jit(x, start, length, buf):
     return impl_empty
 
 
+@intrinsic
+def _data_pointer(typingctx, arr):
+    """The pointer to the first element of ``arr`` (typed by its dtype)."""
+    def codegen(context, builder, signature, args):
+        return context.make_array(signature.args[0])(context, builder, args[0]).data
+    return types.CPointer(arr.dtype)(arr), codegen
+
+
+def unit_row(x, i0, i1):
+    """The row ``x[i0, i1]`` of 3-D ``x``; in Numba typed C-contiguous when its elements
+    are (unit stride: the rows of an interior with ghost cells), so that loops over it
+    vectorise, and as it is otherwise.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        3-D array.
+    i0, i1 : int
+        The row.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    return x[i0, i1]
+
+
+@overload(unit_row, jit_options={"cache": True})
+def _unit_row_jit(x, i0, i1):
+    if isinstance(x, types.Array) and x.layout == "C":
+        def impl(x, i0, i1):
+            return x[i0, i1]
+        return impl
+
+    def impl_strided(x, i0, i1):
+        row = x[i0, i1]
+        if x.strides[2] == x.itemsize:  # a view of the same elements, typed contiguous
+            return numba.carray(_data_pointer(row), row.shape[0])
+        return row.copy()  # (a strided last axis: never the case of a ghosted block)
+    return impl_strided
+
+
+def row_span(x, i0, i1, start, length, buf):
+    """Elements ``start .. start+length-1`` of the row ``x[i0, i1]`` of 3-D ``x``, 1-D.
+
+    A view when the row has unit stride (typed C-contiguous in Numba, see
+    :func:`unit_row`), otherwise a copy in ``buf``: either way an array that Numba
+    knows to be contiguous, so that loops over it vectorise. The values are the same.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        3-D array.
+    i0, i1 : int
+        The row.
+    start, length : int
+        First column and number of columns.
+    buf : numpy.ndarray
+        1-D C-contiguous scratch of ``x.dtype`` with at least ``length`` elements.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    if x.strides[2] == x.itemsize:
+        return x[i0, i1, start:start + length]
+    buf[:length] = x[i0, i1, start:start + length]
+    return buf[:length]
+
+
+@overload(row_span, jit_options={"cache": True})
+def _row_span_jit(x, i0, i1, start, length, buf):
+    if isinstance(x, types.Array) and x.layout == "C":
+        def impl(x, i0, i1, start, length, buf):
+            return x[i0, i1, start:start + length]
+        return impl
+
+    def impl_strided(x, i0, i1, start, length, buf):
+        row = x[i0, i1]
+        if x.strides[2] == x.itemsize:
+            return numba.carray(_data_pointer(row), row.shape[0])[start:start + length]
+        for k in range(length):
+            buf[k] = row[start + k]
+        return buf[:length]
+    return impl_strided
+
+
+#: 3-D forms of a reduction over axis groups: the groups' kinds (True: reduced) -> form
+#: and where each group goes. "outer": (R1, K, R2) reduced to (K,); "middle": (P, R, Q)
+#: reduced to (P, Q); absent groups have extent 1.
+_FORMS = {
+    (): ("middle", (None, None, None)), (True,): ("outer", (None, None, 0)),
+    (False,): ("middle", (None, None, 0)), (False, True): ("outer", (None, 0, 1)),
+    (True, False): ("middle", (None, 0, 1)), (True, True): ("outer", (0, None, 1)),
+    (False, False): ("middle", (0, None, 1)), (True, False, True): ("outer", (0, 1, 2)),
+    (False, True, False): ("middle", (0, 1, 2)),
+}
+
+
+def _groups(x, kinds):
+    """Adjacent axes of one kind whose strides let them merge, as (kind, extent) pairs."""
+    groups = []
+    for a, (n, kind) in enumerate(zip(x.shape, kinds)):
+        if groups and groups[-1][0] == kind and x.strides[a - 1] == n * x.strides[a]:
+            groups[-1] = (kind, groups[-1][1] * n)
+        else:
+            groups.append((kind, n))
+    return groups
+
+
+def axis_pieces(x, axes):
+    """Split a reduction of ``x`` over ``axes`` into 3-D views of the two kernel forms.
+
+    Axes of extent 1 are dropped, and adjacent axes of one kind (reduced or
+    kept) are merged where their strides allow a view. When the groups make
+    an "outer" form ``(R1, K, R2)`` (reduced to ``K``) or a "middle" form
+    ``(P, R, Q)`` (reduced to ``(P, Q)``), that is the one piece; a leading
+    reduced group is moved after the kept group that follows it if that makes
+    a form (the last axis, the rows, stays in place); otherwise the first axis
+    is peeled off and each slice split in turn.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Array of any shape and strides (never copied).
+    axes : tuple of int
+        Sorted, non-negative axes to reduce.
+
+    Yields
+    ------
+    (str, numpy.ndarray, int)
+        ``(form, x3, offset)``: the piece reduces into the elements ``offset``
+        onwards of the C-ordered array of the kept axes (as ``(K,)`` or
+        ``(P, Q)``).
+    """
+    kinds = [a in axes for a, n in enumerate(x.shape) if n != 1]
+    yield from _split(x[tuple(0 if n == 1 else slice(None) for n in x.shape)], kinds, 0)
+
+
+def _split(x, kinds, offset):
+    groups = _groups(x, kinds)
+    kinds = [kind for kind, _ in groups]
+    g = x.reshape([n for _, n in groups])  # a view: the groups' axes merge
+    fit = _FORMS.get(tuple(kinds))
+    if fit is None and len(kinds) >= 3 and kinds[0] and not kinds[1]:
+        fit = _FORMS.get((False, True) + tuple(kinds[2:]))
+        if fit is not None:
+            g = g.swapaxes(0, 1)
+    if fit is not None:
+        form, where = fit
+        yield form, g.reshape(tuple(1 if i is None else g.shape[i] for i in where)), offset
+        return
+    step = 0 if kinds[0] else int(np.prod([n for n, k in zip(g.shape[1:], kinds[1:]) if not k]))
+    for i in range(g.shape[0]):
+        yield from _split(g[i], kinds[1:], offset + i * step)
+
+
 @njit_cached
 def float_bits(x):
     """The IEEE-754 bit pattern of ``float64(x)`` as an int64 (a bit cast; vectorises).
@@ -297,18 +363,3 @@ def float_bits(x):
     int
     """
     return np.float64(x).view(np.int64)
-
-
-@njit_cached
-def prefetch_ahead(w, ahead, i0, i1):
-    """Prefetch elements ``i0 .. i1-1`` of ``w`` followed by ``ahead`` (see :func:`prefetch_range`).
-
-    ``w`` is the chunk being read, ``ahead`` the next one (:func:`chunk_ahead`),
-    so a loop at element ``i`` of ``w`` can prefetch :data:`AHEAD` elements on
-    across the chunk boundary.
-    """
-    n = w.shape[0]
-    if i0 < n:
-        prefetch_range(w, i0, i1)
-    if i1 > n:
-        prefetch_range(ahead, i0 - n, i1 - n)

@@ -1,63 +1,25 @@
-"""Lane loops of the chunked reductions: element ``i`` of a chunk goes to lane ``i % LANES``.
+"""Lane loops of the reductions: element ``i`` of a chunk goes to lane ``i % LANES``, or
+column ``k`` of a tile of rows to accumulator ``k``.
 
-Each loop adds one chunk (a 1-D view, first element in lane 0) to per-lane
-accumulators that the caller owns and keeps across chunks. The lanes are
-independent, so the loop over them vectorises; ``ROWS`` rows of ``LANES``
-elements per pass keep the lane accumulators in registers. Every lane sees
-its elements in order, so the results depend only on the values and their
-C order.
+Each ``*_lanes`` loop adds one chunk (a 1-D view, first element in lane 0) to
+per-lane accumulators that the caller owns and keeps across chunks. The lanes
+are independent, so the loop over them vectorises; ``ROWS`` rows of ``LANES``
+elements per pass keep the lane accumulators in registers; the rest of the
+chunk goes one (possibly partial) row of lanes at a time, still vectorised.
+Every lane sees its elements in order, so the results depend only on the
+values and their C order. Each ``*_columns`` loop folds ``ROWS`` rows (or one)
+of a tile into per-column accumulators the same way, loading and storing each
+accumulator once per ``ROWS`` rows.
 """
 
-from ._flat import AHEAD, LANES, prefetch_ahead
+from ._flat import LANES
 from ._jit import njit_cached
 from ._prefetch import prefetch_range
 
-__all__ = ["ROWS", "lane_tree_sum", "minmax_lanes", "neumaier_lanes", "shifted_lanes",
-           "sq_dev_lanes", "sum_lanes", "two_sum"]
+__all__ = ["ROWS", "lane_tree_sum", "shifted_columns", "shifted_lanes", "sq_dev_columns",
+           "sq_dev_lanes", "sum_columns", "sum_lanes"]
 
 ROWS = 8  # rows of LANES elements per pass of the lane loops (lanes stay in registers)
-
-
-@njit_cached
-def two_sum(s, c, x):
-    """Add ``x`` to the Neumaier pair ``(s, c)``; returns the new pair.
-
-    The rounding error of ``s + x`` comes from Knuth's branch-free TwoSum,
-    which gives the same value as Neumaier's branch on ``|s| >= |x|``.
-    """
-    t = s + x
-    bb = t - s
-    return t, c + ((s - (t - bb)) + (x - bb))
-
-
-@njit_cached
-def neumaier_lanes(w, s, c):
-    """Add chunk ``w`` (first element in lane 0) to lane sums ``s`` and compensations ``c``.
-
-    Element ``i`` goes to lane ``i % LANES``, each lane in order. The loop over
-    the lanes vectorises; four rows of lanes per pass keep the lanes in registers.
-    """
-    n = w.shape[0]
-    m = n - n % LANES
-    m4 = n - n % (4 * LANES)
-    for i in range(0, m4, 4 * LANES):
-        v0 = w[i:i + LANES]
-        v1 = w[i + LANES:i + 2 * LANES]
-        v2 = w[i + 2 * LANES:i + 3 * LANES]
-        v3 = w[i + 3 * LANES:i + 4 * LANES]
-        for j in range(LANES):
-            a, e = two_sum(float(s[j]), float(c[j]), float(v0[j]))
-            a, e = two_sum(a, e, float(v1[j]))
-            a, e = two_sum(a, e, float(v2[j]))
-            a, e = two_sum(a, e, float(v3[j]))
-            s[j] = a
-            c[j] = e
-    for i in range(m4, m, LANES):
-        v = w[i:i + LANES]
-        for j in range(LANES):
-            s[j], c[j] = two_sum(float(s[j]), float(c[j]), float(v[j]))
-    for j in range(n - m):
-        s[j], c[j] = two_sum(float(s[j]), float(c[j]), float(w[m + j]))
 
 
 @njit_cached
@@ -89,12 +51,13 @@ def sum_lanes(w, skipnan, cnt, sm):
                     b += x if ok else 0.0
                 cnt[j] = a
                 sm[j] = b
-        for i in range(mr, n):
-            j = (i - mr) % LANES
-            x = float(w[i])
-            ok = x == x
-            cnt[j] += 1.0 if ok else 0.0
-            sm[j] += x if ok else 0.0
+        for i in range(mr, n, LANES):
+            v = w[i:min(n, i + LANES)]
+            for j in range(v.shape[0]):
+                x = float(v[j])
+                ok = x == x
+                cnt[j] += 1.0 if ok else 0.0
+                sm[j] += x if ok else 0.0
     else:
         for i in range(0, mr, ROWS * LANES):
             for j in range(LANES):
@@ -102,8 +65,10 @@ def sum_lanes(w, skipnan, cnt, sm):
                 for k in range(ROWS):
                     b += float(w[i + k * LANES + j])
                 sm[j] = b
-        for i in range(mr, n):
-            sm[(i - mr) % LANES] += float(w[i])
+        for i in range(mr, n, LANES):
+            v = w[i:min(n, i + LANES)]
+            for j in range(v.shape[0]):
+                sm[j] += float(v[j])
 
 
 @njit_cached
@@ -144,14 +109,15 @@ def shifted_lanes(w, skipnan, shift, cnt, sd, sq, ahead):
                 d3 = float(v3[j]) - shift
                 sd[j] += (d0 + d1) + (d2 + d3)
                 sq[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)
-    for i in range(m4, n):
-        x = float(w[i])
-        ok = (x == x) | (not skipnan)
-        d = x - shift if ok else 0.0
-        j = (i - m4) % L
-        cnt[j] += 1.0 if ok else 0.0
-        sd[j] += d
-        sq[j] += d * d
+    for i in range(m4, n, L):
+        v = w[i:min(n, i + L)]
+        for j in range(v.shape[0]):
+            x = float(v[j])
+            ok = (x == x) | (not skipnan)
+            d = x - shift if ok else 0.0
+            cnt[j] += 1.0 if ok else 0.0
+            sd[j] += d
+            sq[j] += d * d
 
 
 @njit_cached
@@ -182,38 +148,80 @@ def sq_dev_lanes(w, skipnan, mean, sq, ahead):
                     d = float(w[i + k * LANES + j]) - mean
                     a += d * d
                 sq[j] = a
-    for i in range(mr, n):
-        x = float(w[i])
-        d = x - mean if (x == x) | (not skipnan) else 0.0
-        sq[(i - mr) % LANES] += d * d
+    for i in range(mr, n, LANES):
+        v = w[i:min(n, i + LANES)]
+        for j in range(v.shape[0]):
+            x = float(v[j])
+            d = x - mean if (x == x) | (not skipnan) else 0.0
+            sq[j] += d * d
+
+
+# -- columns as lanes: rows ``vs`` (a tuple of ROWS, or one, equal-length 1-D arrays) ------
+
+@njit_cached
+def sum_columns(vs, skipnan, sm, cnt):
+    """Add the rows ``vs`` to per-column sums ``sm`` and counts ``cnt`` (NaNs left out of
+    both with ``skipnan``; otherwise ``cnt`` is not touched)."""
+    if skipnan:
+        for k in range(sm.shape[0]):
+            a = sm[k]
+            b = cnt[k]
+            for v in vs:
+                x = float(v[k])
+                ok = x == x
+                a += x if ok else 0.0
+                b += 1.0 if ok else 0.0
+            sm[k] = a
+            cnt[k] = b
+    else:
+        for k in range(sm.shape[0]):
+            a = sm[k]
+            for v in vs:
+                a += float(v[k])
+            sm[k] = a
 
 
 @njit_cached
-def minmax_lanes(w, lo, hi, nans, ahead):
-    """Per lane: minimum, maximum and number of NaNs (a NaN leaves min and max unchanged).
+def shifted_columns(vs, skipnan, h, cnt, sd, sq):
+    """Per column, with ``d = x - h``: ``sum d`` into ``sd`` and ``sum d*d`` into ``sq``
+    (with ``skipnan`` NaNs left out and the others counted into ``cnt``)."""
+    if skipnan:
+        for k in range(h.shape[0]):
+            s = h[k]
+            a = cnt[k]
+            b = sd[k]
+            c = sq[k]
+            for v in vs:
+                x = float(v[k])
+                ok = x == x
+                d = x - s if ok else 0.0
+                a += 1.0 if ok else 0.0
+                b += d
+                c += d * d
+            cnt[k] = a
+            sd[k] = b
+            sq[k] = c
+    else:
+        for k in range(h.shape[0]):
+            s = h[k]
+            b = sd[k]
+            c = sq[k]
+            for v in vs:
+                d = float(v[k]) - s
+                b += d
+                c += d * d
+            sd[k] = b
+            sq[k] = c
 
-    Prefetches :data:`AHEAD` elements on (into ``ahead``, the next chunk, at the end).
-    """
-    n = w.shape[0]
-    step = ROWS * LANES
-    mr = n - n % step
-    for i in range(0, mr, step):
-        prefetch_ahead(w, ahead, i + AHEAD, i + AHEAD + step)
-        for j in range(LANES):
-            a = lo[j]
-            b = hi[j]
-            c = nans[j]
-            for k in range(ROWS):
-                x = float(w[i + k * LANES + j])
-                a = x if x < a else a
-                b = x if x > b else b
-                c += 1.0 if x != x else 0.0
-            lo[j] = a
-            hi[j] = b
-            nans[j] = c
-    for i in range(mr, n):
-        j = (i - mr) % LANES
-        x = float(w[i])
-        lo[j] = x if x < lo[j] else lo[j]
-        hi[j] = x if x > hi[j] else hi[j]
-        nans[j] += 1.0 if x != x else 0.0
+
+@njit_cached
+def sq_dev_columns(vs, skipnan, mean, sq):
+    """Per column: add ``(x - mean)**2`` of the rows ``vs`` (non-NaN ``x`` with ``skipnan``)."""
+    for k in range(mean.shape[0]):
+        mu = mean[k]
+        c = sq[k]
+        for v in vs:
+            x = float(v[k])
+            d = x - mu if (x == x) | (not skipnan) else 0.0
+            c += d * d
+        sq[k] = c

@@ -18,29 +18,38 @@ exact (the "extraction" of Rump, Ogita and Oishi). A second extraction with
 are multiples of one power of two and their sum stays below ``2**52`` of
 them, so floating-point sums of them (in any order, in vectorised lanes) are
 exact. When nothing is left over, the chunk adds just these two exact level
-sums to the digits. ``e`` is taken from the previous chunk and checked in the
-same pass (so a chunk is usually read once); when it was wrong the chunk is
-redone with its own ``e``, and when the two levels do not suffice (values
-spanning more than about 80 binary orders of magnitude in one chunk, NaN,
+sums to the digits. For float32 data, whose short mantissas the first level
+takes whole when a chunk spans fewer than about 16 binary orders of magnitude,
+that level is tried alone first (while it works, and every ``_RETRY_ONE``-th
+chunk after it did not). ``e`` is taken from the previous chunk and checked
+in the same pass (so a chunk is usually read once); when it was wrong the
+chunk is redone with its own ``e``, and when the two levels do not suffice
+(values spanning more than about 80 binary orders of magnitude in one chunk,
 inf, subnormals, magnitudes near overflow or all below ``2**-850``) its
-elements are added one by one (:func:`~._exactacc.acc_add`). The state, and so every
-result, is the same either way.
+elements are added one by one (:func:`~._exactacc.acc_add`).
+NaNs count as zeros in the levels and are counted in the accumulator's NaN
+slot, as one by one, so a NaN-skipping sum (:func:`exact_sum_value` with
+``skipna``) and the number of NaNs (:func:`exact_nan_count`) come from the same
+single pass. The state, and so every result, is the same either way.
 """
 
 import math
 
 import numpy as np
 
-from ._exactacc import (EXACT_ACC_LEN, FLUSH, NDIGITS, acc_add, acc_normalize, check_acc,
-                        exact_round, exact_sum_normalize, exact_sum_value)
-from ._flat import CHUNK, LANES, chunk_view, float_bits, reduction_input
+from ._exactacc import (ACC_NAN, EXACT_ACC_LEN, FLUSH, NDIGITS, acc_add, acc_normalize,
+                        check_acc, exact_nan_count, exact_round, exact_sum_normalize,
+                        exact_sum_value)
+from ._flat import CHUNK, LANES, chunk_ahead, chunk_view, float_bits, reduction_input
 from ._jit import njit_cached
 from ._lanes import ROWS, lane_tree_sum
+from ._prefetch import prefetch_range
 
 __all__ = [
     "EXACT_ACC_LEN",
     "NDIGITS",
     "exact_accumulate",
+    "exact_nan_count",
     "exact_round",
     "exact_sum_normalize",
     "exact_sum_value",
@@ -54,13 +63,15 @@ _FAST_MIN_EXP = -850  # below, the extraction could meet subnormals (see _extrac
 _ABS = (1 << 63) - 1  # the bits of |x|
 _EXP_INF = 0x7FF << 52  # the bits of inf; larger magnitude bits are NaNs
 _NO_GUESS = -(1 << 20)
+_RETRY_ONE = 16  # chunks between tries of the single extraction level after it failed
 if CHUNK > 1 << _HEAD:
     raise ImportError("exactsum: CHUNK exceeds the extraction headroom")
 
 
 @njit_cached
 def _absmax_lanes(w, mx):
-    """Per lane: the largest bits of ``|x|`` (as int64: ordered like ``|x|``, NaN above inf)."""
+    """Per lane: the largest bits of ``|x|`` over the non-NaN ``x`` (as int64: ordered like
+    ``|x|``; 0 if there are none)."""
     n = w.shape[0]
     step = ROWS * LANES
     mr = n - n % step
@@ -69,39 +80,47 @@ def _absmax_lanes(w, mx):
             a = mx[j]
             for k in range(ROWS):
                 y = float_bits(float(w[i + k * LANES + j])) & _ABS
+                y = y if y <= _EXP_INF else 0
                 a = y if y > a else a
             mx[j] = a
     for i in range(mr, n):
         j = (i - mr) % LANES
         y = float_bits(float(w[i])) & _ABS
+        y = y if y <= _EXP_INF else 0
         mx[j] = y if y > mx[j] else mx[j]
 
 
 @njit_cached
-def _extract_lanes(w, sig1, sig2, q1, q2, rest, mx):
-    """Two extraction levels (see the module docstring) summed per lane.
+def _extract_lanes(w, sig1, sig2, q1, q2, nan, rest, mx, ahead):
+    """Two extraction levels (see the module docstring) summed per lane; NaNs counted.
 
-    ``rest`` gets the bits of the left-overs OR-ed together (0 iff nothing
-    is left) and ``mx`` the largest bits of ``|x|`` as in
-    :func:`_absmax_lanes`, to check afterwards that ``sig1`` was large enough.
-    The checks use integer operations, leaving the floating-point units to
-    the extraction. A subnormal ``x`` also sets ``rest`` (the chunk is then
-    added element by element): with magnitudes from ``2**_FAST_MIN_EXP`` on
-    no other value met here is subnormal, so the result does not depend on
-    flush-to-zero / denormals-are-zero modes. The extraction needs IEEE
-    round-to-nearest arithmetic as written: never compile it with fastmath.
+    A NaN counts as 0 in the levels and adds 1 to its lane of ``nan``. ``rest``
+    gets the bits of the left-overs OR-ed together (0 iff nothing is left) and
+    ``mx`` the largest bits of ``|x|`` as in :func:`_absmax_lanes`, to check
+    afterwards that ``sig1`` was large enough. The checks use integer operations,
+    leaving the floating-point units to the extraction. A subnormal ``x`` also
+    sets ``rest`` (the chunk is then added element by element): with magnitudes
+    from ``2**_FAST_MIN_EXP`` on no other value met here is subnormal, so the
+    result does not depend on flush-to-zero / denormals-are-zero modes. The
+    extraction needs IEEE round-to-nearest arithmetic as written: never compile
+    it with fastmath. Prefetches ``ahead`` (the next chunk) as it goes.
     """
     n = w.shape[0]
     step = ROWS * LANES
     mr = n - n % step
     for i in range(0, mr, step):
+        prefetch_range(ahead, i, i + step)
         for j in range(LANES):
             a = q1[j]
             b = q2[j]
+            m = nan[j]
             c = rest[j]
             d = mx[j]
             for k in range(ROWS):
                 x = float(w[i + k * LANES + j])
+                ok = x == x
+                x = x if ok else 0.0
+                m += 0.0 if ok else 1.0
                 h = (sig1 + x) - sig1
                 r = x - h
                 g = (sig2 + r) - sig2
@@ -112,11 +131,15 @@ def _extract_lanes(w, sig1, sig2, q1, q2, rest, mx):
                 d = y if y > d else d
             q1[j] = a
             q2[j] = b
+            nan[j] = m
             rest[j] = c
             mx[j] = d
     for i in range(mr, n):
         j = (i - mr) % LANES
         x = float(w[i])
+        ok = x == x
+        x = x if ok else 0.0
+        nan[j] += 0.0 if ok else 1.0
         h = (sig1 + x) - sig1
         r = x - h
         g = (sig2 + r) - sig2
@@ -128,9 +151,55 @@ def _extract_lanes(w, sig1, sig2, q1, q2, rest, mx):
 
 
 @njit_cached
+def _extract_one_lanes(w, sig1, q1, nan, rest, mx, ahead):
+    """One extraction level summed per lane, NaNs counted as in :func:`_extract_lanes`.
+
+    ``rest`` gets 1 where a left-over ``x - h`` was not zero, ``mx`` the largest
+    ``|x|`` (floating-point: fewer operations than the bit checks of two levels).
+    Prefetches ``ahead`` (the next chunk) as it goes.
+    """
+    n = w.shape[0]
+    step = ROWS * LANES
+    mr = n - n % step
+    for i in range(0, mr, step):
+        prefetch_range(ahead, i, i + step)
+        for j in range(LANES):
+            a = q1[j]
+            m = nan[j]
+            c = rest[j]
+            d = mx[j]
+            for k in range(ROWS):
+                x = float(w[i + k * LANES + j])
+                ok = x == x
+                x = x if ok else 0.0
+                m += 0.0 if ok else 1.0
+                h = (sig1 + x) - sig1
+                a += h
+                c = c if x - h == 0.0 else 1.0
+                y = abs(x)
+                d = y if y > d else d
+            q1[j] = a
+            nan[j] = m
+            rest[j] = c
+            mx[j] = d
+    for i in range(mr, n, LANES):
+        v = w[i:min(n, i + LANES)]
+        for j in range(v.shape[0]):
+            x = float(v[j])
+            ok = x == x
+            x = x if ok else 0.0
+            nan[j] += 0.0 if ok else 1.0
+            h = (sig1 + x) - sig1
+            q1[j] += h
+            rest[j] = rest[j] if x - h == 0.0 else 1.0
+            y = abs(x)
+            mx[j] = y if y > mx[j] else mx[j]
+
+
+@njit_cached
 def _lanes_max(mx):
-    big = 0
-    for j in range(mx.shape[0]):
+    big = mx[0]
+    for j in range(1, mx.shape[0]):
         big = max(big, mx[j])
     return big
 
@@ -142,62 +211,101 @@ def _exponent(big):
 
 
 @njit_cached
-def _try_levels(w, acc, cell, bits, e, lanes, ints):
-    """Extract with ``sigma`` for magnitudes below ``2**e``; returns (ok, additions, max bits).
+def _fast_exponent(big):
+    """:func:`_exponent` of the magnitude bits ``big``, or ``_NO_GUESS`` outside the range
+    the extraction levels take (inf, overflow, subnormals); any valid ``e`` for 0."""
+    if big >= _EXP_INF:
+        return _NO_GUESS
+    e = _exponent(big) if big > 0 else _FAST_MIN_EXP
+    return e if _FAST_MIN_EXP <= e <= _FAST_EXP else _NO_GUESS
 
-    ``ok`` is False (and nothing was added) unless every element was below
-    ``2**e`` and both levels took all of it.
+
+@njit_cached
+def _try_one(w, acc, cell, bits, e, lanes, ahead):
+    """Extract one level with ``sigma`` for magnitudes below ``2**e``; returns (ok, additions).
+
+    ``ok`` is False (and nothing was added) unless every non-NaN element was
+    below ``2**e`` and the level took all of it (short mantissas, e.g. float32
+    data spanning fewer than 16 binary orders of magnitude).
+    """
+    k1 = max(e + 1 + _HEAD, -1022)
+    lanes[:, :] = 0.0
+    _extract_one_lanes(w, math.ldexp(1.5, k1), lanes[0], lanes[1], lanes[2], lanes[3], ahead)
+    if not (_lanes_max(lanes[3]) < math.ldexp(1.0, e) and _lanes_max(lanes[2]) == 0.0):
+        return False, 0
+    acc[ACC_NAN] += int(lane_tree_sum(lanes[1]))
+    return True, acc_add(acc, lane_tree_sum(lanes[0]), cell, bits)
+
+
+@njit_cached
+def _try_levels(w, acc, cell, bits, e, lanes, ints, ahead):
+    """Extract two levels with ``sigma`` for magnitudes below ``2**e``; returns (ok,
+    additions, max bits).
+
+    ``ok`` is False (and nothing was added) unless every non-NaN element was
+    below ``2**e`` and both levels took all of it; when True the NaNs are counted.
     """
     k1 = max(e + 1 + _HEAD, -1022)  # |x| < 2**e <= 2**(k1 - 1 - _HEAD)
     k2 = max(k1 - _LEVEL, -1022)
     lanes[:, :] = 0.0
     ints[:, :] = 0
-    _extract_lanes(w, math.ldexp(1.5, k1), math.ldexp(1.5, k2), lanes[0], lanes[1], ints[0],
-                   ints[1])
+    _extract_lanes(w, math.ldexp(1.5, k1), math.ldexp(1.5, k2), lanes[0], lanes[1], lanes[2],
+                   ints[0], ints[1], ahead)
     big = _lanes_max(ints[1])
     rest = 0
     for j in range(LANES):
         rest |= ints[0, j]
     if big >= _EXP_INF or _exponent(big) > k1 - 1 - _HEAD or rest & _ABS != 0:
         return False, 0, big
+    acc[ACC_NAN] += int(lane_tree_sum(lanes[2]))
     return True, acc_add(acc, lane_tree_sum(lanes[0]), cell, bits) + acc_add(
         acc, lane_tree_sum(lanes[1]), cell, bits), big
 
 
 @njit_cached
-def _chunk_accumulate(w, acc, cell, bits, lanes, ints, guess):
-    """Add the chunk ``w`` (at most ``2**_HEAD`` elements) exactly.
+def _chunk_accumulate(w, acc, cell, bits, lanes, ints, guess, one, ahead):
+    """Add the chunk ``w`` (at most ``2**_HEAD`` elements) exactly; count its NaNs.
 
     ``guess`` is an estimate of the exponent of its largest magnitude (that
     of the previous chunk; ``_NO_GUESS`` if none): when right, the chunk is
-    read once. Returns the number of additions to the digits and the
-    exponent for the next chunk.
+    read once. With ``one``, a single extraction level is tried first.
+    Returns the number of additions to the digits, the exponent for the
+    next chunk and whether the single level sufficed. ``ahead``: the next
+    chunk when it is a view (to prefetch), else empty.
     """
-    if guess != _NO_GUESS:  # within _FAST_MIN_EXP .. _FAST_EXP
-        ok, count, big = _try_levels(w, acc, cell, bits, guess, lanes, ints)
-        if ok:
-            return count, guess
-    else:
+    e = guess
+    if e == _NO_GUESS:
         ints[1, :] = 0
         _absmax_lanes(w, ints[1])
-        big = _lanes_max(ints[1])
-    if big == 0:  # only zeros
-        return 0, _NO_GUESS
-    if big < _EXP_INF:
-        e = _exponent(big)
-        if _FAST_MIN_EXP <= e <= _FAST_EXP:  # no overflow, no subnormals
-            ok, count, big = _try_levels(w, acc, cell, bits, e, lanes, ints)
+        e = _fast_exponent(_lanes_max(ints[1]))
+    if e != _NO_GUESS:
+        if one:
+            ok, count = _try_one(w, acc, cell, bits, e, lanes, ahead)
             if ok:
-                return count, e
+                return count, e, True
+        ok, count, big = _try_levels(w, acc, cell, bits, e, lanes, ints, ahead)
+        if ok:
+            return count, e, False
+        if guess != _NO_GUESS:  # a wrong guess: the chunk's own exponent
+            e = _fast_exponent(big)
+            if e != _NO_GUESS:
+                ok, count, big = _try_levels(w, acc, cell, bits, e, lanes, ints, ahead)
+                if ok:
+                    return count, e, False
     count = 0
     for i in range(w.shape[0]):
         count += acc_add(acc, float(w[i]), cell, bits)
-    return count, _NO_GUESS
+    return count, _NO_GUESS, False
 
 
 @njit_cached
-def exact_accumulate(x, acc):
+def exact_accumulate(x, acc, single=False):
     """Add every element of 3-D ``x`` exactly into accumulator ``acc`` (normalised on exit).
+
+    With ``single`` (float32 data), a chunk tries the single extraction level when the
+    previous one could use it, and every ``_RETRY_ONE``-th chunk anyway. (float64 data
+    always takes the two levels, whose bit checks also catch subnormals that a
+    denormals-are-zero mode would hide from the arithmetic.)
 
     Parameters
     ----------
@@ -205,18 +313,23 @@ def exact_accumulate(x, acc):
         3-D float32/float64 array (any strides).
     acc : numpy.ndarray
         int64 accumulator of length :data:`EXACT_ACC_LEN`, updated in place.
+    single : bool
+        Try the single level (for float32 data).
     """
     n = x.shape[0] * x.shape[1] * x.shape[2]
     buf = np.empty(min(n, CHUNK), x.dtype)
     cell = np.empty(1, np.float64)
     bits = cell.view(np.int64)
-    lanes = np.empty((2, LANES))
+    lanes = np.empty((4, LANES))
     ints = np.empty((2, LANES), np.int64)
     pending = 0
     guess = _NO_GUESS
-    for start in range(0, n, CHUNK):
-        count, guess = _chunk_accumulate(chunk_view(x, start, min(CHUNK, n - start), buf), acc,
-                                         cell, bits, lanes, ints, guess)
+    one = single
+    for c, start in enumerate(range(0, n, CHUNK)):
+        count, guess, one = _chunk_accumulate(chunk_view(x, start, min(CHUNK, n - start), buf),
+                                              acc, cell, bits, lanes, ints, guess,
+                                              single and (one or c % _RETRY_ONE == 0),
+                                              chunk_ahead(x, start + CHUNK, CHUNK, buf))
         pending += count
         if pending > FLUSH - CHUNK:
             acc_normalize(acc)
@@ -252,5 +365,5 @@ def local_sum_exact(x, acc=None):
         acc = np.zeros(EXACT_ACC_LEN, dtype=np.int64)
     else:
         check_acc(acc, writeable=True)
-    exact_accumulate(x3, acc)
+    exact_accumulate(x3, acc, x3.dtype == np.float32)
     return acc

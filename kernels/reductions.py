@@ -1,68 +1,42 @@
-"""Local (per-rank) reductions whose partial results MPI collectives combine."""
+"""Local (per-rank) reductions whose partial results MPI collectives combine.
+
+Over all elements (:func:`local_moments`; the exact sum is
+:func:`~.exactsum.local_sum_exact`) an array is read once in C order, chunk
+by chunk. Over some axes (:func:`axis_sums`, :func:`axis_moments`) it is
+split into 3-D views of two forms
+(:func:`~._flat.axis_pieces`): "outer" ``(R1, K, R2)``, whose rows are reduced
+by the lane loops of the full reductions, and "middle" ``(P, R, Q)``, whose
+rows are added element by element into accumulators of ``_TILE`` columns
+that stay in L1 cache while the ``R`` rows stream past. Either way the
+array is read once, with no temporaries, whatever its strides; the results
+go into (are combined with) caller-owned outputs, so that MPI can combine the
+ranks' partial results in place.
+"""
 
 import numpy as np
-from numba import prange
 
-from ._combine import chan_combine, neumaier_combine, pairwise_combine
-from ._blocksum import block_sums_at
-from ._flat import BLOCK, CHUNK, LANES, chunk_ahead, chunk_view, flat_view, reduction_input
-from ._jit import njit_cached, serial_and_parallel
-from ._lanes import (lane_tree_sum, minmax_lanes, neumaier_lanes, shifted_lanes, sq_dev_lanes,
-                     sum_lanes)
-from .exactsum import EXACT_ACC_LEN, exact_sum_normalize, exact_sum_value, local_sum_exact
+from ._checks import check_array
+from ._combine import chan_combine
+from ._flat import CHUNK, LANES, axis_pieces, chunk_ahead, chunk_view, reduction_input, row_span
+from ._jit import njit_cached
+from ._lanes import (ROWS, lane_tree_sum, shifted_columns, shifted_lanes, sq_dev_columns,
+                     sq_dev_lanes, sum_columns, sum_lanes)
 
-__all__ = [
-    "BLOCK",
-    "EXACT_ACC_LEN",
-    "chan_combine",
-    "exact_sum_normalize",
-    "exact_sum_value",
-    "local_minmax",
-    "local_moments",
-    "local_sum",
-    "local_sum_exact",
-    "local_sum_kahan",
-    "nan_count",
-    "neumaier_combine",
-    "pairwise_combine",
-]
+__all__ = ["axis_moments", "axis_sums", "local_moments"]
 
-_TASKS = 256  # parallel work items of the pairwise sum (fixed: the result never depends on it)
+_TILE = 1024  # columns per tile of the middle-form loops (4 float64 accumulators: 32 KiB)
+_SHIFT_BITS = 8  # bits the one-pass (shifted) moments may lose to cancellation before a
+#                  chunk or tile is redone by two passes
 
-
-def _pairwise_body(x):
-    """Pairwise sum of 3-D ``x`` (see :func:`local_sum`); threads over block ranges."""
-    n = x.shape[0] * x.shape[1] * x.shape[2]
-    nblocks = (n + BLOCK - 1) // BLOCK
-    partial = np.empty(nblocks)
-    ntasks = min(nblocks, _TASKS)
-    scratch = np.empty((ntasks, BLOCK))
-    for t in prange(ntasks):
-        block_sums_at(x, t * nblocks // ntasks, (t + 1) * nblocks // ntasks, partial, scratch[t])
-    return pairwise_combine(partial)
-
-
-_pairwise_serial, _pairwise_parallel = serial_and_parallel(_pairwise_body)
+_MCHUNK = 4 * CHUNK  # elements per chunk of the moments (one pass: L2 is near enough)
 
 
 @njit_cached
-def _neumaier(x):
-    n = x.shape[0] * x.shape[1] * x.shape[2]
-    s = np.zeros(LANES)
-    c = np.zeros(LANES)
-    buf = np.empty(min(n, CHUNK), x.dtype)
-    for start in range(0, n, CHUNK):
-        neumaier_lanes(chunk_view(x, start, min(CHUNK, n - start), buf), s, c)
-    w = LANES // 2
-    while w > 0:  # lanes j and j + w, pairwise
-        for j in range(w):
-            s[j], c[j] = neumaier_combine(float(s[j]), float(c[j]), float(s[j + w]),
-                                          float(c[j + w]))
-        w //= 2
-    return s[0], c[0]
-
-
-_MCHUNK = 4 * CHUNK  # elements per chunk of the moments (one pass: L2 is near enough)
+def _one_pass_ok(n, sd, sq):
+    """Whether ``sq - sd**2 / n`` loses at most ``_SHIFT_BITS`` bits (False for NaN, inf
+    and overflowing squares: two passes handle those)."""
+    lim = float(2 ** _SHIFT_BITS)
+    return sq < np.inf and sd * sd * (lim + 1.0) <= lim * n * sq
 
 
 @njit_cached
@@ -70,10 +44,10 @@ def _chunk_moments(w, skipnan, shift, la, lb, lc, ahead):
     """(count, mean, M2) of the chunk ``w``, in lanes.
 
     One pass of sums of ``d = x - shift`` and ``d*d`` (``shift``: the previous chunk's
-    mean), then ``M2 = sum d*d - (sum d)**2 / n``. When the shift is far from the
-    chunk's mean, ``(sum d)**2 / n > sum d*d / 2``, that difference could cancel, and
-    the chunk (in cache by now) is redone by the two-pass algorithm; otherwise it
-    loses at most about one bit more than the two-pass algorithm.
+    mean), then ``M2 = sum d*d - (sum d)**2 / n``, which can cancel: it loses about
+    ``log2(1 + ((sum d)**2 / n) / M2)`` bits more than the two-pass algorithm. When
+    that could exceed ``_SHIFT_BITS`` (the shift far from the chunk's mean) the
+    chunk, in cache by now, is redone by the two-pass algorithm.
     """
     la[:] = 0.0
     lb[:] = 0.0
@@ -84,8 +58,7 @@ def _chunk_moments(w, skipnan, shift, la, lb, lc, ahead):
         return 0, 0.0, 0.0
     sd = lane_tree_sum(lb)
     sq = lane_tree_sum(lc)
-    if sq < np.inf and sd * sd <= 0.5 * sq * count:
-        # (False for NaN, inf and overflowing squares: the two passes handle those)
+    if _one_pass_ok(count, sd, sq):
         return int(count), shift + sd / count, sq - sd * sd / count
     la[:] = 0.0
     lb[:] = 0.0
@@ -122,7 +95,7 @@ def _moments(x, skipnan):
         depth += 1
         nb += 1
         c = nb
-        while c & 1 == 0:  # pairwise, as pairwise_combine
+        while c & 1 == 0:  # pairwise
             depth -= 1
             cn, cm, cq = chan_combine(sn[depth - 1], sm[depth - 1], s2[depth - 1],
                                       sn[depth], sm[depth], s2[depth])
@@ -140,111 +113,6 @@ def _moments(x, skipnan):
     return cn, cm, cq
 
 
-@njit_cached
-def _minmax(x, skipnan):
-    n = x.shape[0] * x.shape[1] * x.shape[2]
-    buf = np.empty(min(n, CHUNK), x.dtype)
-    lo = np.full(LANES, np.inf)
-    hi = np.full(LANES, -np.inf)
-    nans = np.zeros(LANES)
-    flat = flat_view(x, buf)
-    if flat.shape[0] == n:
-        # min and max do not depend on the chunking: one loop over a contiguous array
-        # saves the per-chunk views (about 0.15 us each)
-        minmax_lanes(flat, lo, hi, nans, buf[:0])
-    else:
-        for start in range(0, n, CHUNK):
-            minmax_lanes(chunk_view(x, start, min(CHUNK, n - start), buf), lo, hi, nans,
-                         chunk_ahead(x, start + CHUNK, CHUNK, buf))
-    if not skipnan and lane_tree_sum(nans) > 0.0:
-        return np.nan, np.nan
-    rlo = lo[0]
-    rhi = hi[0]
-    for j in range(1, LANES):
-        if lo[j] < rlo:
-            rlo = lo[j]
-        if hi[j] > rhi:
-            rhi = hi[j]
-    return rlo, rhi
-
-
-@njit_cached
-def _nan_count(x):
-    count = 0
-    for i0 in range(x.shape[0]):
-        for i1 in range(x.shape[1]):
-            row = x[i0, i1]
-            for i2 in range(row.shape[0]):
-                if row[i2] != row[i2]:
-                    count += 1
-    return count
-
-
-def local_sum(x, *, parallel=False):
-    """Pairwise sum of all elements, accumulated in float64.
-
-    The elements, in C order, are cut into blocks of :data:`BLOCK` (128);
-    each block is summed in eight interleaved lanes (as NumPy does), and the
-    block sums are added pairwise by :func:`pairwise_combine`. The
-    result depends only on the values and their C order: a strided view and
-    its contiguous copy, and the serial and threaded variants, give the same
-    bits. Error bound about ``(16 + log2(n/128)) * eps * sum(|x|)``.
-    NaN/inf propagate as in ``numpy.sum``.
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        float32/float64 array of any shape and strides.
-    parallel : bool
-        Sum the blocks with threads (same result).
-
-    Returns
-    -------
-    float
-        0.0 for an empty array.
-
-    Raises
-    ------
-    TypeError
-        If ``x`` is not a float32/float64 array.
-    """
-    x3 = reduction_input("x", x)
-    return float((_pairwise_parallel if parallel else _pairwise_serial)(x3))
-
-
-def local_sum_kahan(x):
-    """Neumaier (improved Kahan-Babuska) compensated sum in float64, in 64 lanes.
-
-    Element ``i`` in C order goes to lane ``i % 64``; each lane is a
-    Neumaier sum of its elements in order (the rounding error of every
-    addition, found with the branch-free TwoSum, goes to the lane's
-    compensation), so the lanes are independent and the loop vectorises.
-    The lanes are then combined pairwise (lane ``j`` with ``j + 32``, then
-    ``j + 16``, ...) by :func:`neumaier_combine`. The result depends only on
-    the values and their C order: a strided view and its contiguous copy
-    give the same bits. Error about ``2 eps |sum| + O(n eps**2) sum|x|``.
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        float32/float64 array of any shape and strides.
-
-    Returns
-    -------
-    s, c : float
-        Running sum and compensation; the sum is ``s + c``. Pairs from
-        several ranks combine with :func:`neumaier_combine`. If ``s`` is
-        not finite, ``c`` is 0.
-
-    Raises
-    ------
-    TypeError
-        If ``x`` is not a float32/float64 array.
-    """
-    s, c = _neumaier(reduction_input("x", x))
-    return float(s), float(c)
-
-
 def local_moments(x, *, skipna=False):
     """Count, mean and sum of squared deviations (M2) of all elements.
 
@@ -253,16 +121,15 @@ def local_moments(x, *, skipna=False):
     of sums of ``d = x - shift`` and ``d*d`` with the previous chunk's mean as
     the shift (``M2 = sum d*d - (sum d)**2/n``), in 64 lanes (element ``i`` to
     lane ``i % 64``, lanes added pairwise), leaving out the chunk's NaNs when
-    ``skipna``. A chunk whose mean is far from the shift (``(sum d)**2/n >
-    sum d*d / 2``: the difference could cancel), the first one among them, is
-    redone by the two-pass algorithm while it is in cache. One core: about
-    10 % (20 % with ``skipna``) faster than two passes over every chunk.
-    The chunks are merged with :func:`chan_combine` in
-    the pairwise order of :func:`pairwise_combine` (Welford's per-element
-    update is the chunk-size-1 case). The result depends only on the values
-    and their C order (strided views and contiguous copies give the same
-    bits). Partial results from ranks combine with :func:`chan_combine`;
-    the variance is ``M2 / n`` (``M2 / (n-1)`` sample).
+    ``skipna``. A chunk whose mean is so far from the shift that the
+    difference could lose more than ``_SHIFT_BITS`` bits to cancellation
+    (``(sum d)**2/n > 2**_SHIFT_BITS * M2``) is redone by the two-pass
+    algorithm while it is in cache. The chunks are merged with Chan's formula
+    pairwise (binary-counter order; Welford's per-element update is the
+    chunk-size-1 case). The result depends only on the values and their C
+    order (strided views and contiguous copies give the same bits). Partial
+    results combine with Chan's formula; the variance is ``M2 / n``
+    (``M2 / (n-1)`` sample).
 
     Parameters
     ----------
@@ -275,7 +142,7 @@ def local_moments(x, *, skipna=False):
     -------
     count, mean, m2 : int, float, float
         ``(0, 0.0, 0.0)`` when there is nothing to count (the identity of
-        :func:`chan_combine`).
+        :func:`~._combine.chan_combine`).
 
     Raises
     ------
@@ -286,48 +153,261 @@ def local_moments(x, *, skipna=False):
     return int(n), float(m), float(q)
 
 
-def local_minmax(x, *, skipna=False):
-    """Minimum and maximum of all elements.
 
+# -- over some axes: "outer" form (R1, K, R2) -> (K,), row by row ------------------------
+
+@njit_cached
+def _sums_outer(x, skipnan, s, c):
+    n0, n1, n2 = x.shape
+    if n2 < LANES:  # short rows: one by one (lanes would cost more than they save)
+        for i0 in range(n0):
+            for k in range(n1):
+                v = x[i0, k]
+                rs = 0.0
+                rc = 0.0
+                for j in range(n2):
+                    y = float(v[j])
+                    ok = (y == y) | (not skipnan)
+                    rs += y if ok else 0.0
+                    rc += 1.0 if ok else 0.0
+                s[k] += rs
+                c[k] += rc
+        return
+    buf = np.empty(min(n2, CHUNK), x.dtype)
+    la = np.empty(LANES)
+    lb = np.empty(LANES)
+    for i0 in range(n0):
+        for k in range(n1):
+            rs = 0.0
+            rc = 0.0
+            for start in range(0, n2, CHUNK):
+                m = min(CHUNK, n2 - start)
+                la[:] = 0.0
+                lb[:] = 0.0
+                sum_lanes(row_span(x, i0, k, start, m, buf), skipnan, la, lb)
+                rc += lane_tree_sum(la) if skipnan else float(m)
+                rs += lane_tree_sum(lb)
+            s[k] += rs
+            c[k] += rc
+
+
+@njit_cached
+def _short_row_moments(v, skipnan):
+    """(count, mean, M2) of a short row by two passes."""
+    c = 0.0
+    t = 0.0
+    for j in range(v.shape[0]):
+        y = float(v[j])
+        ok = (y == y) | (not skipnan)
+        c += 1.0 if ok else 0.0
+        t += y if ok else 0.0
+    if c == 0.0:
+        return 0.0, 0.0, 0.0
+    mu = t / c
+    q = 0.0
+    for j in range(v.shape[0]):
+        y = float(v[j])
+        d = y - mu if (y == y) | (not skipnan) else 0.0
+        q += d * d
+    return c, mu, q
+
+
+@njit_cached
+def _moments_outer(x, skipnan, n, mean, m2):
+    n0, n1, n2 = x.shape
+    if n2 < LANES:  # short rows: two passes each, in cache
+        for i0 in range(n0):
+            for k in range(n1):
+                bn, bm, bq = _short_row_moments(x[i0, k], skipnan)
+                n[k], mean[k], m2[k] = chan_combine(n[k], mean[k], m2[k], bn, bm, bq)
+        return
+    buf = np.empty(min(n2, _MCHUNK), x.dtype)
+    la = np.empty(LANES)
+    lb = np.empty(LANES)
+    lc = np.empty(LANES)
+    shift = 0.0
+    for i0 in range(n0):
+        for k in range(n1):
+            cn = n[k]
+            cm = mean[k]
+            cq = m2[k]
+            for start in range(0, n2, _MCHUNK):
+                w = row_span(x, i0, k, start, min(_MCHUNK, n2 - start), buf)
+                bn, bm, bq = _chunk_moments(w, skipnan, shift, la, lb, lc, buf[:0])
+                if bn > 0 and bm == bm and abs(bm) < np.inf:
+                    shift = bm  # the next row's (a neighbour's mean is a good shift)
+                cn, cm, cq = chan_combine(cn, cm, cq, float(bn), bm, bq)
+            n[k] = cn
+            mean[k] = cm
+            m2[k] = cq
+
+
+# -- over some axes: "middle" form (P, R, Q) -> (P, Q), tiles of columns -----------------
+
+@njit_cached
+def _rows(x, p, r, q, m, buf):
+    """Columns ``q .. q+m-1`` of the ``ROWS`` rows ``x[p, r:r+ROWS]``, as 1-D arrays."""
+    return (row_span(x, p, r, q, m, buf[0]), row_span(x, p, r + 1, q, m, buf[1]),
+            row_span(x, p, r + 2, q, m, buf[2]), row_span(x, p, r + 3, q, m, buf[3]),
+            row_span(x, p, r + 4, q, m, buf[4]), row_span(x, p, r + 5, q, m, buf[5]),
+            row_span(x, p, r + 6, q, m, buf[6]), row_span(x, p, r + 7, q, m, buf[7]))
+
+
+@njit_cached
+def _sums_middle(x, skipnan, s, c):
+    n0, n1, n2 = x.shape
+    buf = np.empty((ROWS, min(n2, _TILE)), x.dtype)
+    for p in range(n0):
+        for q in range(0, n2, _TILE):
+            m = min(_TILE, n2 - q)
+            so = s[p, q:q + m]
+            co = c[p, q:q + m]
+            for r in range(0, n1 - n1 % ROWS, ROWS):
+                sum_columns(_rows(x, p, r, q, m, buf), skipnan, so, co)
+            for r in range(n1 - n1 % ROWS, n1):
+                sum_columns((row_span(x, p, r, q, m, buf[0]),), skipnan, so, co)
+            if not skipnan:
+                co += float(n1)
+
+
+@njit_cached
+def _tile_two_pass(x, p, q, m, skipnan, buf, cnt, mu, sq):
+    """Count, mean and M2 of tile columns ``q .. q+m-1`` of ``x[p]`` by two passes."""
+    n1 = x.shape[1]
+    mu[:] = 0.0
+    sq[:] = 0.0
+    cnt[:] = 0.0 if skipnan else float(n1)
+    for r in range(0, n1 - n1 % ROWS, ROWS):
+        sum_columns(_rows(x, p, r, q, m, buf), skipnan, mu, cnt)
+    for r in range(n1 - n1 % ROWS, n1):
+        sum_columns((row_span(x, p, r, q, m, buf[0]),), skipnan, mu, cnt)
+    for k in range(m):
+        mu[k] = mu[k] / cnt[k] if cnt[k] > 0.0 else 0.0
+    for r in range(0, n1 - n1 % ROWS, ROWS):
+        sq_dev_columns(_rows(x, p, r, q, m, buf), skipnan, mu, sq)
+    for r in range(n1 - n1 % ROWS, n1):
+        sq_dev_columns((row_span(x, p, r, q, m, buf[0]),), skipnan, mu, sq)
+
+
+@njit_cached
+def _moments_middle(x, skipnan, n, mean, m2):
+    """One pass of sums of ``d = x - h`` and ``d*d`` per column, ``h`` the column's first
+    value (with ``skipnan`` its first non-NaN one among the first ``ROWS`` rows, else 0);
+    ``M2 = sum d*d - (sum d)**2 / n``. A tile where that difference could lose more
+    than ``_SHIFT_BITS`` bits (a shift far from its column's mean) is redone by two
+    passes. Tiles are combined into the outputs with Chan's formula."""
+    n0, n1, n2 = x.shape
+    t = min(n2, _TILE)
+    buf = np.empty((ROWS, t), x.dtype)
+    cnt = np.empty(t)
+    sd = np.empty(t)
+    sq = np.empty(t)
+    sh = np.empty(t)
+    for p in range(n0):
+        for q in range(0, n2, _TILE):
+            m = min(_TILE, n2 - q)
+            c_, d_, s_, h_ = cnt[:m], sd[:m], sq[:m], sh[:m]
+            c_[:] = 0.0 if skipnan else float(n1)
+            d_[:] = 0.0
+            s_[:] = 0.0
+            v = row_span(x, p, 0, q, m, buf[0])
+            for k in range(m):
+                h_[k] = float(v[k])
+            if skipnan:  # the first non-NaN value among the first rows, else 0
+                for r in range(1, min(ROWS, n1)):
+                    v = row_span(x, p, r, q, m, buf[0])
+                    for k in range(m):
+                        y = float(v[k])
+                        h_[k] = y if h_[k] != h_[k] else h_[k]
+                for k in range(m):
+                    h_[k] = h_[k] if h_[k] == h_[k] else 0.0
+            for r in range(0, n1 - n1 % ROWS, ROWS):
+                shifted_columns(_rows(x, p, r, q, m, buf), skipnan, h_, c_, d_, s_)
+            for r in range(n1 - n1 % ROWS, n1):
+                shifted_columns((row_span(x, p, r, q, m, buf[0]),), skipnan, h_, c_, d_, s_)
+            redo = False
+            for k in range(m):
+                c, a, b = c_[k], d_[k], s_[k]
+                if c > 0.0:
+                    d_[k] = h_[k] + a / c
+                    s_[k] = b - a * a / c
+                    redo |= a == a and not _one_pass_ok(c, a, b)  # (NaN: NaN either way)
+                else:
+                    d_[k] = 0.0
+                    s_[k] = 0.0
+            if redo:
+                _tile_two_pass(x, p, q, m, skipnan, buf, c_, d_, s_)
+            no = n[p, q:q + m]
+            mo = mean[p, q:q + m]
+            qo = m2[p, q:q + m]
+            for k in range(m):
+                no[k], mo[k], qo[k] = chan_combine(no[k], mo[k], qo[k], c_[k], d_[k], s_[k])
+
+
+def _pieces(x, axes, outs):
+    """Check the arguments of an ``axis_*`` reduction; yield its pieces with their outputs."""
+    check_array("x", x)
+    if (not isinstance(axes, tuple) or list(axes) != sorted(set(axes))
+            or not all(isinstance(a, int) and 0 <= a < x.ndim for a in axes)):
+        raise ValueError(f"axes must be a sorted tuple of distinct axes of a {x.ndim}-D "
+                         f"array, got {axes!r}")
+    kept = tuple(n for a, n in enumerate(x.shape) if a not in axes)
+    for name, o in outs:
+        check_array(name, o, dtypes=(np.dtype(np.float64),), writeable=True)
+        if o.shape != kept or not o.flags.c_contiguous:
+            raise ValueError(f"{name} must be a C-contiguous float64 array of shape {kept} "
+                             f"(the kept axes), got shape {o.shape}")
+    if x.size == 0:
+        return
+    flat = [o.reshape(-1) for _, o in outs]
+    for form, x3, offset in axis_pieces(x, axes):
+        shape = (x3.shape[1],) if form == "outer" else (x3.shape[0], x3.shape[2])
+        size = shape[0] * (shape[1] if len(shape) > 1 else 1)
+        yield form, x3, [f[offset:offset + size].reshape(shape) for f in flat]
+
+
+_AXES_DOC = """
     Parameters
     ----------
     x : numpy.ndarray
-        float32/float64 array of any shape and strides.
-    skipna : bool
-        Ignore NaNs; otherwise any NaN gives ``(nan, nan)``.
-
-    Returns
-    -------
-    lo, hi : float
-        ``(inf, -inf)`` for an empty array (or all-NaN with ``skipna``):
-        the identities of the min/max reductions across ranks. When both
-        ``0.0`` and ``-0.0`` are extremes, which one is returned depends on
-        their positions (deterministically).
+        float32/float64 array of any shape and strides (read once, never copied
+        whole).
+    axes : tuple of int
+        Sorted, distinct axes to reduce.
+    {outs}
+        C-contiguous float64 arrays of the shape of the kept axes, updated in
+        place (several arrays, e.g. the blocks of a stream, can go into the
+        same outputs).
 
     Raises
     ------
-    TypeError
-        If ``x`` is not a float32/float64 array.
+    TypeError, ValueError
+        If an argument has the wrong dtype, shape or layout.
+"""
+
+
+def axis_sums(x, axes, sums, counts, *, skipna=False):
+    """Add the sums of ``x`` over ``axes`` to ``sums`` and the numbers of elements summed
+    to ``counts`` (leaving NaNs out of both with ``skipna``).
+
+    Rows are summed in :data:`LANES` lanes, columns element by element, in float64:
+    the order depends only on the shape and strides (deterministic).
     """
-    lo, hi = _minmax(reduction_input("x", x), bool(skipna))
-    return float(lo), float(hi)
+    for form, x3, (s, c) in _pieces(x, axes, (("sums", sums), ("counts", counts))):
+        (_sums_outer if form == "outer" else _sums_middle)(x3, bool(skipna), s, c)
 
 
-def nan_count(x):
-    """Number of NaN elements.
+def axis_moments(x, axes, n, mean, m2, *, skipna=False):
+    """Combine count, mean and M2 of ``x`` over ``axes`` into ``n``, ``mean``, ``m2``
+    (Chan's formula; start from zeros), leaving NaNs out with ``skipna``.
 
-    Parameters
-    ----------
-    x : numpy.ndarray
-        float32/float64 array of any shape and strides.
-
-    Returns
-    -------
-    int
-
-    Raises
-    ------
-    TypeError
-        If ``x`` is not a float32/float64 array.
+    Rows go chunk by chunk as in :func:`local_moments`; columns in one pass of
+    sums shifted by each column's first value, a tile redone by two passes where
+    that could lose more than ``_SHIFT_BITS`` bits.
     """
-    return int(_nan_count(reduction_input("x", x)))
+    for form, x3, (a, b, c) in _pieces(x, axes, (("n", n), ("mean", mean), ("m2", m2))):
+        (_moments_outer if form == "outer" else _moments_middle)(x3, bool(skipna), a, b, c)
+
+
+axis_sums.__doc__ += _AXES_DOC.format(outs="sums, counts : numpy.ndarray")
+axis_moments.__doc__ += _AXES_DOC.format(outs="n, mean, m2 : numpy.ndarray")

@@ -29,3 +29,27 @@ def test_hdf5_bandwidth_tiny_two_ranks(tmp_path):
     assert all(r["write_GBs"] > 0 and r["read_GBs"] > 0 for r in rows)
     assert set(doc["stream"]) == {"1", "2"} and "1" in doc["posix_one_process"]
     assert os.listdir(work) == []                   # temporary files removed
+
+
+def test_reductions_tiny_two_ranks_with_a_baseline(tmp_path):
+    """benchmarks/reductions.py on a tiny field, with the current collectives/darray as
+    the baseline folder (the loader and the agreement check run; no timing asserted)."""
+    base = tmp_path / "base"
+    base.mkdir()
+    for name in ("collectives", "darray"):
+        (base / f"{name}.py").write_text(
+            open(os.path.join(ROOT, "clusterkit", f"{name}.py")).read())
+    out = tmp_path / "red.json"
+    res = run_mpi(2, os.path.join(ROOT, "benchmarks", "reductions.py"),
+                  ["--shape", "6,19,36", "--axes", "0,2", "--repeat", "1", "--rounds", "1",
+                   "--triad-n", "4096", "--baseline", str(base), "--out", str(out)],
+                  module=False, timeout=180, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(out.read_text())
+    assert doc["benchmark"] == "reductions" and doc["machine"]["ranks"] == 2
+    rows = doc["results"]
+    assert {(r["call"], r["over"]) for r in rows} == {
+        (c, o) for c in ("mean", "var", "min") for o in ("all", "axis 0", "axis 2")}
+    assert {r["impl"] for r in rows} == {"clusterkit", "baseline", "numpy"}
+    assert all(r["time_s"]["median"] > 0 and r["percent_of_triad"] > 0 for r in rows)
+    assert doc["triad"]["aggregate_GBs"] > 0 and len(doc["load_average_before"]) == 3

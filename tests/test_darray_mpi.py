@@ -83,9 +83,11 @@ AXES = [None, 0, -1, (0, 1), (1,)]
 @pytest.mark.parametrize("shape", [(13, 7), (3, 11), (17, 19), (5, 3, 7), (2, 3)])
 @pytest.mark.parametrize("axis", AXES)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_reductions_match_numpy(comm, shape, axis, dtype):
+@pytest.mark.parametrize("halo", [0, 1])
+def test_reductions_match_numpy(comm, shape, axis, dtype, halo):
+    """(``halo=1``: the kernels read an interior with ghost cells, rows that do not merge.)"""
     G = global_array(shape, dtype, seed=3)
-    u = distribute(comm, G)
+    u = distribute(comm, G, halo=halo)
     G64 = G.astype(np.float64)
     rtol = 1e-5 if dtype == "f4" else 1e-12
     checks = {
@@ -106,10 +108,11 @@ def test_reductions_match_numpy(comm, shape, axis, dtype):
 
 @pytest.mark.parametrize("shape", [(13, 7), (17, 19), (5, 3, 7)])
 @pytest.mark.parametrize("axis", AXES)
-def test_nan_skipping_reductions_match_numpy(comm, shape, axis):
+@pytest.mark.parametrize("halo", [0, 1])
+def test_nan_skipping_reductions_match_numpy(comm, shape, axis, halo):
     G = global_array(shape, "f8", seed=4, nans=True)
     G[0] = np.nan  # an all-NaN slice along every axis that contains index 0 of axis 0
-    u = distribute(comm, G)
+    u = distribute(comm, G, halo=halo)
     with np.errstate(all="ignore"), _nowarn():
         want = {"sum": np.nansum(G, axis=axis), "mean": np.nanmean(G, axis=axis),
                 "min": np.nanmin(G, axis=axis), "max": np.nanmax(G, axis=axis),
@@ -158,6 +161,31 @@ def test_weighted_mean_like_xarray(comm, skipna):
                         rtol=1e-12, comm=comm)
 
 
+@pytest.mark.parametrize("axis", [(0, 1, 2), (1, 2), (0, 2)])
+def test_weighted_mean_leaves_out_infinite_cells_of_weight_zero(comm, axis):
+    """With skipna, a cell of weight 0 adds nothing even when it is +-inf (as xarray's
+    weighted mean, where 0 * inf is a NaN it skips); without skipna the result is NaN."""
+    nt, ny, nx = 3, 7, 5
+    G = global_array((nt, ny, nx), "f8", seed=16, nans=True)
+    G[1, 0, 2], G[2, 6, 0] = np.inf, -np.inf  # at the poles, where cos(lat) is set to 0
+    w = np.cos(np.deg2rad(np.linspace(-90, 90, ny)))
+    w[0] = w[-1] = 0.0
+    u = distribute(comm, G)
+    got = u.mean(axis=axis, skipna=True, weights=w, weights_axis=1,
+                 **({} if len(axis) == 3 else {"replicate": True}))
+    W = np.broadcast_to(w[None, :, None], G.shape)
+    keep = ~np.isnan(G) & (W != 0)
+    with _nowarn():
+        ref = (np.sum(np.where(keep, G * W, 0), axis=axis)
+               / np.sum(np.where(keep, W, 0), axis=axis))
+    assert_allclose_all(np.asarray(got), ref, rtol=1e-12, comm=comm)
+    got = u.mean(axis=axis, weights=w, weights_axis=1,
+                 **({} if len(axis) == 3 else {"replicate": True}))
+    with _nowarn():
+        ref = np.sum(G * W, axis=axis) / np.sum(W, axis=axis)
+    assert_equal_all(np.isnan(np.asarray(got)), np.isnan(ref), comm=comm)
+
+
 def test_partial_reduction_returns_a_distarray_on_the_reduced_grid(comm):
     G = global_array((12, 10), "f8", seed=7)
     u = distribute(comm, G)
@@ -181,20 +209,26 @@ def test_argmin_argmax_are_global_first_occurrences(comm, dtype):
         assert_all(u.argmin() == np.argmin(G) == u.argmax(), "NaN not first", comm)
 
 
-def test_global_sum_is_correctly_rounded_and_grid_independent(comm):
-    """Ill-conditioned data: the distributed sum equals math.fsum bit for bit."""
+@pytest.mark.parametrize("nans", [False, True])
+def test_global_sum_is_correctly_rounded_and_grid_independent(comm, nans):
+    """Ill-conditioned data: the distributed sum equals math.fsum bit for bit (of the
+    non-NaN values with ``skipna``, the mean their count's share of it)."""
     rng = np.random.default_rng(9)
     n = 4099
     G = rng.normal(size=n) * np.exp2(rng.integers(-40, 40, size=n))
     G[::7] *= -1e12
     G = np.concatenate([G, -G[:1000]]).reshape(-1, 1)  # heavy cancellation
-    exact = math.fsum(G.ravel())
+    if nans:
+        G[rng.random(G.shape) < 0.3] = np.nan
+        G[4096:5000] = np.nan
+    good = G[~np.isnan(G)]
+    exact = math.fsum(good)
     for dims in ((comm.Get_size(), 1), None):
         grid = grid_or_skip(comm, G.shape, dims=dims)
         u = grid.scatter(G if comm.Get_rank() == 0 else None)
-        s = u.sum()
+        s = u.sum(skipna=nans)
         assert_all(s == exact, f"sum {s!r} != fsum {exact!r} on dims {grid.dims}", comm)
-        assert_all(u.mean() == exact / G.size, "mean differs", comm)
+        assert_all(u.mean(skipna=nans) == exact / good.size, "mean differs", comm)
 
 
 @pytest.mark.parametrize("axis", [5, (0, 0), "x"])
@@ -202,3 +236,38 @@ def test_bad_axes(comm, axis):
     u = distribute(comm, global_array((8, 8), "f8"))
     with pytest.raises(ValueError):
         u.sum(axis=axis)
+
+
+_W = np.cos(np.deg2rad(np.linspace(-90, 90, 32)))
+IN_PLACE_CALLS = {
+    "mean": lambda u: u.mean(skipna=True), "var": lambda u: u.var(skipna=True),
+    "min": lambda u: u.min(skipna=True), "max": lambda u: u.max(),
+    "sum axis 0": lambda u: u.sum(axis=0, skipna=True),
+    "mean axis 0": lambda u: u.mean(axis=0, skipna=True),
+    "var axis 0": lambda u: u.var(axis=0, skipna=True),
+    "min axis 0": lambda u: u.min(axis=0, skipna=True),
+    "weighted mean": lambda u: u.mean(axis=(1, 2), skipna=True, weights=_W, weights_axis=1),
+}
+
+
+@pytest.mark.parametrize("halo", [0, 1])
+@pytest.mark.parametrize("name", sorted(IN_PLACE_CALLS))
+def test_float_reductions_read_the_block_in_place(comm, name, halo):
+    """A float block is reduced by one kernel pass over it in place: no NaN masks,
+    NaN-free or float64 copies, weighted products or deviations of the whole block
+    (NumPy made 2-4 of them), so a call allocates far less than the block (results and
+    scratch are small beside 2 MiB or more per rank)."""
+    import tracemalloc
+    G = global_array((2048, 32, 32), "f4", seed=11, nans=True)
+    u = distribute(comm, G, halo=halo)
+    call = IN_PLACE_CALLS[name]
+    call(u)  # compiled, reduced grids made
+    tracemalloc.start()
+    try:
+        call(u)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    block = u.interior.nbytes
+    assert_all(peak < block / 4, f"{name}: {peak} bytes allocated for a {block}-byte block",
+               comm)

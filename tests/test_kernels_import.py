@@ -42,8 +42,8 @@ def test_import_leaves_mpi4py_and_h5py_out():
     assert foreign == []
     assert not any(m.startswith("clusterkit.") and not m.startswith("clusterkit.kernels")
                    for m in info["new"])
-    assert {"star_stencil", "box_stencil", "diffusion_step", "upwind_step", "local_sum",
-            "local_sum_exact", "stream_triad", "chan_combine"} <= set(info["all"])
+    assert {"star_stencil", "box_stencil", "diffusion_step", "axis_sums", "local_moments",
+            "local_sum_exact", "stream_triad", "exact_sum_value"} <= set(info["all"])
 
 
 def test_names_load_only_their_submodule():
@@ -125,7 +125,7 @@ def test_importing_the_source_folder_under_another_name_is_refused(tmp_path):
     refused with one clear message before anything is compiled."""
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import numpy as np\n"
             "import kernels\n"
-            "kernels.local_minmax(np.arange(4.0))\n")
+            "kernels.local_moments(np.arange(4.0))\n")
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     run = subprocess.run([sys.executable, "-c", code, str(KERNELS_DIR.parent)], env=env,
                          capture_output=True, text=True, timeout=120)

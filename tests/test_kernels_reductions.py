@@ -9,7 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clusterkit.kernels import exactsum as ex
 from clusterkit.kernels import reductions as red
+from clusterkit.kernels._combine import chan_combine
+from clusterkit.kernels._exactacc import acc_normalize
+from clusterkit.kernels._flat import LANES, axis_pieces
 
 EPS = np.finfo(np.float64).eps
 BIG = np.finfo(np.float64).max
@@ -44,117 +48,26 @@ def same(a, b):
 
 
 def exact(x):
-    return red.exact_sum_value(red.local_sum_exact(np.asarray(x, dtype=np.float64)))
+    return ex.exact_sum_value(ex.local_sum_exact(np.asarray(x, dtype=np.float64)))
 
 
-def pairwise_bound(n, abs_sum):
-    nblocks = max(1, -(-n // red.BLOCK))
-    return (26 + 2 * math.log2(nblocks + 1)) * EPS * abs_sum
+def _axis(func):
+    """``func`` over axis 0 of a 2-D input, into fresh outputs."""
+    def run(x):
+        outs = [np.zeros(np.shape(x)[1:]) for _ in range(2 if func is red.axis_sums else 3)]
+        return func(x, (0,), *outs)
+    return run
 
 
-# ----------------------------------------------------------------------------- local_sum
-
-@SETTINGS
-@given(st.lists(moderate, max_size=700))
-def test_local_sum_error_bound(values):
-    x = np.array(values, dtype=np.float64)
-    s = red.local_sum(x)
-    assert abs(s - math.fsum(values)) <= pairwise_bound(x.size, math.fsum(np.abs(x)))
-    assert red.local_sum(x, parallel=True) == s
-
-
-def test_local_sum_is_not_naive_accumulation():
-    x = np.full(1 << 16, 1e-16)
-    x[0] = 1.0
-    ref = math.fsum(x)
-    assert abs(np.cumsum(x)[-1] - ref) > 1e-12  # left-to-right loses every 1e-16
-    for parallel in (False, True):
-        assert abs(red.local_sum(x, parallel=parallel) - ref) < 1e-14
-
-
-@pytest.mark.parametrize("n", [0, 1, 7, 8, 127, 128, 129, 1000, 128 * 300 + 5])
-def test_local_sum_serial_parallel_and_layouts_agree_bitwise(n):
-    rng = np.random.default_rng(n)
-    x = rng.standard_normal(n) * np.exp(rng.uniform(-20, 20, n))
-    s = red.local_sum(x)
-    assert abs(s - math.fsum(x)) <= pairwise_bound(n, math.fsum(np.abs(x)))
-    assert red.local_sum(x, parallel=True) == s
-    assert red.local_sum(x[::-1].copy()[::-1]) == s  # negative stride, same sequence
-
-
-@pytest.mark.parametrize("shape, index", [
-    ((9, 37, 13), (slice(1, -1), slice(2, None), slice(None, None, 2))),
-    ((4, 3, 50, 11), (slice(None), slice(None, 2), slice(1, -1), slice(1, -1))),
-    ((30, 41), (slice(None, None, -1), slice(3, -3))),
-])
-@pytest.mark.parametrize("parallel", [False, True])
-def test_local_sum_strided_equals_contiguous_copy(shape, index, parallel):
-    rng = np.random.default_rng(len(shape))
-    view = rng.standard_normal(shape)[index]
-    assert not view.flags.c_contiguous
-    copy = np.ascontiguousarray(view)
-    assert red.local_sum(view, parallel=parallel) == red.local_sum(copy)
-    assert red.local_sum(view.T, parallel=parallel) == red.local_sum(np.ascontiguousarray(view.T))
-    np.testing.assert_allclose(red.local_sum(view), math.fsum(view.ravel()), rtol=1e-13,
-                               atol=1e-13)
-
-
-def test_local_sum_float32_accumulates_in_float64():
-    rng = np.random.default_rng(11)
-    x = (rng.standard_normal(3000) * 1e4).astype(np.float32)
-    assert red.local_sum(x) == red.local_sum(x.astype(np.float64))
-    assert abs(red.local_sum(x) - math.fsum(x.astype(np.float64))) < 1e-9
-
-
-def test_local_sum_special_values():
-    assert red.local_sum(np.array([])) == 0.0
-    assert red.local_sum(np.array(2.5)) == 2.5
-    assert math.isnan(red.local_sum(np.array([1.0, np.nan])))
-    assert red.local_sum(np.array([1.0, np.inf])) == np.inf
-    assert math.isnan(red.local_sum(np.array([-np.inf, np.inf])))
-
-
-@pytest.mark.parametrize("func", [red.local_sum, red.local_sum_kahan, red.local_moments,
-                                  red.local_minmax, red.nan_count, red.local_sum_exact])
+@pytest.mark.parametrize("func", [red.local_moments, ex.local_sum_exact, _axis(red.axis_sums),
+                                  _axis(red.axis_moments)])
 def test_reductions_reject_non_float_input(func):
     with pytest.raises(TypeError, match="dtype"):
-        func(np.arange(5))
+        func(np.arange(6).reshape(2, 3))
+    with pytest.raises(TypeError, match="dtype|ndarray"):
+        func([[1, 2, 3]])
     with pytest.raises(TypeError, match="dtype"):
-        func([1, 2, 3])
-    with pytest.raises(TypeError, match="dtype"):
-        func(np.ones(3, dtype=np.complex128))
-
-
-# ------------------------------------------------------------------------- Neumaier
-
-def test_kahan_neumaier_recovers_cancelled_term():
-    s, c = red.local_sum_kahan(np.array([1e100, 1.0, -1e100]))
-    assert s + c == 1.0
-    s, c = red.local_sum_kahan(np.array([1.0, 1e100, 1.0, -1e100]))
-    assert s + c == 2.0
-
-
-@SETTINGS
-@given(st.lists(moderate, max_size=300), st.integers(0, 300))
-def test_kahan_error_bound_and_combine(values, cut):
-    x = np.array(values, dtype=np.float64)
-    ref = math.fsum(values)
-    s, c = red.local_sum_kahan(x)
-    n = x.size
-    bound = 2 * EPS * abs(ref) + 4 * n * EPS**2 * math.fsum(np.abs(x))
-    assert abs((s + c) - ref) <= bound
-    cut = min(cut, n)
-    sa, ca = red.local_sum_kahan(x[:cut])
-    sb, cb = red.local_sum_kahan(x[cut:])
-    s2, c2 = red.neumaier_combine(sa, ca, sb, cb)
-    assert abs((s2 + c2) - ref) <= 2 * bound + 2 * EPS * abs(ref)
-
-
-def test_kahan_non_finite():
-    s, c = red.local_sum_kahan(np.array([1.0, np.inf, 2.0]))
-    assert (s, c) == (np.inf, 0.0)
-    s, c = red.local_sum_kahan(np.array([np.nan, 1.0]))
-    assert math.isnan(s) and c == 0.0
+        func(np.ones((2, 3), dtype=np.complex128))
 
 
 # -------------------------------------------------------------------------- moments
@@ -213,7 +126,7 @@ def test_chan_combine_of_parts_equals_whole(values, cut):
     cut = min(cut, x.size)
     a = red.local_moments(x[:cut])
     b = red.local_moments(x[cut:])
-    n, mean, m2 = red.chan_combine(*a, *b)
+    n, mean, m2 = chan_combine(*a, *b)
     rn, rmean, rm2 = moments_ref(x)
     assert n == rn
     scale = max(1.0, float(np.max(np.abs(x)))) if x.size else 1.0
@@ -222,63 +135,11 @@ def test_chan_combine_of_parts_equals_whole(values, cut):
 
 
 def test_chan_combine_identity_and_formula():
-    assert red.chan_combine(0, 0.0, 0.0, 3, 2.0, 8.0) == (3, 2.0, 8.0)
-    assert red.chan_combine(3, 2.0, 8.0, 0, 0.0, 0.0) == (3, 2.0, 8.0)
+    assert chan_combine(0, 0.0, 0.0, 3, 2.0, 8.0) == (3, 2.0, 8.0)
+    assert chan_combine(3, 2.0, 8.0, 0, 0.0, 0.0) == (3, 2.0, 8.0)
     # {0, 2} and {4}: n = 3, mean = 2, M2 = 4 + 0 + 4 = 8
-    n, mean, m2 = red.chan_combine(2, 1.0, 2.0, 1, 4.0, 0.0)
+    n, mean, m2 = chan_combine(2, 1.0, 2.0, 1, 4.0, 0.0)
     assert (n, mean, m2) == (3, 2.0, 8.0)
-
-
-# --------------------------------------------------------------- min/max, NaN count
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_minmax_and_nan_count(dtype):
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((7, 33, 5)).astype(dtype)[:, ::3]
-    assert red.local_minmax(x) == (float(x.min()), float(x.max()))
-    assert red.nan_count(x) == 0
-    x = x.copy()
-    x[1, 2, 3] = np.inf
-    x[2, 0, 0] = -np.inf
-    assert red.local_minmax(x) == (-np.inf, np.inf)
-    x[3, 1, 1] = x[0, 0, 4] = np.nan
-    lo, hi = red.local_minmax(x)
-    assert math.isnan(lo) and math.isnan(hi)
-    assert red.local_minmax(x, skipna=True) == (float(np.nanmin(x)), float(np.nanmax(x)))
-    assert red.nan_count(x) == int(np.isnan(x).sum()) == 2
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [(3, 1439), (2, 5, 1001), (9000,), (3 * 4096 + 517,)])
-def test_minmax_contiguous_and_strided_agree(dtype, shape):
-    """A C-contiguous array takes one loop over all elements, a strided one goes chunk
-    by chunk: same values, same results, also for a NaN in the last (partial) pass and
-    for which signed zero is returned."""
-    rng = np.random.default_rng(len(shape))
-    x = rng.standard_normal(shape).astype(dtype)
-    strided = np.empty(shape + (2,), dtype)[..., 0]
-    assert not strided.flags.c_contiguous
-
-    def both(a, skipna=False):
-        strided[...] = a
-        got = red.local_minmax(a, skipna=skipna)
-        assert [math.copysign(1, v) for v in got] == \
-            [math.copysign(1, v) for v in red.local_minmax(strided, skipna=skipna)]
-        return got
-
-    assert both(x) == (float(x.min()), float(x.max()))
-    x.flat[-1] = np.nan
-    assert all(math.isnan(v) for v in both(x))
-    assert both(x, skipna=True) == (float(np.nanmin(x)), float(np.nanmax(x)))
-    z = np.zeros(shape, dtype)
-    z.flat[::3] = -0.0
-    assert both(z) == (0.0, 0.0)
-
-
-def test_minmax_identities_for_empty_input():
-    assert red.local_minmax(np.array([])) == (np.inf, -np.inf)
-    assert red.local_minmax(np.full(4, np.nan), skipna=True) == (np.inf, -np.inf)
-    assert red.nan_count(np.array([])) == 0
 
 
 # -------------------------------------------------------------------------- exact sum
@@ -326,6 +187,21 @@ def test_exact_sum_special_values(values, expect):
     assert same(exact(values), expect)
 
 
+@pytest.mark.parametrize("values, expect, nans", [
+    ([1.0, np.nan, 2.0], 3.0, 1), ([np.nan] * 5, 0.0, 5), ([np.inf, np.nan], math.inf, 1),
+    ([np.inf, -np.inf, np.nan], math.nan, 1), ([], 0.0, 0), ([1e16, 1.0, np.nan, -1e16], 1.0, 1),
+])
+def test_exact_sum_skipping_nans_and_their_count(values, expect, nans):
+    """The accumulator counts the NaNs it was given; rounded with ``skipna`` they are left
+    out (numpy.nansum, but exact); both from the one pass."""
+    for x in (np.array(values, dtype=np.float64), np.tile(values, 3000)):
+        k = x.size // max(len(values), 1)
+        acc = ex.local_sum_exact(x)
+        assert ex.exact_nan_count(acc) == nans * k
+        assert same(ex.exact_sum_value(acc, skipna=True), expect * k if expect else expect)
+        assert same(ex.exact_sum_value(acc), math.nan if nans else expect * k)
+
+
 @SETTINGS
 @given(st.lists(finite, max_size=60))
 def test_exact_sum_is_correctly_rounded(values):
@@ -339,14 +215,14 @@ def test_exact_sum_independent_of_split_and_order(values, cuts, rnd):
     values = values + [-v for v in values[: len(values) // 2]]  # force cancellation
     rnd.shuffle(values)
     x = np.array(values, dtype=np.float64)
-    whole = red.local_sum_exact(x)
+    whole = ex.local_sum_exact(x)
     bounds = [0] + sorted(min(c, x.size) for c in cuts) + [x.size]
-    parts = [red.local_sum_exact(x[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    parts = [ex.local_sum_exact(x[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
     rnd.shuffle(parts)
     total = np.sum(parts, axis=0)  # what MPI.SUM over ranks does
-    assert same(red.exact_sum_value(total), red.exact_sum_value(whole))
-    assert same(red.exact_sum_value(whole), exact_ref(values))
-    red.exact_sum_normalize(total)
+    assert same(ex.exact_sum_value(total), ex.exact_sum_value(whole))
+    assert same(ex.exact_sum_value(whole), exact_ref(values))
+    acc_normalize(total)
     np.testing.assert_array_equal(total, whole)  # the normalised state is unique
 
 
@@ -354,23 +230,23 @@ def test_exact_sum_streaming_float32_and_strided():
     rng = np.random.default_rng(2)
     a = (rng.standard_normal((5, 30, 7)) * 1e20).astype(np.float32)[:, ::4, 1:]
     b = rng.standard_normal(100) * np.exp(rng.uniform(-600, 600, 100))
-    acc = red.local_sum_exact(a)
-    assert red.local_sum_exact(b, acc=acc) is acc
+    acc = ex.local_sum_exact(a)
+    assert ex.local_sum_exact(b, acc=acc) is acc
     expect = exact_ref(np.concatenate([a.astype(np.float64).ravel(), b]))
-    assert red.exact_sum_value(acc) == expect
+    assert ex.exact_sum_value(acc) == expect
 
 
 def test_exact_accumulator_checks():
     with pytest.raises(ValueError, match="shape"):
-        red.exact_sum_value(np.zeros(5, dtype=np.int64))
+        ex.exact_sum_value(np.zeros(5, dtype=np.int64))
     with pytest.raises(TypeError, match="int64"):
-        red.exact_sum_value(np.zeros(red.EXACT_ACC_LEN))
-    bad = np.zeros(red.EXACT_ACC_LEN, dtype=np.int64)
+        ex.exact_sum_value(np.zeros(ex.EXACT_ACC_LEN))
+    bad = np.zeros(ex.EXACT_ACC_LEN, dtype=np.int64)
     bad[-1] = -1
     with pytest.raises(ValueError, match="counts"):
-        red.exact_sum_value(bad)
+        ex.exact_sum_value(bad)
     with pytest.raises(ValueError, match="shape"):
-        red.local_sum_exact(np.ones(3), acc=np.zeros(3, dtype=np.int64))
+        ex.local_sum_exact(np.ones(3), acc=np.zeros(3, dtype=np.int64))
 
 
 def test_reductions_module_does_not_pull_in_mpi():
@@ -405,24 +281,17 @@ def edge_data(n, seed, dtype=np.float64):
 def test_lane_reductions_edge_lengths_and_layouts(n, dtype):
     x = edge_data(n, n, dtype)
     x64 = x.astype(np.float64)
-    ref_sum = math.fsum(x64)
     abs_sum = math.fsum(np.abs(x64))
-    s, c = red.local_sum_kahan(x)
-    assert abs((s + c) - ref_sum) <= 2 * EPS * abs(ref_sum) + 4 * n * EPS**2 * abs_sum
     count, mean, m2 = red.local_moments(x)
     rc, rmean, rm2 = moments_ref(x64)
     assert count == rc
     assert abs(mean - rmean) <= 1e-14 * (abs(rmean) + abs_sum / max(n, 1))
     assert abs(m2 - rm2) <= 1e-12 * rm2 + 1e-300
-    lo, hi = red.local_minmax(x)
-    assert (lo, hi) == ((float(x.min()), float(x.max())) if n else (np.inf, -np.inf))
-    assert red.exact_sum_value(red.local_sum_exact(x)) == exact_ref(x64)
+    assert ex.exact_sum_value(ex.local_sum_exact(x)) == exact_ref(x64) == math.fsum(x64)
     for view in layouts(x):  # bitwise the same for every layout
-        assert red.local_sum_kahan(view) == (s, c)
         assert red.local_moments(view) == (count, mean, m2)
         assert red.local_moments(view, skipna=True) == (count, mean, m2)
-        assert red.local_minmax(view) == (lo, hi)
-        np.testing.assert_array_equal(red.local_sum_exact(view), red.local_sum_exact(x))
+        np.testing.assert_array_equal(ex.local_sum_exact(view), ex.local_sum_exact(x))
 
 
 @pytest.mark.parametrize("n", [1, 9, 65, 513, 4097, 2 * 4096 + 77])
@@ -439,10 +308,6 @@ def test_lane_reductions_nan_positions(n, where):
     else:
         x[:] = np.nan
     good = x[~np.isnan(x)]
-    lo, hi = red.local_minmax(x)
-    assert math.isnan(lo) and math.isnan(hi)
-    assert red.local_minmax(x, skipna=True) == (
-        (float(good.min()), float(good.max())) if good.size else (np.inf, -np.inf))
     count, mean, m2 = red.local_moments(x)
     assert count == n and math.isnan(mean) and math.isnan(m2)
     count, mean, m2 = red.local_moments(x, skipna=True)
@@ -453,12 +318,13 @@ def test_lane_reductions_nan_positions(n, where):
         assert count == rc
         assert math.isclose(mean, rmean, rel_tol=1e-13, abs_tol=1e-13)
         assert abs(m2 - rm2) <= 1e-12 * rm2 + 1e-300
-    s, c = red.local_sum_kahan(x)
-    assert math.isnan(s) and c == 0.0
     assert math.isnan(exact(x))
+    acc = ex.local_sum_exact(x)
+    assert ex.exact_sum_value(acc, skipna=True) == math.fsum(good)
+    assert ex.exact_nan_count(acc) == n - good.size
     for view in layouts(x):
         assert red.local_moments(view, skipna=True) == (count, mean, m2)
-        assert red.nan_count(view) == n - good.size
+        np.testing.assert_array_equal(ex.local_sum_exact(view), acc)
 
 
 def test_moments_large_offset_and_outlier_chunks():
@@ -472,43 +338,37 @@ def test_moments_large_offset_and_outlier_chunks():
     assert math.isclose(m2, rm2, rel_tol=1e-12)
 
 
-def test_kahan_lanes_keep_compensation():
-    # every lane sees 1e16 then many 1.0 then -1e16: uncompensated lanes would lose the ones
-    n = 64 * 50
-    x = np.ones(n)
-    x[:64] = 1e16
-    x[-64:] = -1e16
-    s, c = red.local_sum_kahan(x)
-    assert s + c == n - 128
-
-
-def test_minmax_infinities_and_signed_zero_are_deterministic():
-    x = np.zeros(4096 + 3)
-    x[::2] = -0.0
-    lo, hi = red.local_minmax(x)
-    assert lo == 0.0 and hi == 0.0
-    assert red.local_minmax(x[::-1].copy()[::-1]) == (lo, hi)
-    assert math.copysign(1, red.local_minmax(x)[0]) == math.copysign(1, lo)
-    y = edge_data(5000, 3)
-    y[4100] = np.inf
-    y[17] = -np.inf
-    assert red.local_minmax(y) == (-np.inf, np.inf)
-
-
 def scalar_exact(x):
-    """Accumulator built one element at a time (the slow path only)."""
-    acc = np.zeros(red.EXACT_ACC_LEN, dtype=np.int64)
+    """Accumulator built one element at a time by the digit arithmetic alone (no chunks)."""
+    from clusterkit.kernels._exactacc import acc_add
+    acc = np.zeros(ex.EXACT_ACC_LEN, dtype=np.int64)
+    cell = np.empty(1)
+    bits = cell.view(np.int64)
     for v in np.ravel(x):
-        red.local_sum_exact(np.array([v]), acc=acc)
+        acc_add(acc, float(v), cell, bits)
+    acc_normalize(acc)
     return acc
 
 
 @pytest.mark.parametrize("kind", ["uniform", "wide", "huge", "tiny", "small", "zeros", "mixed",
-                                  "growing", "shrinking", "special"])
+                                  "growing", "shrinking", "special", "nans", "narrow",
+                                  "alternating"])
 def test_exact_sum_chunked_fast_path_matches_elementwise(kind):
     rng = np.random.default_rng(len(kind))
     n = 2 * 4096 + 333
-    if kind == "uniform":
+    if kind == "nans":  # NaNs counted in the fast paths: the same state as one by one
+        x = rng.standard_normal(n) * 1e3
+        x[rng.random(n) < 0.3] = np.nan
+        x[4096:8192] = np.nan
+    elif kind == "narrow":  # float32 values within a few binary orders: one level suffices
+        x = (250 + 50 * rng.random(n)).astype(np.float32).astype(np.float64)
+        x[::5] = np.nan
+    elif kind == "alternating":  # chunks one level takes, then ones it does not (retried)
+        n = 40 * 4096
+        x = (250 + 50 * rng.random(n)).astype(np.float32).astype(np.float64)
+        x[4096 * 3:4096 * 9] = rng.standard_normal(4096 * 6) * np.exp(rng.uniform(-9, 9, 4096 * 6))
+        x[4096 * 12 + 7] = 1e-30
+    elif kind == "uniform":
         x = rng.random(n)
     elif kind == "wide":  # spans more than the two extraction levels within a chunk
         x = rng.standard_normal(n) * np.exp(rng.uniform(-700, 700, n))
@@ -535,13 +395,13 @@ def test_exact_sum_chunked_fast_path_matches_elementwise(kind):
         x = rng.standard_normal(n)
         x[4200] = np.inf
         x[8000] = -np.inf
-    acc = red.local_sum_exact(x)
+    acc = ex.local_sum_exact(x)
     np.testing.assert_array_equal(acc, scalar_exact(x))
-    assert same(red.exact_sum_value(acc), exact_ref(x))
-    np.testing.assert_array_equal(red.local_sum_exact(x[::-1]), acc)
+    assert same(ex.exact_sum_value(acc), exact_ref(x))
+    np.testing.assert_array_equal(ex.local_sum_exact(x[::-1]), acc)
     with np.errstate(over="ignore"):
         x32 = x.astype(np.float32)
-    np.testing.assert_array_equal(red.local_sum_exact(x32), scalar_exact(x32.astype(np.float64)))
+    np.testing.assert_array_equal(ex.local_sum_exact(x32), scalar_exact(x32.astype(np.float64)))
 
 
 def test_lane_reductions_read_only_and_broadcast_inputs():
@@ -550,89 +410,8 @@ def test_lane_reductions_read_only_and_broadcast_inputs():
     ro.flags.writeable = False
     wide = np.broadcast_to(x[:50], (100, 50))  # zero stride
     for a, b in ((ro, x), (wide, np.ascontiguousarray(wide))):
-        assert red.local_sum_kahan(a) == red.local_sum_kahan(b)
         assert red.local_moments(a, skipna=True) == red.local_moments(b)
-        assert red.local_minmax(a) == red.local_minmax(b)
-        np.testing.assert_array_equal(red.local_sum_exact(a), red.local_sum_exact(b))
-
-
-# ------------------------------------- pairwise sum: vectorised whole blocks vs a NumPy twin
-
-def pairwise_twin(x):
-    """local_sum's documented order in NumPy/Python: blocks of 128, 8 lanes, pairwise blocks."""
-    flat = np.asarray(x, dtype=np.float64).ravel()  # C order
-    partial = []
-    for start in range(0, flat.size, red.BLOCK):
-        v = flat[start:start + red.BLOCK]
-        m = v.size - v.size % 8
-        lanes = np.zeros(8)
-        for row in v[:m].reshape(-1, 8):
-            lanes = lanes + row  # each lane in order
-        s = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5])
-                                                             + (lanes[6] + lanes[7]))
-        for y in v[m:]:
-            s += y
-        partial.append(s)
-    stack = []
-    for b, p in enumerate(partial):
-        stack.append(p)
-        c = b + 1
-        while c & 1 == 0:
-            right = stack.pop()
-            stack[-1] = stack[-1] + right
-            c >>= 1
-    s = 0.0
-    if stack:
-        s = stack[-1]
-        for p in stack[-2::-1]:
-            s = p + s
-    return s
-
-
-@pytest.mark.parametrize("shape", [(0,), (5,), (127,), (128,), (129,), (1000,), (128 * 37 + 9,),
-                                   (3, 128), (3, 300), (7, 129), (4, 5, 200), (2, 3, 4, 64)])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("parallel", [False, True])
-def test_local_sum_matches_twin_bitwise(shape, dtype, parallel):
-    rng = np.random.default_rng(sum(shape) + np.dtype(dtype).itemsize)
-    size = int(np.prod(shape))
-    x = (rng.standard_normal(size) * np.exp(rng.uniform(-30, 30, size))).astype(dtype)
-    x = x.reshape(shape)
-    expect = pairwise_twin(x)
-    assert red.local_sum(x, parallel=parallel) == expect
-    if x.ndim >= 2:  # rows with halos: whole blocks in a row read in place, the others gathered
-        pad = [(0, 0)] * (x.ndim - 1) + [(1, 2)]
-        ghosted = np.pad(x, pad, constant_values=np.nan)
-        view = ghosted[..., 1:-2]
-        assert red.local_sum(view, parallel=parallel) == expect
-    strided = np.zeros(2 * size + 1, dtype=dtype)
-    strided[1::2] = x.ravel()
-    assert red.local_sum(strided[1::2], parallel=parallel) == expect
-
-
-def test_full_block_sum_matches_block_sum():
-    """The vector lanes (only inside jitted code) give block_sum's bits; strided: scalar."""
-    import numba
-
-    from clusterkit.kernels import _blocksum, _flat
-    full = numba.njit(lambda v, start: _blocksum.full_block_sum(v, start))
-    rng = np.random.default_rng(4)
-    for dtype in (np.float64, np.float32):
-        v = (rng.standard_normal(5 * _flat.BLOCK + 3) * 1e8).astype(dtype)
-        v[7] = -0.0
-        wide = np.zeros(2 * v.size, dtype=dtype)
-        wide[::2] = v
-        for start in (0, 1, 3 * _flat.BLOCK, 4 * _flat.BLOCK + 3):
-            expect = _flat.block_sum(v[start:start + _flat.BLOCK])
-            assert full(v, start) == expect  # vector lanes
-            assert full(wide[::2], start) == expect  # strided: scalar lanes
-    v = np.full(_flat.BLOCK, np.nan)
-    assert math.isnan(full(v, 0))
-    v = np.zeros(_flat.BLOCK)
-    v[5] = np.inf
-    assert full(v, 0) == np.inf
-    v[6] = -np.inf
-    assert math.isnan(full(v, 0))
+        np.testing.assert_array_equal(ex.local_sum_exact(a), ex.local_sum_exact(b))
 
 
 # ------------------------------- moments: one shifted pass per chunk, two passes as fallback
@@ -673,7 +452,7 @@ def test_chunk_moments_with_a_shift_far_from_the_chunk_mean(skipna, shift):
     w = 1e3 + 1e-3 * rng.standard_normal(1000)   # M2 ~ 1e-3, mean**2 ~ 1e6
     if skipna:
         w[::7] = np.nan
-    la, lb, lc = np.empty(red.LANES), np.empty(red.LANES), np.empty(red.LANES)
+    la, lb, lc = np.empty(LANES), np.empty(LANES), np.empty(LANES)
     count, mean, m2 = red._chunk_moments(w, skipna, shift, la, lb, lc, w[:0])
     rc, rmean, rm2 = moments_ref(w[~np.isnan(w)])
     assert count == rc
@@ -681,10 +460,12 @@ def test_chunk_moments_with_a_shift_far_from_the_chunk_mean(skipna, shift):
     assert math.isclose(m2, rm2, rel_tol=1e-9), (m2, rm2)
 
 
-def test_chunk_and_flat_views():
+def test_chunk_views_and_row_spans():
     """chunk_view gives the C-order elements (a view of a C-contiguous array, across rows
-    too; a copy of a strided one), chunk_ahead a view only when it is one, flat_view all
-    elements of a C-contiguous array; the same compiled and in Python."""
+    too; a copy of a strided one), chunk_ahead a view only when it is one; row_span the
+    columns of a row, a view whenever the row has unit stride (an interior with ghost
+    cells: typed contiguous, so that loops over it vectorise), else a copy; the same
+    compiled and in Python."""
     import numba
 
     from clusterkit.kernels import _flat
@@ -692,23 +473,221 @@ def test_chunk_and_flat_views():
     @numba.njit
     def views(x, start, length, buf):
         return (_flat.chunk_view(x, start, min(length, x.size - start), buf).copy(),
-                _flat.chunk_ahead(x, start, length, buf).copy(),  # clips the length itself
-                _flat.flat_view(x, buf).copy())
+                _flat.chunk_ahead(x, start, length, buf).copy())  # clips the length itself
+
+    @numba.njit
+    def span(x, i0, i1, start, length, buf, mark):
+        v = _flat.row_span(x, i0, i1, start, length, buf)
+        got = v.copy()
+        v[0] = mark  # lands in x only if v is a view
+        return got, _flat.unit_row(x, i0, i1).copy()
 
     c = np.arange(3 * 5 * 7, dtype=np.float64).reshape(3, 5, 7)
     strided = np.empty((3, 5, 14))[:, :, ::2]
     strided[...] = c
+    ghosted = np.zeros((5, 7, 9))
+    halo = ghosted[1:-1, 1:-1, 1:-1]
+    halo[...] = c
     buf = np.full(40, -1.0)
     for run in (views, getattr(views, "py_func", views)):  # compiled, then Python
-        for x in (c, strided):
+        for x in (c, strided, halo):
             for start, length in ((0, 7), (3, 20), (33, 40), (100, 5), (104, 9)):
-                chunk, ahead, flat = run(x, start, length, buf)
+                chunk, ahead = run(x, start, length, buf)
                 length = min(length, x.size - start)
                 np.testing.assert_array_equal(chunk, c.ravel()[start:start + length])
                 if x is c:
                     np.testing.assert_array_equal(ahead, chunk)
-                    np.testing.assert_array_equal(flat, c.ravel())
                 else:
-                    assert ahead.size == 0 and flat.size == 0
+                    assert ahead.size == 0
+    for run in (span, getattr(span, "py_func", span)):
+        for x, is_view in ((c.copy(), True), (halo, True), (strided, False)):
+            got, row = run(x, 2, 3, 2, 4, buf, -7.0)
+            np.testing.assert_array_equal(got, c[2, 3, 2:6])
+            np.testing.assert_array_equal(row[3:], c[2, 3, 3:])
+            assert (x[2, 3, 2] == -7.0) == is_view
+            x[2, 3, 2] = c[2, 3, 2]
     assert np.shares_memory(_flat.chunk_view(c, 3, 20, buf), c)
     assert not np.shares_memory(_flat.chunk_view(strided, 3, 20, buf), strided)
+
+
+def test_exact_sum_single_level_for_short_mantissas():
+    """A chunk of float32 data within a few binary orders (temperatures) is taken by one
+    extraction level, with its NaNs; a wider chunk needs the second level."""
+    rng = np.random.default_rng(12)
+    acc = np.zeros(ex.EXACT_ACC_LEN, dtype=np.int64)
+    cell = np.empty(1)
+    bits = cell.view(np.int64)
+    lanes, ints = np.empty((4, LANES)), np.empty((2, LANES), np.int64)
+    narrow = (250 + 50 * rng.random(4096)).astype(np.float32)
+    narrow[::7] = np.nan
+    wide = rng.standard_normal(4096) * np.exp(rng.uniform(-30, 30, 4096))
+    _, e, one = ex._chunk_accumulate(narrow, acc, cell, bits, lanes, ints, ex._NO_GUESS, True,
+                                     narrow[:0])
+    assert one and e == 9
+    assert not ex._chunk_accumulate(wide, acc, cell, bits, lanes, ints, ex._NO_GUESS, True,
+                                    wide[:0])[2]
+    acc_normalize(acc)
+    np.testing.assert_array_equal(acc, scalar_exact(np.concatenate(
+        [narrow.astype(np.float64), wide])))
+
+
+# ------------------------------------------------------------------ over some axes vs NumPy
+
+def axis_refs(x, axes, skipna):
+    """NumPy's sums, counts, means and M2 over ``axes`` (float64)."""
+    x64 = x.astype(np.float64)
+    nan = np.isnan(x64)
+    valid = ~nan if skipna else np.ones(x.shape, bool)
+    with np.errstate(all="ignore"):
+        sums = np.sum(np.where(nan, 0.0, x64) if skipna else x64, axis=axes)
+        counts = np.sum(valid, axis=axes).astype(np.float64)
+        mean = sums / counts
+        dev = np.where(valid, x64 - np.expand_dims(mean, axes), 0.0)
+        m2 = np.sum(dev * dev, axis=axes)
+    return sums, counts, mean, m2
+
+
+def run_axis(x, axes, skipna):
+    kept = tuple(n for a, n in enumerate(x.shape) if a not in axes)
+    s, c = np.zeros(kept), np.zeros(kept)
+    red.axis_sums(x, axes, s, c, skipna=skipna)
+    n, mean, m2 = np.zeros(kept), np.zeros(kept), np.zeros(kept)
+    red.axis_moments(x, axes, n, mean, m2, skipna=skipna)
+    return s, c, n, mean, m2
+
+
+def check_axis(x, axes, skipna):
+    s, c, n, mean, m2 = run_axis(x, axes, skipna)
+    rs, rc, rmean, rm2 = axis_refs(x, axes, skipna)
+    np.testing.assert_allclose(s, rs, rtol=1e-12, atol=1e-11)
+    np.testing.assert_array_equal(c, rc)
+    np.testing.assert_array_equal(n, rc)
+    has = rc > 0
+    np.testing.assert_allclose(mean[has], rmean[has], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(m2[has], rm2[has], rtol=1e-10, atol=1e-10)
+    assert np.all(mean[~has] == 0) and np.all(m2[~has] == 0)  # Chan's identity
+
+
+def all_axes(ndim):
+    return [tuple(a for a in range(ndim) if mask >> a & 1) for mask in range(1, 2**ndim)]
+
+
+SHAPES = [(7,), (5, 9), (1, 9), (4, 1, 6), (3, 17, 11), (2, 3, 4, 5), (2, 1, 3, 1, 4)]
+
+
+def axis_data(shape, dtype, seed, nans):
+    rng = np.random.default_rng(seed)
+    x = (10 + 3 * rng.standard_normal(shape)).astype(dtype)
+    if nans:
+        x[rng.random(shape) < 0.25] = np.nan
+        if x.ndim > 1:
+            x[0] = np.nan  # whole NaN slices
+    return x
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("nans", [False, True])
+def test_axis_reductions_match_numpy(shape, dtype, nans):
+    x = axis_data(shape, dtype, len(shape), nans)
+    for axes in all_axes(x.ndim):
+        for skipna in (False, True):
+            check_axis(x, axes, skipna)
+
+
+@pytest.mark.parametrize("layout", ["halo", "reversed", "transposed", "every other"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_axis_reductions_of_strided_views(layout, dtype):
+    """A block with ghost cells (rows and planes that do not merge), negative and
+    permuted strides: the rows are gathered, the results those of NumPy."""
+    base = axis_data((6, 19, 23), dtype, 3, True)
+    if layout == "halo":
+        x = np.pad(base, 2, constant_values=-1e30)[2:-2, 2:-2, 2:-2]
+    elif layout == "reversed":
+        x = base[::-1, :, ::-1]
+    elif layout == "transposed":
+        x = base.transpose(2, 0, 1)
+    else:
+        x = base[:, ::2, ::2]
+    assert not x.flags.c_contiguous
+    for axes in all_axes(3):
+        for skipna in (False, True):
+            check_axis(x, axes, skipna)
+
+
+def test_axis_pieces_are_views_in_the_two_forms():
+    x = np.zeros((4, 5, 6, 7))
+    ghosted = np.zeros((6, 7, 8, 9))
+    halo = ghosted[1:-1, 1:-1, 1:-1, 1:-1]
+    cases = [
+        (x, (0,), [("middle", (1, 4, 210))]),                 # R K -> (1, R, K)
+        (x, (3,), [("outer", (1, 120, 7))]),                  # K R -> (1, K, R)
+        (x, (0, 3), [("outer", (4, 30, 7))]),                 # R K R
+        (x, (1, 2), [("middle", (4, 30, 7))]),                # K R K
+        (x, (0, 1, 2, 3), [("outer", (1, 1, 840))]),          # R
+        (x, (0, 2), [("middle", (5, 6, 7))] * 4),             # R K R K: axis 0 peeled
+        (halo, (0, 1, 2, 3), [("outer", (6, 1, 7))] * 20),    # no axes merge: peeled
+        (halo[0], (0,), [("middle", (6, 5, 7))]),             # R K K -> (K, R, K)
+    ]
+    for arr, axes, want in cases:
+        pieces = axis_pieces(arr, axes)
+        assert [(f, v.shape) for f, v, _ in pieces] == want, (arr.shape, axes)
+        assert all(np.shares_memory(v, arr) for _, v, _ in pieces)
+    assert [offset for _, _, offset in axis_pieces(x, (0, 2))] == [0] * 4  # reduced: same out
+    assert [offset for _, _, offset in axis_pieces(x, (1, 3))] == [0, 6, 12, 18]
+
+
+def test_axis_reductions_accumulate_into_their_outputs():
+    """Blocks streamed into the same outputs: sums add, moments combine (Chan) — as
+    over the whole."""
+    x = axis_data((40, 12, 9), np.float64, 5, True)
+    whole = run_axis(x, (0, 2), True)
+    s, c = np.zeros(12), np.zeros(12)
+    n, mean, m2 = np.zeros(12), np.zeros(12), np.zeros(12)
+    for part in (x[:13], x[13:30], x[30:]):
+        red.axis_sums(part, (0, 2), s, c, skipna=True)
+        red.axis_moments(part, (0, 2), n, mean, m2, skipna=True)
+    for got, want in zip((s, c, n, mean, m2), whole):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("skipna", [False, True])
+def test_axis_moments_redo_a_tile_whose_first_values_are_far_out(skipna):
+    """Columns are summed shifted by their first value; when that lies far from the
+    column's mean (here 1e5 rows of noise 1e-3 after one value 1e3: M2 would lose about
+    17 bits) the tile is redone by two passes and M2 keeps full precision."""
+    rng = np.random.default_rng(9)
+    x = 1e-3 * rng.standard_normal((100_000, 5))
+    x[0] = 1e3
+    if skipna:
+        x[1::3, 2] = np.nan
+    n, mean, m2 = np.zeros(5), np.zeros(5), np.zeros(5)
+    red.axis_moments(x, (0,), n, mean, m2, skipna=skipna)
+    for k in range(5):
+        col = x[:, k][~np.isnan(x[:, k])] if skipna else x[:, k]
+        rc, rmean, rm2 = moments_ref(col)
+        assert n[k] == rc
+        assert math.isclose(mean[k], rmean, rel_tol=1e-14)
+        assert math.isclose(m2[k], rm2, rel_tol=1e-12), (k, m2[k], rm2)  # one pass: ~1e-9
+
+
+def test_axis_reductions_check_their_arguments():
+    x = np.zeros((3, 4))
+    good = np.zeros(4)
+    with pytest.raises(ValueError, match="axes must be"):
+        red.axis_sums(x, [0], good, good.copy())
+    with pytest.raises(ValueError, match="axes must be"):
+        red.axis_sums(x, (2,), good, good.copy())
+    with pytest.raises(ValueError, match="shape"):
+        red.axis_sums(x, (1,), good, good.copy())
+    with pytest.raises(TypeError, match="float64"):
+        red.axis_sums(x, (0,), good.astype(np.float32), good)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        red.axis_sums(np.zeros((3, 4, 2)), (0,), np.zeros((2, 4)).T, np.zeros((4, 2)))
+    ro = good.copy()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        red.axis_moments(x, (0,), good, ro, good.copy())
+    s, c = np.full(4, 7.0), np.full(4, 2.0)
+    red.axis_sums(np.zeros((0, 4)), (0,), s, c)  # nothing to add
+    assert list(s) == [7.0] * 4 and list(c) == [2.0] * 4
