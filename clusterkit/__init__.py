@@ -1,8 +1,40 @@
 """clusterkit: SPMD array computing on MPI clusters.
 
-Importing this package imports neither mpi4py nor h5py: MPI is initialised
-only when a module that needs it (``clusterkit.comm`` and above) is imported.
+``import clusterkit as ck`` gives the library's front door::
+
+    ck.Grid, ck.DistArray            decomposition and distributed arrays
+    ck.open_dataset                  read NetCDF-4/HDF5 variables into DistArrays
+    ck.run_job, ck.check             run a job main (errors: one line, or abort with rank)
+    ck.rprint, ck.region, ck.traced  rank-0 printing, timed regions
+    ck.world                         the world communicator (starts MPI)
+
+Each name is loaded on first use (PEP 562): importing this package imports neither
+mpi4py nor h5py, and MPI is initialised only when a name that needs it is used.
 """
 
-__all__ = ["__version__"]
+import importlib
+
 __version__ = "0.1.0"
+
+#: public name -> module that defines it
+_WHERE = {
+    "Grid": "clusterkit.grid", "DistArray": "clusterkit.darray",
+    "open_dataset": "clusterkit.io.dataset",
+    "run_job": "clusterkit.runtime", "check": "clusterkit.comm", "world": "clusterkit.comm",
+    "rprint": "clusterkit.log", "region": "clusterkit.trace", "traced": "clusterkit.trace",
+}
+
+__all__ = ["__version__"] + sorted(_WHERE)
+
+
+def __getattr__(name):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -8,7 +8,7 @@ from ..errors import InputError
 __all__ = ["CALENDARS", "YEAR_DAYS", "AXIS_NEEDS", "attr_str", "axis_kind", "axis_refusal",
            "describe_axis", "check_latitudes", "check_longitudes", "check_time_values",
            "calendar_of", "decode_time", "days_since_first", "unpack", "fill_values",
-           "raw_decoding"]
+           "raw_decoding", "decoded_dtype", "converts_exactly", "decode_in_place"]
 
 #: supported CF calendars → canonical name
 CALENDARS = {
@@ -210,6 +210,57 @@ def fill_values(attrs):
     return out
 
 
+def decoded_dtype(raw_dtype, attrs):
+    """The dtype values stored as ``raw_dtype`` decode to: float32 for float32 data, and
+    for integers of at most 2 bytes packed with float32 attributes (as xarray); float64
+    otherwise."""
+    raw_dtype = np.dtype(raw_dtype)
+    kinds = [np.asarray(attrs[k]).dtype for k in ("scale_factor", "add_offset") if k in attrs]
+    if raw_dtype.kind in "iu":
+        small = raw_dtype.itemsize <= 2 and bool(kinds)
+    else:
+        small = raw_dtype == np.float32
+    return np.dtype(np.float32 if small and all(k == np.float32 for k in kinds)
+                    else np.float64)
+
+
+def converts_exactly(raw_dtype, dtype):
+    """Whether every value of ``raw_dtype`` is exactly a value of the float ``dtype`` (so
+    HDF5 may convert while reading, and missing values still compare equal after)."""
+    raw_dtype, dtype = np.dtype(raw_dtype), np.dtype(dtype)
+    if raw_dtype == dtype:
+        return True
+    if dtype.kind != "f":
+        return False
+    if raw_dtype.kind == "f":
+        return raw_dtype.itemsize < dtype.itemsize
+    mantissa = {4: 24, 8: 53}.get(dtype.itemsize, 0)
+    return raw_dtype.kind in "iu" and raw_dtype.itemsize * 8 <= mantissa
+
+
+def decode_in_place(x, raw_dtype, attrs):
+    """Decode values read from ``raw_dtype`` into the float array ``x`` (which holds
+    them exactly, see :func:`converts_exactly`) in place, as :func:`unpack` would:
+    missing values → NaN, then ``* scale_factor + add_offset``. Works one slab of the
+    first axis at a time, so its temporaries are one slab's size."""
+    missing = fill_values(attrs)
+    scale, offset = attrs.get("scale_factor"), attrs.get("add_offset")
+    if not missing and scale is None and offset is None:
+        return x
+    if missing and x.dtype.kind != "f":
+        raise InputError(f"values with missing values decode to floats, not {x.dtype}")
+    raw_dtype = np.dtype(raw_dtype)
+    marks = [np.asarray(m, raw_dtype).astype(x.dtype) for m in missing]
+    for slab in (x if x.ndim > 1 else [x]):
+        for m in marks:
+            np.copyto(slab, np.nan, where=np.isnan(slab) if np.isnan(m) else slab == m)
+        if scale is not None:
+            slab *= np.asarray(scale).reshape(()).astype(x.dtype)
+        if offset is not None:
+            slab += np.asarray(offset).reshape(()).astype(x.dtype)
+    return x
+
+
 def unpack(raw, attrs, dtype=None):
     """Decode a raw block: missing values → NaN, then ``raw * scale_factor + add_offset``.
 
@@ -231,11 +282,7 @@ def unpack(raw, attrs, dtype=None):
     scale = attrs.get("scale_factor")
     offset = attrs.get("add_offset")
     if dtype is None:
-        kinds = [np.asarray(a).dtype for a in (scale, offset) if a is not None]
-        small = raw.dtype == np.float32 or (raw.dtype.kind in "iu" and raw.dtype.itemsize <= 2)
-        dtype = np.float32 if small and all(k == np.float32 for k in kinds) else np.float64
-        if raw.dtype.kind in "iu" and not kinds:
-            dtype = np.float64
+        dtype = decoded_dtype(raw.dtype, attrs)
     out = raw.astype(dtype, copy=raw.dtype != np.dtype(dtype))
     missing = fill_values(attrs)
     if missing:

@@ -11,7 +11,7 @@ from ..trace import traced
 from . import cf
 from ..errors import InputError, InputFileNotFoundError, InputPermissionError
 
-__all__ = ["Dataset", "INTERNAL_ATTRS", "public_attrs", "parallel_io"]
+__all__ = ["Dataset", "open_dataset", "INTERNAL_ATTRS", "public_attrs", "parallel_io"]
 
 
 def parallel_io(comm):
@@ -133,9 +133,29 @@ class Dataset:
         self.close()
 
     # -- structure -------------------------------------------------------------------
-    def variables(self):
+    def names(self):
         """Names of the variables (datasets at the root), in file order."""
         return [k for k, v in self.file.items() if isinstance(v, h5py.Dataset)]
+
+    @property
+    def variables(self):
+        """``{name: Variable}`` of every variable (coordinates too), in file order."""
+        return {n: self[n] for n in self.names()}
+
+    def __getitem__(self, name):
+        """The :class:`~clusterkit.io.variable.Variable` ``name``.
+
+        Raises
+        ------
+        InputError
+            Listing the file's variables, if it has no variable ``name``.
+        """
+        from .variable import Variable
+        self._var(name)
+        return Variable(self, name)
+
+    def __contains__(self, name):
+        return name in self.names()
 
     def _var(self, name):
         """The h5py dataset of variable ``name``.
@@ -149,7 +169,7 @@ class Dataset:
         obj = self.file.get(name) if isinstance(name, str) else None
         if not isinstance(obj, h5py.Dataset):
             raise InputError(f"variable {name!r} not found in {self.path!r}; variables: "
-                             f"{', '.join(self.variables()) or 'none'}")
+                             f"{', '.join(self.names()) or 'none'}")
         return obj
 
     def dims(self, name):
@@ -219,7 +239,7 @@ class Dataset:
             naming the dimensions and their attributes, if latitude/longitude are not
             in degrees.
         """
-        names = self.variables()
+        names = self.names()
         candidates = [n for n in names if {"time", "lat", "lon"} <=
                       set(self.axis_kinds(n).values()) and n not in self.dims(n)]
         if var is not None:
@@ -277,6 +297,18 @@ class Dataset:
             ds.read_direct(raw, tuple(selection))
         return cf.unpack(raw, self.attrs(name), dtype) if decode else raw
 
+    def read_into(self, name, selection, dest, dest_selection):
+        """Read the hyperslab ``selection`` of ``name`` as stored (HDF5 converting to
+        ``dest``'s dtype) into ``dest[dest_selection]``; ``dest`` is C-contiguous.
+        Collective, like :meth:`read`; nothing is decoded."""
+        ds = self._var(name)
+        nonempty = all(len(range(*s.indices(n))) > 0 for s, n in zip(selection, ds.shape))
+        if self.parallel and bool(self.comm.allreduce(nonempty, op=MPI.LAND)):
+            with ds.collective:
+                ds.read_direct(dest, tuple(selection), tuple(dest_selection))
+        elif nonempty:
+            ds.read_direct(dest, tuple(selection), tuple(dest_selection))
+
     def chunk_reader(self, name, max_elements):
         """``(decode, read)`` for streaming ``name`` through kernels that decode raw values.
 
@@ -296,3 +328,17 @@ class Dataset:
     def dtype(self, name):
         """The stored dtype of variable ``name``."""
         return self._var(name).dtype
+
+
+def open_dataset(path, comm=None):
+    """Open the NetCDF-4/HDF5 file ``path`` on every rank of ``comm`` (default: the
+    world): a :class:`Dataset`, to use as a context manager. ``ds[name]`` is a
+    :class:`~clusterkit.io.variable.Variable`; ``ds[name].read(grid)`` its block as a
+    DistArray. Collective.
+
+    Raises
+    ------
+    InputError
+        On every rank, if the file is missing, unreadable or not NetCDF-4/HDF5.
+    """
+    return Dataset(path, comm)
