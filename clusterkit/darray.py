@@ -1,7 +1,9 @@
 """``DistArray``: one rank's ghosted block of a global array, plus gather/scatter/redistribute."""
 
 import numpy as np
+from numpy.lib.mixins import NDArrayOperatorsMixin
 
+from . import arith as _arith
 from . import collectives as _coll
 from .comm import MPI, check
 from .halo import HaloExchange, mpi_datatype
@@ -13,18 +15,22 @@ __all__ = ["DistArray", "scatter"]
 _CHUNK = 1 << 30  # bytes per broadcast piece: keeps every MPI count below 2**31
 
 
-class DistArray:
+class DistArray(NDArrayOperatorsMixin):
     """This rank's block of a global array decomposed by a :class:`~clusterkit.grid.Grid`.
 
     ``ghosted`` is the local block with its ghost cells and ``interior`` the owned
     cells (a view into it): plain C-contiguous NumPy arrays to hand to Numba kernels.
+
+    Operators and NumPy ufuncs (``a + b``, ``a > 0``, ``np.sqrt(a)``, ``a -= a.mean(axis=0)``)
+    and ``np.where`` work block by block and give DistArrays on the same grid (see
+    :mod:`clusterkit.arith`); they do not touch ghost cells.
 
     Parameters
     ----------
     grid : Grid
         The decomposition, topology and halo widths.
     dtype : dtype-like
-        Any native integer, float or complex dtype (``TypeError`` otherwise).
+        Any native bool, integer, float or complex dtype (``TypeError`` otherwise).
     """
 
     def __init__(self, grid, dtype="f8"):
@@ -41,6 +47,20 @@ class DistArray:
 
     def __repr__(self):
         return f"DistArray(shape={self.shape}, dtype={self.dtype}, grid={self.grid!r})"
+
+    __hash__ = object.__hash__   # identity, although == is element-wise
+
+    def __bool__(self):
+        raise TypeError("the truth value of a DistArray is ambiguous (== and > are "
+                        "element-wise); reduce it first, e.g. (a > 0).sum() > 0")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _arith.apply_ufunc(DistArray, ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func is np.where and len(args) == 3 and not kwargs:
+            return _arith.where(DistArray, *args)
+        return NotImplemented
 
     # -- halos ------------------------------------------------------------------------
     @property

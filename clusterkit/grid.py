@@ -52,6 +52,9 @@ class Grid:
         along it), or a halo wider than some rank's block.
     """
 
+    #: ``(grid, axes)`` if this grid is ``grid.reduced(axes)``, else None
+    reduced_from = None
+
     def __init__(self, shape, *, periodic=False, halo=0, corners=True, dims=None, keep=(),
                  allow_empty=False, comm=None):
         base = _comm.resolve(comm)
@@ -139,6 +142,7 @@ class Grid:
             cache[axes] = Grid([self.shape[a] for a in kept], dims=[self.dims[a] for a in kept],
                                periodic=tuple(self.periodic[a] for a in kept),
                                comm=self.topology.sub(kept))
+            cache[axes].reduced_from = (self, axes)  # its arrays broadcast back onto self
         return cache[axes]
 
     # -- arrays --------------------------------------------------------------------

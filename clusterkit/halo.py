@@ -27,8 +27,8 @@ def _tag(offset):
 def mpi_datatype(dtype):
     """Return the MPI datatype for a NumPy dtype; ``TypeError`` if there is none."""
     dtype = np.dtype(dtype)
-    if dtype.kind not in "iufc" or dtype.byteorder not in "=|":
-        raise TypeError(f"unsupported dtype {dtype}: use a native-endian integer, "
+    if dtype.kind not in "biufc" or dtype.byteorder not in "=|":
+        raise TypeError(f"unsupported dtype {dtype}: use a native-endian bool, integer, "
                         "float or complex dtype (e.g. float64, float32, int64)")
     try:
         return from_numpy_dtype(dtype)
