@@ -3,6 +3,7 @@
 
 import functools
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ __all__ = ["mpi_flavour", "mpirun_command", "job_environment", "single_node",
            "TRACE_VARIABLES", "trace_exports", "STATUS_VARIABLE", "status_channel",
            "job_status", "MAX_LOCAL_RANKS_VARIABLE", "LOCAL_RANKS_PER_CORE",
            "MIN_LOCAL_RANK_LIMIT", "local_rank_limit", "allocation_tasks",
-           "check_rank_count", "REPORT_FD_VARIABLE"]
+           "check_rank_count", "REPORT_FD_VARIABLE", "shell_command"]
 
 #: variables that switch on clusterkit.trace in the ranks (exported by mpirun when set)
 TRACE_VARIABLES = ("CLUSTERKIT_PROFILE", "CLUSTERKIT_TRACE", "CLUSTERKIT_PROFILE_JSON")
@@ -285,3 +286,32 @@ def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
         argv += ["-genvlist", ",".join(("NUMBA_NUM_THREADS",) + tuple(export))]
     argv += [python] + (["-m", target] if module else [target]) + list(args)
     return argv
+
+
+def shell_command(argv, env, *, base=None, show=("NUMBA_NUM_THREADS",)):
+    """Return one shell line that runs ``argv`` with the environment ``env``.
+
+    The line is ``env [-u NAME]... NAME=VALUE... ARGV...``, every word shell-quoted, so
+    that it runs as is from a shell whose environment is ``base``: it names the variables
+    ``env`` adds or changes (e.g. Open MPI's run-as-root and transport variables, from
+    :func:`job_environment`), unsets those ``env`` leaves out, and always shows the names
+    in ``show`` that ``env`` sets. Used for ``clusterkit run --dry-run`` and the commands a
+    sweep records.
+
+    Parameters
+    ----------
+    argv : sequence of str
+        The command, e.g. from :func:`mpirun_command`.
+    env : mapping
+        The environment the command is run with.
+    base : mapping, optional
+        The environment the line will be run from (default: this process's).
+    show : sequence of str
+        Variables listed even when ``base`` already has the same value.
+    """
+    base = os.environ if base is None else base
+    unset = sorted(k for k in base if k not in env)
+    names = [k for k in show if k in env]
+    names += sorted(k for k in env if k not in names and base.get(k) != env[k])
+    words = ["env"] + [w for k in unset for w in ("-u", k)] + [f"{k}={env[k]}" for k in names]
+    return shlex.join(words + list(argv))

@@ -1,11 +1,14 @@
 """Serial tests of the ``clusterkit`` command: parsing, bad input, info, dry runs."""
 
+import os
+import shlex
 import subprocess
 import sys
 
 import pytest
 
 from clusterkit.cli.main import main
+from clusterkit.testing import run_command
 
 
 def cli(*args):
@@ -58,7 +61,32 @@ def test_run_dry_run_shows_flags(capsys):
     line = capsys.readouterr().out.strip()
     assert "--oversubscribe" in line
     assert line.endswith("-m clusterkit.jobs.demo --shape 2,3,4")
-    assert line.startswith("NUMBA_NUM_THREADS=")
+    assert line.startswith("env ") and " NUMBA_NUM_THREADS=" in line
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="Open MPI refuses to start as root only")
+def test_run_dry_run_line_runs_as_is_as_root(test_job, tmp_path):
+    """The printed line carries the variables the real run sets, shell-quoted: from a root
+    shell without Open MPI's run-as-root pair, ``bash -c LINE`` starts the job and its
+    ranks get the trace variables (a line without the pair is refused by mpirun: "an
+    attempt to run as root")."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMPI_ALLOW_RUN_AS_ROOT", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM")}
+    (tmp_path / "a dir").mkdir()
+    trace = tmp_path / "a dir" / "it's.json"
+    printed = run_command([sys.executable, "-m", "clusterkit.cli.main", "run", "--dry-run",
+                           "-n", "2", "--trace", str(trace), test_job("quick_exit.py"), "0",
+                           "two words"], env=env, timeout=120)
+    assert printed.returncode == 0, printed.stderr
+    line = printed.stdout.strip()
+    assert len(printed.stdout.splitlines()) == 1
+    ran = run_command(["bash", "-c", line], env=env, timeout=120)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "rank 0 done" in ran.stdout and "rank 1 done" in ran.stdout
+    assert trace.is_file()
+    words = shlex.split(line)
+    assert words[0] == "env" and "OMPI_ALLOW_RUN_AS_ROOT=1" in words
+    assert f"CLUSTERKIT_TRACE={trace}" in words and words[-2:] == ["0", "two words"]
 
 
 def test_run_accepts_module_paths_and_scripts(capsys, test_job):

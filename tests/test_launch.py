@@ -12,7 +12,8 @@ from clusterkit.errors import InputError
 from clusterkit.jobcontrol import kill_session, killed_rank, session_processes, start_mpirun
 from clusterkit.launch import (LOCAL_RANKS_PER_CORE, MIN_LOCAL_RANK_LIMIT, REPORT_FD_VARIABLE,
                                allocation_tasks, check_rank_count, job_environment,
-                               local_rank_limit, mpirun_command, single_node)
+                               local_rank_limit, mpirun_command, shell_command,
+                               single_node)
 from clusterkit.threads import threads_per_rank
 
 
@@ -104,6 +105,23 @@ def test_transport_left_alone_when_chosen_or_multi_node(caller):
     env = job_environment(2, cores=2, env=dict(caller, PATH="/bin"), euid=1000)
     for key in ("OMPI_MCA_pml", "OMPI_MCA_btl", "OMPI_MCA_mtl"):
         assert env.get(key) == caller.get(key)
+
+
+
+def test_shell_command_names_what_differs_from_the_callers_environment():
+    """Added, changed and always-shown variables as NAME=VALUE, removed ones as -u NAME,
+    every word quoted for a POSIX shell; the rest of the caller's environment is left out."""
+    base = {"PATH": "/bin", "KEEP": "1", "CHANGED": "a", "GONE": "x", "NUMBA_NUM_THREADS": "2"}
+    env = {"PATH": "/bin", "KEEP": "1", "CHANGED": "b c", "NEW": "it's",
+           "NUMBA_NUM_THREADS": "2"}
+    line = shell_command(["mpirun", "-n", "2", "py", "a b"], env, base=base)
+    assert line == ("env -u GONE NUMBA_NUM_THREADS=2 'CHANGED=b c' 'NEW=it'\"'\"'s' "
+                    "mpirun -n 2 py 'a b'")
+    out = subprocess.run(["sh", "-c", line.replace("mpirun -n 2 py 'a b'", "env")], env=base,
+                         capture_output=True, text=True, timeout=30).stdout.splitlines()
+    shell_own = ("PWD=", "SHLVL=", "_=")
+    assert sorted(v for v in out if not v.startswith(shell_own)) == \
+        sorted(f"{k}={v}" for k, v in env.items())
 
 
 def test_single_node_detection():

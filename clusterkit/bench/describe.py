@@ -1,4 +1,4 @@
-"""Pure descriptions for benchmark result files: the host, and timing-sample statistics (no MPI)."""
+"""Pure descriptions for benchmark result files: the host, timing-sample statistics (no MPI)."""
 
 import datetime
 import os
@@ -16,7 +16,14 @@ def host_info():
 
 
 def summary(samples):
-    """Median, min, max and interquartile range of timing samples (seconds)."""
-    q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
+    """Median, min, max and quartiles of timing samples (seconds).
+
+    The quartiles are interpolated between the samples themselves (``statistics``'
+    inclusive method), so ``min <= q1 <= median <= q3 <= max`` holds for any number of
+    samples; the default exclusive method extrapolates beyond the extremes for a few
+    samples (two samples 1 and 2 would give q1 = 0.75).
+    """
+    q = (statistics.quantiles(samples, n=4, method="inclusive") if len(samples) > 1
+         else [samples[0]] * 3)
     return {"median": statistics.median(samples), "min": min(samples), "max": max(samples),
             "q1": q[0], "q3": q[2], "n": len(samples)}

@@ -9,7 +9,9 @@ the whole ``mpirun`` as seen from outside. Per rank count the results hold the
 median and spread of both over the repeats, the per-region times (median over
 repeats of the slowest rank's and of the mean rank's time), the
 compute/halo/I/O/other breakdown, whether the point was oversubscribed (more
-ranks than cores) and the exact commands.
+ranks than cores), the machine's load average when the point started and whether
+it exceeded the machine's cores (``busy``: other processes competed for them, so
+the times may be slow; a warning says so), and the exact commands.
 
 Weak scaling grows the problem with the ranks by the job's rule in the job registry
 (:mod:`clusterkit.jobs`): the caller passes ``scale(ranks)`` and the rule's text.
@@ -27,7 +29,7 @@ import time
 
 from ..jobcontrol import kill_session, start_mpirun
 from ..launch import (check_rank_count, job_environment, mpi_flavour, mpirun_command,
-                      trace_exports)
+                      shell_command, trace_exports)
 from ..threads import available_cores
 from ..trace_report import write_json_atomic
 from .describe import host_info, summary
@@ -36,7 +38,8 @@ from ..errors import InputError
 
 __all__ = ["parse_ranks", "machine_info",
            "spread", "point_record", "results_record", "run_sweep", "prepare_output",
-           "write_results", "install", "publish", "default_label", "JobFailed"]
+           "write_results", "install", "publish", "default_label", "JobFailed",
+           "read_load", "busy_warning"]
 
 class JobFailed(RuntimeError):
     """A run of the swept job exited with a non-zero status (``status`` holds it)."""
@@ -131,6 +134,23 @@ def _point_summary(profiles):
 
 
 # -- running ------------------------------------------------------------------------------
+def read_load(load_average=os.getloadavg):
+    """The 1, 5 and 15-minute load averages from ``load_average()``, or ``None`` if this
+    system has none."""
+    try:
+        return [float(x) for x in load_average()]
+    except OSError:
+        return None
+
+
+def busy_warning(ranks, load, node_cores):
+    """The warning line for a point that started with load average ``load`` (1, 5, 15
+    minutes) above the machine's ``node_cores`` cores."""
+    return (f"warning: load average {load[0]:.2f} on this machine's {node_cores} cores "
+            f"before the {ranks}-rank runs: other processes compete for the cores, so "
+            "these times may be slow (the point is marked busy in the results and plots)")
+
+
 def _run(argv, env, timeout):
     t0 = time.monotonic()
     proc = start_mpirun(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -152,7 +172,8 @@ def _fail(what, status, err):
 
 
 def run_sweep(mode, job, target, is_module, ranks, repeat=3, *, job_args=(), workdir,
-              warmup=0, timeout=600.0, log=print, scale=None, weak_rule=None):
+              warmup=0, timeout=600.0, log=print, warn=None, scale=None, weak_rule=None,
+              load_average=os.getloadavg):
     """Run the sweep and return the results record (a JSON-able dict).
 
     Parameters
@@ -174,9 +195,16 @@ def run_sweep(mode, job, target, is_module, ranks, repeat=3, *, job_args=(), wor
         Seconds after which one run is killed.
     log : callable
         Progress lines.
+    warn : callable, optional
+        Warning lines (default: ``log``), after the runs of a rank count that started
+        while the machine's 1-minute load average exceeded its cores
+        (:func:`busy_warning`); a sweep that fails ends with its error line only.
     scale : callable, optional
         Weak scaling: ``scale(ranks)`` → ``(job arguments, set-up commands)`` for that
         rank count (see :func:`clusterkit.jobs.weak_arguments`); ``weak_rule`` its text.
+    load_average : callable
+        Returns the machine's 1, 5 and 15-minute load averages; read before each rank
+        count's first run (:func:`read_load`).
 
     Raises
     ------
@@ -194,9 +222,12 @@ def run_sweep(mode, job, target, is_module, ranks, repeat=3, *, job_args=(), wor
     if mode == "weak" and scale is None:
         raise InputError("a weak-scaling sweep needs the job's scale(ranks) rule")
     scaled = {r: (scale(r) if mode == "weak" else (list(job_args), [])) for r in ranks}
+    node_cores = os.cpu_count() or cores
+    warn = log if warn is None else warn
     points, commands = [], []
     for r in ranks:
         args, setup = scaled[r]
+        load = read_load(load_average)
         for cmd in setup:
             commands.append(shlex.join(cmd))
             status, _, err, _ = _run(cmd, job_environment(1, cores=cores), timeout)
@@ -210,8 +241,6 @@ def run_sweep(mode, job, target, is_module, ranks, repeat=3, *, job_args=(), wor
             env["CLUSTERKIT_PROFILE_JSON"] = prof = os.path.join(workdir, f"profile-r{r}-{k}.json")
             argv = mpirun_command(r, target, args, flavour=flavour, cores=cores,
                                   module=is_module, export=trace_exports(env))
-            shown = " ".join(f"{v}={shlex.quote(env[v])}"
-                             for v in ("NUMBA_NUM_THREADS",) + trace_exports(env))
             status, _, err, elapsed = _run(argv, env, timeout)
             if status:
                 _fail(f"{job} on {r} rank{'s' if r > 1 else ''}", status, err)
@@ -219,22 +248,26 @@ def run_sweep(mode, job, target, is_module, ranks, repeat=3, *, job_args=(), wor
                 continue
             with open(prof) as f:
                 summary = json.load(f)
-            point_cmds.append(f"{shown} {shlex.join(argv)}")
+            point_cmds.append(shell_command(argv, env, show=("NUMBA_NUM_THREADS",)
+                                            + trace_exports(env)))
             launch_s.append(elapsed)
             profiles.append(summary)
             log(f"{mode} {job}: {r} rank{'s' if r > 1 else ' '} run {k + 1}/{repeat}: "
                 f"job {summary['wall_s']:.4g} s, mpirun {elapsed:.3g} s"
                 + ("  (oversubscribed)" if r > cores else ""))
         commands += point_cmds
+        if load is not None and load[0] > node_cores:   # once the point's runs succeeded
+            warn(busy_warning(r, load, node_cores))
         points.append(point_record(
             r, args, profiles, launch_s, point_cmds, oversubscribed=r > cores,
-            numba_threads=int(job_environment(r, cores=cores)["NUMBA_NUM_THREADS"])))
+            numba_threads=int(job_environment(r, cores=cores)["NUMBA_NUM_THREADS"]),
+            load_average=load, node_cores=node_cores))
     return results_record(mode, job, target, job_args, ranks, repeat, warmup, cores, points,
                           commands, weak_rule=weak_rule)
 
 
 def point_record(ranks, args, profiles, launch_s, commands, *, oversubscribed,
-                 numba_threads, **extra):
+                 numba_threads, load_average=None, node_cores=None, **extra):
     """Return the results entry of one rank count from its runs' profile summaries.
 
     Parameters
@@ -251,14 +284,22 @@ def point_record(ranks, args, profiles, launch_s, commands, *, oversubscribed,
         How each run was started.
     oversubscribed : bool
     numba_threads : int
+    load_average : list of float, optional
+        The machine's 1, 5 and 15-minute load averages when the point started.
+    node_cores : int, optional
+        The machine's cores: the point is ``busy`` when the 1-minute load average
+        exceeded them (``None`` when either is unknown).
     **extra
         More keys for the entry (e.g. where the point ran).
     """
     regions, breakdown = _point_summary(profiles)
+    known = load_average is not None and node_cores is not None
     return {"ranks": ranks, "oversubscribed": oversubscribed, "numba_threads": numba_threads,
+            "load_average": None if load_average is None else list(load_average),
+            "busy": load_average[0] > node_cores if known else None,
             "job_args": list(args), "job_s": spread([p["wall_s"] for p in profiles]),
-            "launch_s": spread(launch_s) if launch_s else None, "regions": regions, "breakdown_s": breakdown,
-            "commands": list(commands), **extra}
+            "launch_s": spread(launch_s) if launch_s else None, "regions": regions,
+            "breakdown_s": breakdown, "commands": list(commands), **extra}
 
 
 def results_record(mode, job, target, job_args, ranks, repeat, warmup, cores, points,

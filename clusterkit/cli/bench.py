@@ -203,6 +203,8 @@ def _local_sweep(args, ranks, target, is_module, out):
                                 args.repeat, job_args=args.job_args, workdir=work,
                                 warmup=args.warmup or 0, timeout=timeout,
                                 log=lambda line: print(line, flush=True),
+                                warn=lambda line: print(f"clusterkit bench: {line}",
+                                                        file=sys.stderr, flush=True),
                                 **_weak(args, work))
         except JobFailed as exc:
             sys.stderr.write(f"clusterkit bench: error: {exc}\n")

@@ -13,8 +13,8 @@ import time
 
 from ..jobcontrol import kill_session, killed_rank, session_processes, start_mpirun
 from ..launch import (STATUS_VARIABLE, check_rank_count, job_environment, job_status,
-                      mpi_flavour, mpirun_command, single_node, status_channel,
-                      trace_exports)
+                      mpi_flavour, mpirun_command, shell_command, single_node,
+                      status_channel, trace_exports)
 from ..options import integer_at_least
 from ..threads import available_cores
 from ..errors import InputError
@@ -93,7 +93,9 @@ def add_parser(sub):
                        "cores / N unless set. The job's exit status is passed through.")
     p.add_argument("-n", "--ranks", type=positive_int, default=1, metavar="N",
                    help="number of ranks (default 1)")
-    p.add_argument("--dry-run", action="store_true", help="print the mpirun command only")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the mpirun command only, as one shell line (env VAR=VALUE... "
+                   "mpirun ...) that runs as is")
     p.add_argument("--profile", action="store_true",
                    help="time the library's regions (halo, collectives, I/O, your own) and "
                    "print a per-region table over the ranks at the end (CLUSTERKIT_PROFILE=1)")
@@ -126,8 +128,7 @@ def handle(args):
     if args.dry_run:
         argv = mpirun_command(args.ranks, target, args.job_args, flavour=flavour, cores=cores,
                               module=is_module, export=trace_exports(env))
-        shown = ["NUMBA_NUM_THREADS"] + list(trace_exports(env))
-        print(" ".join(f"{k}={env[k]}" for k in shown) + " " + " ".join(argv))
+        print(shell_command(argv, env, show=("NUMBA_NUM_THREADS",) + trace_exports(env)))
         return 0
     sys.stdout.flush()
     local = single_node(env)
