@@ -1,4 +1,4 @@
-"""Test helpers: assertions agreed across ranks, and launching jobs under mpirun with a timeout."""
+"""Test helpers: assertions agreed across ranks; commands and mpirun jobs run with a timeout."""
 
 import os
 import subprocess
@@ -11,7 +11,8 @@ from .jobcontrol import kill_session
 from .launch import (STATUS_VARIABLE, job_environment, job_status, mpi_flavour,
                      mpirun_command, status_channel)
 
-__all__ = ["assert_all", "assert_allclose_all", "assert_equal_all", "run_mpi", "MpiResult"]
+__all__ = ["assert_all", "assert_allclose_all", "assert_equal_all", "run_command", "run_mpi",
+           "CommandResult"]
 
 
 def assert_all(ok, message="", comm=None):
@@ -50,33 +51,73 @@ def assert_equal_all(actual, desired, comm=None, **kwargs):
     _agree_on(lambda: np.testing.assert_array_equal(actual, desired, **kwargs), comm)
 
 
-class MpiResult(subprocess.CompletedProcess):
-    """A finished ``mpirun``: ``returncode``, ``stdout``, ``stderr`` and ``elapsed`` seconds."""
+class CommandResult(subprocess.CompletedProcess):
+    """A finished command: ``returncode``, ``stdout``, ``stderr`` and ``elapsed`` seconds."""
 
     elapsed = 0.0
 
 
-def run_mpi(nranks, target, args=(), *, module=True, timeout=60, env=None, cwd=None):
-    """Launch ``target`` on ``nranks`` ranks exactly as ``clusterkit run`` does; wait at most ``timeout`` s.
+def run_command(argv, *, timeout, env=None, cwd=None, preexec_fn=None):
+    """Run ``argv`` in a session of its own; wait at most ``timeout`` seconds.
 
-    Returns an :class:`MpiResult`; a run that exceeds ``timeout`` is killed and
-    raises ``subprocess.TimeoutExpired`` — a hang fails the test instead of blocking it.
+    Parameters
+    ----------
+    argv : sequence of str
+        The command.
+    timeout : float
+        Seconds after which the run counts as a hang.
+    env : mapping, optional
+        Its environment (default: this process's).
+    cwd : str or os.PathLike, optional
+        Its working directory.
+    preexec_fn : callable, optional
+        Run in the child before the command starts (resource limits, signal dispositions).
+
+    Returns
+    -------
+    CommandResult
+        Exit status, stdout and stderr (decoded as UTF-8, undecodable bytes replaced) and
+        the seconds it took.
+
+    Raises
+    ------
+    subprocess.TimeoutExpired
+        When ``timeout`` passed, after every process of the command's session was killed
+        (an ``mpirun`` and the ranks it started; a ``clusterkit run``, whose ``mpirun``
+        runs in a session of its own and gets SIGTERM when its parent dies). It holds
+        the output read so far: a hang fails the test instead of blocking it.
+    """
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            encoding="utf-8", errors="replace", start_new_session=True,
+                            preexec_fn=preexec_fn)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_session(proc.pid)
+        out, err = proc.communicate()
+        raise subprocess.TimeoutExpired(argv, timeout, out, err) from None
+    result = CommandResult(argv, proc.returncode, out, err)
+    result.elapsed = time.monotonic() - t0
+    return result
+
+
+def run_mpi(nranks, target, args=(), *, module=True, timeout=60, env=None, cwd=None):
+    """Launch ``target`` on ``nranks`` ranks as ``clusterkit run`` does, for at most ``timeout`` s.
+
+    Returns a :class:`CommandResult` whose ``returncode`` is the job's exit status; a
+    run that exceeds ``timeout`` is killed and raises ``subprocess.TimeoutExpired``
+    (:func:`run_command`) — a hang fails the test instead of blocking it.
     """
     full_env = job_environment(nranks, env=env if env is not None else os.environ)
     channel = status_channel(full_env)
     argv = mpirun_command(nranks, target, args, flavour=mpi_flavour(), module=module,
                           python=sys.executable, export=(STATUS_VARIABLE,))
-    t0 = time.monotonic()
-    proc = subprocess.Popen(argv, env=full_env, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
     try:
-        out, err = proc.communicate(timeout=timeout)
+        result = run_command(argv, timeout=timeout, env=full_env, cwd=cwd)
     except subprocess.TimeoutExpired:
-        kill_session(proc.pid)  # mpirun and every rank it started (each in a group of its own)
-        out, err = proc.communicate()
         job_status(channel, 1)
-        raise subprocess.TimeoutExpired(argv, timeout, out, err) from None
-    result = MpiResult(argv, job_status(channel, proc.returncode), out, err)
-    result.elapsed = time.monotonic() - t0
+        raise
+    result.returncode = job_status(channel, result.returncode)
     return result

@@ -23,7 +23,7 @@ from clusterkit.errors import InputError
 from clusterkit.grid import Grid
 from clusterkit.io import cf
 from clusterkit.io.dataset import Dataset
-from clusterkit.io.staged import check_output_path
+from clusterkit.io.output_path import check_output_path
 from clusterkit.memory import check_fits_in_memory
 from clusterkit.kernels import TimeStats, accumulate_time_stats, nan_percentiles
 from clusterkit.log import rprint

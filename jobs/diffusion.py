@@ -50,7 +50,7 @@ from clusterkit.grid import Grid
 from clusterkit.faultinject import fault_point, step_pause
 from clusterkit.io.checkpoint import EXIT_CHECKPOINTED
 from clusterkit.io.ncwrite import NCWriter
-from clusterkit.io.staged import check_output_path
+from clusterkit.io.output_path import check_output_path
 from clusterkit.kernels import (
     diffusion_kappa_dt_limit,
     diffusion_step,

@@ -13,7 +13,8 @@ import numpy as np
 
 from .. import comm as _comm
 from .dataset import funnel_write, parallel_io
-from .staged import StagedFile, check_output_path, remove_stale_temporaries, temporary_name
+from .output_path import check_output_path
+from .staged import StagedFile, remove_stale_temporaries, temporary_name
 from ..trace import traced
 
 __all__ = ["NCWriter"]

@@ -79,7 +79,7 @@ def make_dataset(path, shape, *, calendar="standard", land_mask=False, compress=
     ------
     InputError
         On every rank: a bad shape, calendar or level count, or an unusable ``path``
-        (see :func:`~clusterkit.io.staged.check_output_path`).
+        (see :func:`~clusterkit.io.output_path.check_output_path`).
     OSError
         On every rank, naming ``path`` and the OS error, when the file system refuses
         the file on any rank (a full disk); no temporary is left

@@ -11,12 +11,11 @@ checks done before sbatch is looked for.
 """
 
 import os
-import pathlib
-import signal
-import subprocess
 import sys
 
 import pytest
+
+from .helpers import run_cli, snapshot
 
 TIMEOUT = 60                 # seconds; bad input is refused long before this
 _OLD = 1_000_000_000         # input files' mtime (2001), so any write shows
@@ -158,10 +157,12 @@ BENCH = [
          "argument --repeat: must be a positive integer"),
     case("bench-warmup-negative", ["bench", "strong", "demo", "--ranks", "1", "--warmup", "-1"],
          "argument --warmup: must be a non-negative integer"),
-    case("bench-timeout-infinite", ["bench", "strong", "demo", "--ranks", "1", "--timeout",
-                                    "inf"], "argument --timeout: must be a positive, finite number"),
-    case("bench-timeout-too-long", ["bench", "strong", "demo", "--ranks", "1", "--timeout",
-                                    "1e300"], "argument --timeout: must be a positive, finite number"),
+    case("bench-timeout-infinite",
+         ["bench", "strong", "demo", "--ranks", "1", "--timeout", "inf"],
+         "argument --timeout: must be a positive, finite number"),
+    case("bench-timeout-too-long",
+         ["bench", "strong", "demo", "--ranks", "1", "--timeout", "1e300"],
+         "argument --timeout: must be a positive, finite number"),
     case("bench-slurm-option-without-slurm", ["bench", "strong", "demo", "--ranks", "1", "-p",
                                               "x"], "--partition only makes sense with --slurm"),
     case("bench-unknown-job", ["bench", "strong", "nosuch", "--ranks", "1"],
@@ -226,31 +227,6 @@ FOLLOW = [
 ]
 
 
-def _snapshot(root):
-    """``root`` and every path under it with its type, mtime and (for files) bytes."""
-    state = {".": (root.stat().st_mode, root.stat().st_mtime_ns, None)}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = pathlib.Path(dirpath, name)
-            st = path.lstat()
-            data = path.read_bytes() if path.is_file() else None
-            state[str(path.relative_to(root))] = (st.st_mode, st.st_mtime_ns, data)
-    return state
-
-
-def _run(argv, cwd, env):
-    proc = subprocess.Popen([sys.executable, "-m", "clusterkit.cli.main", *argv], cwd=cwd,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"clusterkit {' '.join(argv)} did not end within {TIMEOUT} s")
-    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
-
-
 @pytest.mark.parametrize("argv, fragment, files, extra_env", SUBMIT + SITES + BENCH + FOLLOW)
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path, argv, fragment, files,
                                                           extra_env):
@@ -266,9 +242,10 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path, argv, fragme
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERKIT_")}
     env.update(PATH=f"{os.path.dirname(sys.executable)}:{nobin}", TMPDIR=str(tmp),
                CLUSTERKIT_SITE_PATH=str(work / "sites"), **extra_env)
-    before = _snapshot(work)
+    before = snapshot(work)
 
-    status, out, err = _run(argv, work, env)
+    res = run_cli(argv, timeout=TIMEOUT, cwd=work, env=env)
+    status, out, err = res.returncode, res.stdout, res.stderr
 
     assert "Traceback" not in err, err
     assert status == 2, (status, out, err)
@@ -277,7 +254,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path, argv, fragme
     assert len(lines) == 1, err
     assert lines[0].startswith("clusterkit") and "error:" in lines[0], lines[0]
     assert fragment in lines[0], lines[0]
-    after = _snapshot(work)
+    after = snapshot(work)
     assert sorted(set(after) - set(before)) == [], "created"
     assert sorted(set(before) - set(after)) == [], "removed"
     assert {p for p in before if before[p] != after[p]} == set(), "changed"

@@ -14,13 +14,12 @@ while the other ranks wait for it inside the collective HDF5 call.
 import os
 import re
 import subprocess
-import sys
 import time
 
 import h5py
 import pytest
 
-from clusterkit.testing import run_mpi
+from .helpers import run_cli, run_mpi_job
 
 #: the requirement: a failing run ends within this many seconds
 LIMIT = 30
@@ -99,8 +98,8 @@ def disk(tmp_path):
 def climate_input(tmp_path_factory):
     """A small synthetic dataset (40 x 90 x 180, 2.6 MB) outside the small file system."""
     path = tmp_path_factory.mktemp("input") / "in.nc"
-    subprocess.run([sys.executable, "-m", "clusterkit.cli.main", "make-dataset", str(path),
-                    "--shape", "40,90,180"], check=True, capture_output=True, timeout=120)
+    res = run_cli(["make-dataset", str(path), "--shape", "40,90,180"], timeout=120)
+    assert res.returncode == 0, res.stderr
     return str(path)
 
 
@@ -134,11 +133,7 @@ def _processes_with(marker):
 
 def run_failing(nranks, target, args, disk, failed_file, keep=(), reason=NOSPACE, **kwargs):
     """Run ``target`` on ``nranks`` ranks and check the full-disk requirements."""
-    try:
-        res = run_mpi(nranks, target, [str(a) for a in args], timeout=TIMEOUT, **kwargs)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"hang: {target} on {nranks} ranks did not end within {TIMEOUT} s\n"
-                    f"{exc.stderr}")
+    res = run_mpi_job(nranks, target, [str(a) for a in args], timeout=TIMEOUT, **kwargs)
     assert res.returncode != 0, res.stdout + res.stderr
     assert res.elapsed < LIMIT, f"took {res.elapsed:.1f} s"
     lines = _own_lines(res.stderr)

@@ -11,10 +11,7 @@ the machine's memory. Allowed counts still start.
 import os
 import resource
 import shutil
-import signal
 import stat
-import subprocess
-import sys
 import time
 
 import pytest
@@ -22,6 +19,8 @@ import pytest
 from clusterkit.launch import (LOCAL_RANKS_PER_CORE, MIN_LOCAL_RANK_LIMIT,
                                MAX_LOCAL_RANKS_VARIABLE)
 from clusterkit.threads import available_cores
+
+from .helpers import run_cli
 
 TIMEOUT = 60                  # seconds; a refusal comes long before this
 REFUSAL_SECONDS = 5           # hang bound for a refusal (it takes well under a second)
@@ -53,20 +52,11 @@ def launcher(tmp_path):
         env = {k: v for k, v in os.environ.items() if not k.startswith(_RULE_VARIABLES)}
         env.update(extra, PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}")
         t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "clusterkit.cli.main", "run", *args],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                stdin=subprocess.DEVNULL, env=env, cwd=tmp_path,
-                                start_new_session=True,
-                                preexec_fn=_small_address_space if limit_memory else None)
-        try:
-            out, err = proc.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise
+        res = run_cli(["run", *args], timeout=TIMEOUT, cwd=tmp_path, env=env,
+                      preexec_fn=_small_address_space if limit_memory else None)
         calls = log.read_text().splitlines() if log.exists() else []
         log.unlink(missing_ok=True)
-        return proc.returncode, out, err, time.monotonic() - t0, calls
+        return res.returncode, res.stdout, res.stderr, time.monotonic() - t0, calls
     return run
 
 

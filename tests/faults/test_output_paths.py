@@ -1,39 +1,22 @@
 """Output paths refused before any work: empty, a directory, under a file, not a regular
 file, or the same file as an input (through ``./``, ``..``, a symlink or a hard link).
 
-At the library level (:func:`clusterkit.io.staged.check_output_path`) and end to end
+At the library level (:func:`clusterkit.io.output_path.check_output_path`) and end to end
 for ``clusterkit make-dataset``: one error line, exit status 2, no temporary anywhere,
 every existing file's bytes and mtime unchanged.
 """
 
-import hashlib
 import os
-import signal
-import subprocess
-import sys
 
 import pytest
 
 from clusterkit.errors import (InputError, InputFileNotFoundError, InputIsADirectoryError,
                                InputNotADirectoryError)
-from clusterkit.io.staged import check_output_path
+from clusterkit.io.output_path import check_output_path
+
+from .helpers import run_cli, snapshot
 
 TIMEOUT = 120
-
-
-def _snapshot(folder):
-    """``{relative path: (sha256, mtime_ns)}`` of every entry under ``folder``."""
-    found = {}
-    for root, dirs, files in os.walk(folder):
-        for name in dirs + files:
-            full = os.path.join(root, name)
-            st = os.lstat(full)
-            digest = None
-            if os.path.isfile(full) and not os.path.islink(full):
-                with open(full, "rb") as f:
-                    digest = hashlib.sha256(f.read()).hexdigest()
-            found[os.path.relpath(full, folder)] = (digest, st.st_mtime_ns)
-    return found
 
 
 @pytest.fixture
@@ -65,12 +48,12 @@ SAME_FILE = {
 def test_output_naming_an_input_is_refused(tree, alias, monkeypatch):
     monkeypatch.chdir(tree)
     out = SAME_FILE[alias] or str(tree / "in.nc")
-    before = _snapshot(str(tree))
+    before = snapshot(str(tree))
     with pytest.raises(InputError) as info:
         check_output_path(out, overwrite=True, distinct_from=["in.nc"])
     message = str(info.value)
     assert repr(out) in message and "'in.nc'" in message and "same file" in message
-    assert _snapshot(str(tree)) == before
+    assert snapshot(str(tree)) == before
 
 
 def test_output_naming_another_output_is_refused_before_it_exists(tree, monkeypatch):
@@ -88,24 +71,10 @@ def test_output_naming_another_output_is_refused_before_it_exists(tree, monkeypa
 ], ids=["empty", "trailing-slash", "under-a-file", "fifo"])
 def test_unusable_output_path(tree, path, error, needle, monkeypatch):
     monkeypatch.chdir(tree)
-    before = _snapshot(str(tree))
+    before = snapshot(str(tree))
     with pytest.raises(error, match=needle):
         check_output_path(path, overwrite=True)
-    assert _snapshot(str(tree)) == before
-
-
-def _make_dataset(cwd, out):
-    proc = subprocess.Popen([sys.executable, "-m", "clusterkit.cli.main", "make-dataset", out,
-                             "--shape", "4,3,5", "--overwrite"], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True, start_new_session=True)
-    try:
-        out_text, err = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"hang: make-dataset {out!r}")
-    return proc.returncode, out_text, err
+    assert snapshot(str(tree)) == before
 
 
 @pytest.mark.parametrize("path, needle", [
@@ -116,11 +85,13 @@ def _make_dataset(cwd, out):
 ], ids=["empty", "trailing-slash", "under-a-file", "fifo"])
 def test_make_dataset_refuses_before_writing(tree, path, needle):
     """Run in ``work/``; nothing may appear or change there or in its parent."""
-    before, parent = _snapshot(str(tree)), _snapshot(str(tree.parent))
-    status, _, err = _make_dataset(str(tree), path)
+    before, parent = snapshot(str(tree)), snapshot(str(tree.parent))
+    res = run_cli(["make-dataset", path, "--shape", "4,3,5", "--overwrite"], timeout=TIMEOUT,
+                  cwd=str(tree))
+    status, err = res.returncode, res.stderr
     assert status == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("clusterkit make-dataset: error:"), err
     assert needle in lines[0], lines[0]
-    assert _snapshot(str(tree)) == before
-    assert _snapshot(str(tree.parent)) == parent      # no temporary beside the directory
+    assert snapshot(str(tree)) == before
+    assert snapshot(str(tree.parent)) == parent      # no temporary beside the directory
