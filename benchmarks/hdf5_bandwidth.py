@@ -29,7 +29,7 @@ are page-cache (memory-copy + HDF5/MPI-IO) bandwidth, not device bandwidth. Cach
 are not dropped (a shared machine). Baselines of the same run, by ONE process on the
 same bytes: ``ndarray.tofile`` + fsync and ``readinto`` a preallocated buffer (plain
 POSIX I/O); and the memory ceiling, STREAM copy (``np.copyto``, 16 B/element) and
-triad (``clusterkit.kernels.stream_triad_serial``, 24 B/element) on 1 and N ranks.
+triad (``clusterkit.kernels.stream.unchecked()``, 24 B/element) on 1 and N ranks.
 Sizes beyond a quarter of the free disk or of the available RAM are skipped (noted
 in the JSON). The temporary files live in a fresh directory under ``--dir``
 (default ``build/hdf5_bandwidth`` in the repository), removed at the end, also on
@@ -51,7 +51,7 @@ from clusterkit.comm import MPI, world
 from clusterkit.io.checkpoint import fsync_path
 from clusterkit.io.dataset import Dataset
 from clusterkit.io.ncwrite import NCWriter
-from clusterkit.kernels import stream_triad_serial
+from clusterkit.kernels.stream import unchecked as unchecked_triad
 from clusterkit.log import rprint
 from clusterkit.runtime import on_abort, run_job
 
@@ -62,7 +62,8 @@ MiB = 1 << 20
 
 
 def case_shape(nbytes, itemsize, ndim):
-    """Global shape of a dataset of about ``nbytes`` (2-D ``(rows, 4096)``, 3-D ``(t, 256, 256)``)."""
+    """Global shape of a dataset of about ``nbytes``: 2-D ``(rows, 4096)``, 3-D
+    ``(t, 256, 256)``."""
     n = max(1, nbytes // itemsize)
     if ndim == 2:
         return (max(2, n // 4096), 4096)
@@ -204,7 +205,8 @@ def _stream(comm, n, repeat):
     a, b, c = np.zeros(n), np.full(n, 1.0), np.full(n, 2.0)
     s = np.float64(3.0)
     copy = time_slowest(lambda: np.copyto(a, b), repeat, comm=comm)
-    triad = time_slowest(lambda: stream_triad_serial(a, b, c, s), repeat, comm=comm)
+    kernel = unchecked_triad()
+    triad = time_slowest(lambda: kernel(a, b, c, s), repeat, comm=comm)
     ranks = comm.Get_size()
     return {"n": n, "copy_GBs": _gbs(16 * n * ranks, statistics.median(copy)),
             "triad_GBs": _gbs(24 * n * ranks, statistics.median(triad))}

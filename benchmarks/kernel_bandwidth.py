@@ -26,21 +26,8 @@ import numpy as np
 
 from clusterkit.bench.record import machine, summary, time_slowest, write_json
 from clusterkit.comm import world
-from clusterkit.kernels import (
-    axis_moments,
-    axis_sums,
-    box_stencil_parallel,
-    box_stencil_serial,
-    diffusion_step_parallel,
-    diffusion_step_serial,
-    local_moments,
-    local_sum_exact,
-    star_stencil_parallel,
-    star_stencil_serial,
-    stencil_weights,
-    stream_triad_parallel,
-    stream_triad_serial,
-)
+from clusterkit.kernels import axis_moments, axis_sums, local_moments, local_sum_exact
+from clusterkit.kernels import diffusion, stencil, stream
 from clusterkit.log import rprint
 from clusterkit.runtime import configure_threads
 
@@ -50,25 +37,22 @@ __all__ = ["main", "kernel_cases"]
 def kernel_cases(ny, nx, parallel):
     """The kernels to measure: ``{name: (callable, points, (stream_B, wa_B) per point)}``."""
     rng = np.random.default_rng(0)
-    pick = (lambda s, p: p) if parallel else (lambda s, p: s)
     cases = {}
     n = ny * nx
     ta, tb, tc = np.zeros(n), rng.random(n), rng.random(n)
-    triad = pick(stream_triad_serial, stream_triad_parallel)
+    triad = stream.unchecked(parallel)
     cases["stream triad (ceiling)"] = (lambda: triad(ta, tb, tc, 3.0), n, (24, 32))
     # each (pattern, radius) runs the loop generated for it (several rows per pass)
     for pattern, r in (("star", 1), ("star", 2), ("box", 1), ("star", 3), ("box", 2)):
         a = rng.random((ny + 2 * r, nx + 2 * r))
         b = np.zeros_like(a)
-        w = stencil_weights(r, pattern)
-        k = (pick(star_stencil_serial, star_stencil_parallel) if pattern == "star"
-             else pick(box_stencil_serial, box_stencil_parallel))
+        w = stencil.stencil_weights(r, pattern)
+        k = stencil.unchecked(pattern, r, parallel)
         # B += W.A: read A, read B, write B (B is read, so no write-allocate)
-        cases[f"{pattern} stencil r={r}"] = (lambda k=k, a=a, w=w, r=r, b=b: k(a, w, r, b),
-                                             n, (24, 24))
+        cases[f"{pattern} stencil r={r}"] = (lambda k=k, a=a, w=w, b=b: k(a, w, b), n, (24, 24))
     u, v = rng.random((ny + 2, nx + 2)), np.zeros((ny + 2, nx + 2))
     cos = np.cos(np.linspace(-1.2, 1.2, ny))
-    diff = pick(diffusion_step_serial, diffusion_step_parallel)
+    diff = diffusion.unchecked(parallel)
     cases["diffusion step"] = (lambda: diff(u, v, 1e-6, 0.01, 0.01, cos, cos, cos), n, (16, 24))
     x = rng.random((ny, nx))
     cases["local_moments (Welford/Chan)"] = (lambda: local_moments(x), n, (8, 8))

@@ -15,7 +15,7 @@ points per rank (default 2048 x 4096, 64 MiB per array, far beyond the caches):
   diffusion step, the reductions and the climate statistics
   accumulation (``accumulate_time_stats``). Time: median of ``--repeat`` samples of
   the slowest rank (Barrier, Wtime, max), ``--rounds`` rounds interleaved;
-* the memory ceiling: the STREAM triad (``stream_triad_serial``, 24 B/element, as
+* the memory ceiling: the STREAM triad (``stream.unchecked()``, 24 B/element, as
   STREAM counts) on arrays of the same size;
 * the compute ceiling: a Numba loop of independent multiply-adds on a 64-element
   array that stays in L1/registers (``fastmath``: FMA contraction and vectors),
@@ -126,21 +126,20 @@ def _fma_loop(iters, b, c):
 
 def _cases(ny, nx):
     """``{name: callable}`` over float64 arrays of ny x nx points (serial variants)."""
-    from clusterkit.kernels import (TimeStats, accumulate_time_stats, box_stencil_serial,
-                                    diffusion_step_serial, local_moments,
-                                    local_sum_exact, star_stencil_serial, stencil_weights)
+    from clusterkit.kernels import (TimeStats, accumulate_time_stats, diffusion,
+                                    local_moments, local_sum_exact, stencil)
     rng = np.random.default_rng(0)
     cases = {}
-    for pattern, r, k in (("star", 1, star_stencil_serial), ("star", 2, star_stencil_serial),
-                          ("box", 1, box_stencil_serial), ("box", 2, box_stencil_serial)):
+    for pattern, r in (("star", 1), ("star", 2), ("box", 1), ("box", 2)):
         a = rng.random((ny + 2 * r, nx + 2 * r))
         b = np.zeros_like(a)
-        w = stencil_weights(r, pattern)
-        cases[f"{pattern} r={r}"] = (lambda k=k, a=a, w=w, r=r, b=b: k(a, w, r, b), ny * nx)
+        w = stencil.stencil_weights(r, pattern)
+        k = stencil.unchecked(pattern, r)
+        cases[f"{pattern} r={r}"] = (lambda k=k, a=a, w=w, b=b: k(a, w, b), ny * nx)
     u, v = rng.random((ny + 2, nx + 2)), np.zeros((ny + 2, nx + 2))
     cos = np.cos(np.linspace(-1.2, 1.2, ny))
-    cases["diffusion"] = (lambda: diffusion_step_serial(u, v, 1e-6, 0.01, 0.01, cos, cos, cos),
-                          ny * nx)
+    step = diffusion.unchecked()
+    cases["diffusion"] = (lambda: step(u, v, 1e-6, 0.01, 0.01, cos, cos, cos), ny * nx)
     x = rng.random((ny, nx))
     cases["local_sum_exact"] = (lambda: local_sum_exact(x), ny * nx)
     cases["local_moments"] = (lambda: local_moments(x), ny * nx)
@@ -159,7 +158,7 @@ def _cases(ny, nx):
 
 def measure(comm, ny, nx, repeat, rounds):
     """Time the kernels, the STREAM triad and the FMA peak on every rank at once."""
-    from clusterkit.kernels import stream_triad_serial
+    from clusterkit.kernels import stream
     size = comm.Get_size()
     n = ny * nx
     ta, tb, tc = np.zeros(n), np.full(n, 1.0), np.full(n, 2.0)
@@ -167,7 +166,8 @@ def measure(comm, ny, nx, repeat, rounds):
     iters = 200_000
     _fma_loop(10, 0.999, 1e-3)
     cases = _cases(ny, nx)
-    calls = {"stream triad": lambda: stream_triad_serial(ta, tb, tc, s),
+    triad_kernel = stream.unchecked()
+    calls = {"stream triad": lambda: triad_kernel(ta, tb, tc, s),
              "fma peak": lambda: _fma_loop(iters, 0.999, 1e-3),
              **{k: fn for k, (fn, _) in cases.items()}}
     samples = {k: [] for k in calls}

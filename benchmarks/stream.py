@@ -22,7 +22,7 @@ import numpy as np
 
 from clusterkit.bench.record import machine, summary, time_slowest, write_json
 from clusterkit.comm import MPI, world
-from clusterkit.kernels import stream_triad_parallel, stream_triad_serial
+from clusterkit.kernels.stream import unchecked as unchecked_triad
 from clusterkit.log import rprint
 from clusterkit.runtime import configure_threads
 
@@ -54,7 +54,7 @@ def triad_bandwidth(comm, n=1 << 24, repeat=20):
     b = np.full(n, 1.0)
     c = np.full(n, 2.0)
     threads = numba.get_num_threads()
-    kernel = stream_triad_parallel if threads > 1 else stream_triad_serial
+    kernel = unchecked_triad(threads > 1)
     scalar = np.float64(3.0)
     own = []
 

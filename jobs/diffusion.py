@@ -51,12 +51,8 @@ from clusterkit.faultinject import fault_point, step_pause
 from clusterkit.io.checkpoint import EXIT_CHECKPOINTED
 from clusterkit.io.ncwrite import NCWriter
 from clusterkit.io.output_path import check_output_path
-from clusterkit.kernels import (
-    diffusion_kappa_dt_limit,
-    diffusion_step,
-    diffusion_step_parallel,
-    diffusion_step_serial,
-)
+from clusterkit.kernels import diffusion_kappa_dt_limit, diffusion_step
+from clusterkit.kernels.diffusion import unchecked as unchecked_diffusion_step
 from clusterkit.log import rprint
 from clusterkit.memory import check_fits_in_memory
 from clusterkit.options import parse_ints
@@ -245,7 +241,7 @@ def main(argv=None, comm=None):
     u.interior[...] = initial_field(grid.local_coords(latitudes(ny), 0),
                                     grid.local_coords(longitudes(nx), 1))
     parallel = numba.get_num_threads() > 1
-    kernel = diffusion_step_parallel if parallel else diffusion_step_serial
+    kernel = unchecked_diffusion_step(parallel)
     rprint(f"diffusion: {grid.size} ranks (process grid {dims[0]}x{dims[1]}, "
            f"{numba.get_num_threads()} threads each), grid {ny}x{nx} (lat x lon, poles "
            f"included), {args.steps} steps, kappa*dt/R^2 = {kappa_dt:.6e} "

@@ -34,15 +34,8 @@ from clusterkit.errors import InputError
 from clusterkit.grid import Grid
 from clusterkit.faultinject import fault_point
 from clusterkit.io.checkpoint import EXIT_CHECKPOINTED, CheckpointExit
-from clusterkit.kernels import (
-    box_stencil,
-    box_stencil_parallel,
-    box_stencil_serial,
-    star_stencil,
-    star_stencil_parallel,
-    star_stencil_serial,
-    stencil_weights,
-)
+from clusterkit.kernels import box_stencil, star_stencil, stencil_weights
+from clusterkit.kernels.stencil import unchecked as unchecked_stencil
 from clusterkit.log import rprint
 from clusterkit.memory import check_fits_in_memory
 from clusterkit.partition import block_sizes, choose_grid
@@ -58,10 +51,8 @@ EPSILON = 1.0e-8
 COEFX = 1.0
 COEFY = 1.0
 
-_KERNELS = {
-    "star": (star_stencil, star_stencil_serial, star_stencil_parallel),
-    "box": (box_stencil, box_stencil_serial, box_stencil_parallel),
-}
+#: the checked kernel of each pattern (later iterations call ``unchecked_stencil``)
+_KERNELS = {"star": star_stencil, "box": box_stencil}
 
 
 def stencil_size(pattern, radius):
@@ -210,12 +201,12 @@ def run_stencil(iterations, n, pattern="star", radius=2, comm=None, parallel=Non
     w = stencil_weights(radius, pattern)
     if parallel is None:
         parallel = numba.get_num_threads() > 1
-    checked, serial, threaded = _KERNELS[pattern]
+    checked = _KERNELS[pattern]
     rows, clear = active_view(grid, n, radius)
     av = bv = None
     if rows is not None:
         av, bv = a.ghosted[rows], b.ghosted[rows]  # C-contiguous row ranges
-    kernel = threaded if parallel else serial
+    kernel = unchecked_stencil(pattern, radius, parallel)
     start = 0
     if checkpoint is not None and restart:
         start = checkpoint.restore({"a": a, "b": b}).step
@@ -233,7 +224,7 @@ def run_stencil(iterations, n, pattern="star", radius=2, comm=None, parallel=Non
             if it == start:  # the checked entry point validates the arrays once
                 checked(av, w, radius, bv, parallel=parallel)
             else:
-                kernel(av, w, radius, bv)
+                kernel(av, w, bv)
             for cols in clear:
                 bv[radius:-radius, cols] = 0.0
         a.interior += 1.0

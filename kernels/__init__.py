@@ -1,4 +1,11 @@
-"""Numba kernels on plain local ndarrays (no MPI, no I/O); see DESIGN.md.
+"""Numba kernels on plain local ndarrays (no MPI, no I/O); see docs/architecture.md.
+
+The public API is one checked entry per kernel (its arguments are validated, and
+``parallel=True`` picks the threaded variant). Inside clusterkit, a hot loop that has
+validated its arrays with one checked call may take the unchecked Numba dispatcher
+from the kernel's module: ``stencil.unchecked(pattern, radius, parallel)``,
+``diffusion.unchecked(parallel)``, ``stream.unchecked(parallel)`` (callable from
+Python or from jitted code). Those are not exported here.
 
 Submodules load on first use of one of their names (PEP 562): a job imports only
 the kernels it calls, and only their dispatchers are created (importing every
@@ -20,17 +27,12 @@ _WHERE = {
     "TimeStats": "climate", "accumulate_time_stats": "climate",
     "climate_anomalies": "climate",
     "diffusion_kappa_dt_limit": "diffusion", "diffusion_step": "diffusion",
-    "diffusion_step_parallel": "diffusion", "diffusion_step_serial": "diffusion",
     "exact_nan_count": "exactsum", "exact_sum_value": "exactsum",
     "local_sum_exact": "exactsum",
     "nan_percentiles": "percentiles",
     "axis_moments": "reductions", "axis_sums": "reductions", "local_moments": "reductions",
-    "box_stencil": "stencil", "box_stencil_parallel": "stencil",
-    "box_stencil_serial": "stencil", "star_stencil": "stencil",
-    "star_stencil_parallel": "stencil", "star_stencil_serial": "stencil",
-    "stencil_weights": "stencil",
-    "stream_triad": "stream", "stream_triad_parallel": "stream",
-    "stream_triad_serial": "stream",
+    "box_stencil": "stencil", "star_stencil": "stencil", "stencil_weights": "stencil",
+    "stream_triad": "stream",
 }
 
 __all__ = sorted(_WHERE)

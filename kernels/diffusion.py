@@ -1,4 +1,4 @@
-"""One explicit heat-diffusion step on a latitude-longitude grid (finite volumes, spherical metric)."""
+"""One explicit heat-diffusion step on a lat-lon grid (finite volumes, spherical metric)."""
 
 import numpy as np
 from numba import prange
@@ -7,12 +7,7 @@ from ._checks import check_array, check_disjoint, check_positive_float, check_sa
 from ._jit import serial_and_parallel
 from ._prefetch import prefetch_row_ahead, row_segment
 
-__all__ = [
-    "diffusion_kappa_dt_limit",
-    "diffusion_step",
-    "diffusion_step_parallel",
-    "diffusion_step_serial",
-]
+__all__ = ["diffusion_kappa_dt_limit", "diffusion_step"]
 
 
 def _diffusion_body(u, v, kappa_dt, dphi, dlam, cos_c, cos_n, cos_s):
@@ -61,7 +56,30 @@ def _diffusion_body(u, v, kappa_dt, dphi, dlam, cos_c, cos_n, cos_s):
                              + a_x * ((ue[j] - x) - (x - uw[j])))
 
 
-diffusion_step_serial, diffusion_step_parallel = serial_and_parallel(_diffusion_body)
+#: (serial, parallel) dispatchers of the diffusion body
+_STEP = serial_and_parallel(_diffusion_body)
+
+
+def unchecked(parallel=False):
+    """The jitted step ``step(u, v, kappa_dt, dphi, dlam, cos_c, cos_n, cos_s)`` without
+    :func:`diffusion_step`'s checks.
+
+    Internal to clusterkit: for a job's time loop after one checked
+    :func:`diffusion_step` call on the same arrays, and for the benchmarks. The
+    dispatcher can be called from Python or from jitted code.
+
+    Parameters
+    ----------
+    parallel : bool
+        The threaded (``parallel=True``) variant.
+
+    Returns
+    -------
+    numba dispatcher
+        ``step(u, v, kappa_dt, dphi, dlam, cos_c, cos_n, cos_s)``, arguments as for
+        :func:`diffusion_step` (floats as Python or NumPy floats).
+    """
+    return _STEP[1 if parallel else 0]
 
 
 def _check_cos(ny, cos_c, cos_n, cos_s):
@@ -158,8 +176,7 @@ def diffusion_step(u, v, kappa_dt, dphi, dlam, cos_c, cos_n, cos_s, *, parallel=
     dphi = check_positive_float("dphi", dphi)
     dlam = check_positive_float("dlam", dlam)
     _check_cos(u.shape[0] - 2, cos_c, cos_n, cos_s)
-    kernel = diffusion_step_parallel if parallel else diffusion_step_serial
-    kernel(u, v, kappa_dt, dphi, dlam, cos_c, cos_n, cos_s)
+    unchecked(parallel)(u, v, kappa_dt, dphi, dlam, cos_c, cos_n, cos_s)
     return v
 
 

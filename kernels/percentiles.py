@@ -20,7 +20,7 @@ from ._checks import check_array
 from ._decode import RAW_DTYPES, decode_vector, decoded
 from ._jit import njit_cached, serial_and_parallel
 
-__all__ = ["nan_percentiles", "nan_percentiles_serial", "nan_percentiles_parallel"]
+__all__ = ["nan_percentiles"]
 
 _TILE = 64  # points gathered at once (64 x T float64 buffer per tile)
 
@@ -103,7 +103,8 @@ def _percentiles_body(x, decode, frac, out):
                 out[k, p0 + j] = nxt - d * (1.0 - g) if g >= 0.5 else a + d * g
 
 
-nan_percentiles_serial, nan_percentiles_parallel = serial_and_parallel(_percentiles_body)
+#: (serial, parallel) dispatchers; only nan_percentiles calls them
+_PERCENTILES = serial_and_parallel(_percentiles_body)
 
 
 def nan_percentiles(x, q, out=None, *, decode=None, parallel=False):
@@ -143,7 +144,7 @@ def nan_percentiles(x, q, out=None, *, decode=None, parallel=False):
         raise ValueError(f"out must be a C-contiguous array of shape {shape}")
     flat = np.ascontiguousarray(x).reshape(x.shape[0], -1)
     dec = decode_vector(decode)
-    kernel = nan_percentiles_parallel if parallel else nan_percentiles_serial
+    kernel = _PERCENTILES[1 if parallel else 0]
     order = np.argsort(frac, kind="stable")    # the kernel selects in ascending order
     if np.all(order == np.arange(frac.size)):
         kernel(flat, dec, frac, out.reshape(frac.size, -1))

@@ -8,17 +8,7 @@ from ._jit import serial_and_parallel
 from ._stencil_radius import stencil_rows
 from ._tuning import output_rows_per_pass
 
-__all__ = [
-    "STENCIL_PATTERNS",
-    "box_stencil",
-    "box_stencil_parallel",
-    "box_stencil_serial",
-    "star_stencil",
-    "star_stencil_parallel",
-    "star_stencil_serial",
-    "stencil_kernel",
-    "stencil_weights",
-]
+__all__ = ["STENCIL_PATTERNS", "box_stencil", "star_stencil", "stencil_weights"]
 
 STENCIL_PATTERNS = ("star", "box")
 
@@ -104,11 +94,15 @@ def _kernel_body(pattern, radius):
 _KERNELS = {}
 
 
-def stencil_kernel(pattern, radius, parallel=False):
-    """The jitted kernel ``kernel(a, w, out)`` of one pattern and radius (no checks).
+def unchecked(pattern, radius, parallel=False):
+    """The jitted kernel ``kernel(a, w, out)`` of one pattern and radius, without the
+    checks of :func:`star_stencil` / :func:`box_stencil`.
 
-    Each radius is its own Numba dispatcher (with its own cache entry), made on
-    first use: a job compiles only the radius it runs.
+    Internal to clusterkit: for a job's iteration loop after one checked call on the
+    same arrays, and for the benchmarks. The dispatcher can be called from Python or
+    from jitted code (``radius`` is fixed in it). Each pattern and radius is its own
+    Numba dispatcher (with its own cache entry), made on first use: a job compiles only
+    the radius it runs.
 
     Parameters
     ----------
@@ -122,6 +116,11 @@ def stencil_kernel(pattern, radius, parallel=False):
     -------
     numba dispatcher
         ``kernel(a, w, out)``, arguments as for :func:`star_stencil`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a radius that is not an integer ``>= 1``, or an unknown pattern.
     """
     pair = _KERNELS.get((pattern, radius))
     if pair is None:
@@ -129,32 +128,7 @@ def stencil_kernel(pattern, radius, parallel=False):
         if pattern not in STENCIL_PATTERNS:
             raise ValueError(f"pattern must be one of {STENCIL_PATTERNS}, got {pattern!r}")
         pair = _KERNELS[(pattern, radius)] = serial_and_parallel(_kernel_body(pattern, r))
-    return pair[1] if parallel else pair[0]
-
-
-def star_stencil_serial(a, w, radius, out):
-    """:func:`star_stencil` without the checks, serial.
-
-    A Python function calling :func:`stencil_kernel` of ``radius``; jitted code calls
-    that kernel itself (``star_stencil_parallel``, ``box_stencil_serial`` and
-    ``box_stencil_parallel`` likewise).
-    """
-    stencil_kernel("star", radius)(a, w, out)
-
-
-def star_stencil_parallel(a, w, radius, out):
-    """:func:`star_stencil` without the checks, threaded (the kernel of ``radius``)."""
-    stencil_kernel("star", radius, True)(a, w, out)
-
-
-def box_stencil_serial(a, w, radius, out):
-    """:func:`box_stencil` without the checks, serial (the kernel of ``radius``)."""
-    stencil_kernel("box", radius)(a, w, out)
-
-
-def box_stencil_parallel(a, w, radius, out):
-    """:func:`box_stencil` without the checks, threaded (the kernel of ``radius``)."""
-    stencil_kernel("box", radius, True)(a, w, out)
+    return pair[1 if parallel else 0]
 
 
 def _check(a, w, radius, out):
@@ -209,7 +183,7 @@ def star_stencil(a, w, radius, out, *, parallel=False):
         On wrong types, dtypes, shapes, overlapping ``a``/``out``.
     """
     r = _check(a, w, radius, out)
-    stencil_kernel("star", r, parallel)(a, w, out)
+    unchecked("star", r, parallel)(a, w, out)
     return out
 
 
@@ -244,5 +218,5 @@ def box_stencil(a, w, radius, out, *, parallel=False):
         On wrong types, dtypes, shapes, overlapping ``a``/``out``.
     """
     r = _check(a, w, radius, out)
-    stencil_kernel("box", r, parallel)(a, w, out)
+    unchecked("box", r, parallel)(a, w, out)
     return out

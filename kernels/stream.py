@@ -8,7 +8,7 @@ from numba import prange
 from ._checks import check_array, check_disjoint, check_same_shape
 from ._jit import serial_and_parallel
 
-__all__ = ["stream_triad", "stream_triad_parallel", "stream_triad_serial"]
+__all__ = ["stream_triad"]
 
 
 def _triad_body(a, b, c, scalar):
@@ -27,7 +27,28 @@ def _triad_body(a, b, c, scalar):
         a[i] = b[i] + scalar * c[i]
 
 
-stream_triad_serial, stream_triad_parallel = serial_and_parallel(_triad_body)
+#: (serial, parallel) dispatchers of the triad body
+_TRIAD = serial_and_parallel(_triad_body)
+
+
+def unchecked(parallel=False):
+    """The jitted triad ``triad(a, b, c, scalar)`` without :func:`stream_triad`'s checks.
+
+    Internal to clusterkit (the benchmarks' ceiling): the caller guarantees what
+    :func:`stream_triad` checks, and passes ``scalar`` as a float. The dispatcher can be
+    called from Python or from jitted code.
+
+    Parameters
+    ----------
+    parallel : bool
+        The threaded (``parallel=True``) variant.
+
+    Returns
+    -------
+    numba dispatcher
+        ``triad(a, b, c, scalar)``.
+    """
+    return _TRIAD[1 if parallel else 0]
 
 
 def stream_triad(a, b, c, scalar, *, parallel=False):
@@ -64,5 +85,5 @@ def stream_triad(a, b, c, scalar, *, parallel=False):
     check_disjoint("c", c, "a", a)
     if isinstance(scalar, (bool, np.bool_)) or not isinstance(scalar, numbers.Real):
         raise TypeError(f"scalar must be a real number, got {type(scalar).__name__}")
-    (stream_triad_parallel if parallel else stream_triad_serial)(a, b, c, np.float64(scalar))
+    unchecked(parallel)(a, b, c, np.float64(scalar))
     return a

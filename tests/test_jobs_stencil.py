@@ -141,14 +141,19 @@ def test_distributed_b_matches_numpy_prk_twin(comm, pattern, radius, n):
 @pytest.mark.mpi
 def test_a_kernel_off_by_1e_6_fails_validation_on_every_rank(comm, capsys, monkeypatch):
     import clusterkit.jobs.stencil as job
-    from clusterkit.kernels import star_stencil_serial
+    from clusterkit.kernels import star_stencil
     from clusterkit.testing import assert_all
 
     def slightly_wrong(a, w, radius, out, **kw):
-        star_stencil_serial(a, w, radius, out)
+        star_stencil(a, w, radius, out)
         out[radius:-radius, radius:-radius] += 1e-6
 
-    monkeypatch.setitem(job._KERNELS, "star", (slightly_wrong,) * 3)
+    def unchecked_slightly_wrong(pattern, radius, parallel=False):
+        return lambda a, w, out: slightly_wrong(a, w, radius, out)
+
+    # the first iteration calls the checked kernel, the others the unchecked one
+    monkeypatch.setitem(job._KERNELS, "star", slightly_wrong)
+    monkeypatch.setattr(job, "unchecked_stencil", unchecked_slightly_wrong)
     status = job.main(["2", "12", "star", "1"], comm=comm)
     out = capsys.readouterr().out
     assert_all(status == 1, f"status {status}", comm=comm)

@@ -1,4 +1,5 @@
-"""clusterkit.kernels imports only numpy and numba; serial/parallel variants do not share a cache."""
+"""clusterkit.kernels imports only numpy and numba and exports one checked entry per kernel;
+its serial/parallel variants do not share a cache."""
 
 import ast
 import json
@@ -7,6 +8,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 KERNELS_DIR = pathlib.Path(__file__).resolve().parent.parent / "kernels"
@@ -100,6 +102,56 @@ def test_public_names_resolve():
         assert getattr(k, name) is not None
 
 
+def test_one_checked_entry_per_kernel():
+    """The public API (the package's and every public kernel module's ``__all__``) has
+    no unchecked variants: ``parallel=`` of the checked entry picks the threads."""
+    import importlib
+
+    import clusterkit.kernels as k
+    modules = sorted(p.stem for p in KERNELS_DIR.glob("*.py") if not p.stem.startswith("_"))
+    exported = {"clusterkit.kernels": k.__all__}
+    for m in modules:
+        exported[m] = importlib.import_module(f"clusterkit.kernels.{m}").__all__
+    unchecked = {m: [n for n in names if n.endswith(("_serial", "_parallel"))
+                     or n in ("unchecked", "stencil_kernel")]
+                 for m, names in exported.items()}
+    assert not any(unchecked.values()), unchecked
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+def test_unchecked_route_gives_the_checked_entry_numbers(parallel):
+    """``module.unchecked(...)`` (the jobs' and benchmarks' hot-loop route) is the
+    compiled kernel of the checked entry, variant for variant: the same bits."""
+    from clusterkit.kernels import diffusion, stencil, stream
+
+    rng = np.random.default_rng(7)
+    b, c = rng.standard_normal(101), rng.standard_normal(101)
+    want, got = np.empty(101), np.empty(101)
+    stream.stream_triad(want, b, c, 2.5, parallel=parallel)
+    stream.unchecked(parallel)(got, b, c, 2.5)
+    np.testing.assert_array_equal(got, want)
+
+    u = rng.standard_normal((7, 9))
+    cos = np.cos(np.linspace(-1.0, 1.0, 5))
+    want, got = np.zeros_like(u), np.zeros_like(u)
+    diffusion.diffusion_step(u, want, 0.01, 0.1, 0.2, cos, cos, cos, parallel=parallel)
+    diffusion.unchecked(parallel)(u, got, 0.01, 0.1, 0.2, cos, cos, cos)
+    np.testing.assert_array_equal(got, want)
+
+    a = rng.standard_normal((11, 13))
+    for pattern, checked in (("star", stencil.star_stencil), ("box", stencil.box_stencil)):
+        w = stencil.stencil_weights(2, pattern)
+        want, got = np.zeros_like(a), np.zeros_like(a)
+        checked(a, w, 2, want, parallel=parallel)
+        stencil.unchecked(pattern, 2, parallel)(a, w, got)
+        np.testing.assert_array_equal(got, want)
+
+    # two variants, compiled separately
+    assert stream.unchecked(False) is not stream.unchecked(True)
+    assert diffusion.unchecked(False) is not diffusion.unchecked(True)
+    assert stencil.unchecked("star", 2, False) is not stencil.unchecked("star", 2, True)
+
+
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"),
                     reason="needs the JIT")
 def test_serial_and_parallel_variants_have_separate_caches(tmp_path):
@@ -110,10 +162,11 @@ def test_serial_and_parallel_variants_have_separate_caches(tmp_path):
         "import numpy as np\n"
         "from clusterkit.kernels import stream\n"
         "a, b = np.zeros(8), np.ones(8)\n"
-        "stream.stream_triad_serial(a, b, b, 1.0)\n"
-        "stream.stream_triad_parallel(a, b, b, 1.0)\n"
-        "print(sum(stream.stream_triad_serial.stats.cache_hits.values()),\n"
-        "      sum(stream.stream_triad_parallel.stats.cache_hits.values()))\n")
+        "serial, parallel = stream.unchecked(False), stream.unchecked(True)\n"
+        "serial(a, b, b, 1.0)\n"
+        "parallel(a, b, b, 1.0)\n"
+        "print(sum(serial.stats.cache_hits.values()),\n"
+        "      sum(parallel.stats.cache_hits.values()))\n")
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS="1")
     assert run_fresh(code, env).split() == ["0", "0"]   # parallel did not load serial code
     assert run_fresh(code, env).split() == ["1", "1"]   # and each variant's cache works

@@ -147,8 +147,27 @@ def test_wrappers_return_out_and_jitted_kernels_are_callable():
     out = np.zeros_like(a)
     assert st.box_stencil(a, w, 1, out) is out
     out2 = np.zeros_like(a)
-    st.box_stencil_serial(a, w, 1, out2)
+    st.unchecked("box", 1)(a, w, out2)
     np.testing.assert_array_equal(out, out2)
+
+
+def test_unchecked_kernel_is_callable_from_jitted_code():
+    """``unchecked`` hands out the Numba dispatcher itself: jitted code can call it."""
+    kernel = st.unchecked("star", 2)
+
+    @numba.njit
+    def twice(a, w, out):
+        kernel(a, w, out)
+        kernel(a, w, out)
+
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((9, 12))
+    w = st.stencil_weights(2, "star")
+    out, want = np.zeros_like(a), np.zeros_like(a)
+    twice(a, w, out)
+    st.star_stencil(a, w, 2, want)
+    st.star_stencil(a, w, 2, want)
+    np.testing.assert_array_equal(out, want)
 
 
 @pytest.mark.parametrize("bad, exc, match", [
@@ -273,12 +292,12 @@ def test_a_call_compiles_only_the_loop_of_its_radius(tmp_path):
 
 
 def test_kernels_are_cached_per_pattern_and_radius():
-    k2 = st.stencil_kernel("star", 2)
-    assert st.stencil_kernel("star", 2) is k2
-    assert st.stencil_kernel("star", 2, parallel=True) is not k2
-    assert st.stencil_kernel("star", 3) is not k2
-    assert st.stencil_kernel("box", 2) is not k2
+    k2 = st.unchecked("star", 2)
+    assert st.unchecked("star", 2) is k2
+    assert st.unchecked("star", 2, parallel=True) is not k2
+    assert st.unchecked("star", 3) is not k2
+    assert st.unchecked("box", 2) is not k2
     with pytest.raises(ValueError, match="radius"):
-        st.stencil_kernel("star", 0)
+        st.unchecked("star", 0)
     with pytest.raises(ValueError, match="pattern"):
-        st.stencil_kernel("cross", 1)
+        st.unchecked("cross", 1)
