@@ -4,7 +4,10 @@
 
     ck.Grid, ck.DistArray            decomposition and distributed arrays
     ck.open_dataset                  read NetCDF-4/HDF5 variables into DistArrays
-    ck.run_job, ck.check             run a job main (errors: one line, or abort with rank)
+    ck.write_netcdf                  write DistArrays with the input's coordinates
+    ck.from_xarray, DistArray.to_xarray   to and from xarray (optional dependency)
+    ck.run_job, ck.JobArgumentParser run a job's main (bad input: one line; a bug: abort)
+    ck.InputError, ck.check          bad input, raised on every rank (check: agreed first)
     ck.rprint, ck.region, ck.traced  rank-0 printing, timed regions
     ck.world                         the world communicator (starts MPI)
 
@@ -19,8 +22,10 @@ __version__ = "0.1.0"
 #: public name -> module that defines it
 _WHERE = {
     "Grid": "clusterkit.grid", "DistArray": "clusterkit.darray",
-    "open_dataset": "clusterkit.io.dataset",
-    "run_job": "clusterkit.runtime", "check": "clusterkit.comm", "world": "clusterkit.comm",
+    "open_dataset": "clusterkit.io.dataset", "write_netcdf": "clusterkit.io.write",
+    "from_xarray": "clusterkit.interop",
+    "run_job": "clusterkit.runtime", "JobArgumentParser": "clusterkit.runtime",
+    "InputError": "clusterkit.errors", "check": "clusterkit.comm", "world": "clusterkit.comm",
     "rprint": "clusterkit.log", "region": "clusterkit.trace", "traced": "clusterkit.trace",
 }
 

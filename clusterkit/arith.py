@@ -31,8 +31,14 @@ def _describe(grid):
 
 def _result_grid(cls, operands):
     """The grid of the result: that of the DistArray operand with the most axes."""
+    return _leader(cls, operands).grid
+
+
+def _leader(cls, operands):
+    """The DistArray operand with the most axes (the first of them): the result takes its
+    grid and its dimension names and coordinates."""
     arrays = [x for x in operands if isinstance(x, cls)]
-    return max(arrays, key=lambda a: a.ndim).grid
+    return max(arrays, key=lambda a: a.ndim)
 
 
 def _local(x, grid, cls):
@@ -103,6 +109,8 @@ def apply_ufunc(cls, ufunc, method, inputs, kwargs):
     else:
         results = tuple(cls(grid, d) for d in dtypes)
         ufunc(*args, out=tuple(r.interior for r in results), **kwargs)
+    for r in results:
+        _leader(cls, inputs)._labelled(r)
     return results[0] if len(results) == 1 else results
 
 
@@ -110,7 +118,7 @@ def where(cls, condition, x, y):
     """``np.where(condition, x, y)`` with DistArray operands: a DistArray."""
     grid = _result_grid(cls, (condition, x, y))
     c, a, b = (_local(v, grid, cls) for v in (condition, x, y))
-    out = cls(grid, np.result_type(a, b))
+    out = _leader(cls, (condition, x, y))._labelled(cls(grid, np.result_type(a, b)))
     out.interior[...] = b
     np.copyto(out.interior, a, where=np.asarray(c, dtype=bool))
     return out

@@ -39,7 +39,32 @@ class DistArray(NDArrayOperatorsMixin):
         self.dtype = np.dtype(dtype)
         self.ghosted = np.empty(grid.ghosted_shape, dtype=self.dtype)
         self.interior = self.ghosted[grid.interior_index]
+        self.fill_ghosts(0)   # ghosts never hold garbage: 0 until a halo exchange fills them
         self._halo = None
+        #: optional labels (set by ``Variable.read``, kept by reductions and arithmetic,
+        #: used by ``to_xarray`` and ``write_netcdf``): dimension names, ``{dim: 1-D
+        #: global coordinate}``, variable name and attributes
+        self.dims, self.coords, self.name, self.attrs = None, {}, None, {}
+
+    def _labelled(self, other, drop=()):
+        """Give ``other`` this array's dimension names and coordinates, without the
+        axes ``drop``; returns ``other``."""
+        if self.dims is not None:
+            other.dims = tuple(d for i, d in enumerate(self.dims) if i not in drop)
+            other.coords = {d: v for d, v in self.coords.items() if d in other.dims}
+        return other
+
+    def to_xarray(self, root=0, *, dims=None, coords=None, name=None, attrs=None):
+        """This array gathered into an ``xarray.DataArray`` on ``root`` (None on the other
+        ranks; ``root=None``: on every rank). Collective.
+
+        Dimension names, coordinates, name and attributes default to the array's labels
+        (from ``Variable.read``, kept by reductions); ``coords`` may also be a
+        :class:`~clusterkit.io.variable.Variable` of the array's dimensions (or of more,
+        for a reduction of it). xarray is an optional dependency.
+        """
+        from .interop import to_xarray
+        return to_xarray(self, root, dims=dims, coords=coords, name=name, attrs=attrs)
 
     shape = property(lambda self: self.grid.shape, doc="Global shape.")
     ndim = property(lambda self: self.grid.ndim, doc="Number of axes.")
@@ -69,6 +94,15 @@ class DistArray(NDArrayOperatorsMixin):
         if self._halo is None:
             self._halo = HaloExchange(self.grid.topology, self.ghosted, self.grid.halo_spec)
         return self._halo
+
+    def fill_ghosts(self, value):
+        """Set every ghost cell to ``value`` (e.g. a boundary value beyond a non-periodic
+        edge, which halo exchanges leave as it is); the interior is not touched."""
+        for axis, w in enumerate(self.grid.halo):
+            if w:
+                lead = (slice(None),) * axis
+                self.ghosted[lead + (slice(0, w),)] = value
+                self.ghosted[lead + (slice(self.ghosted.shape[axis] - w, None),)] = value
 
     def exchange_halos(self):
         """Fill every ghost cell from the neighbours (blocking)."""
@@ -144,7 +178,7 @@ class DistArray(NDArrayOperatorsMixin):
         check(grid.shape == self.shape and grid.size == self.grid.size,
               f"cannot redistribute an array of shape {self.shape} on {self.grid.size} "
               f"ranks to a grid of shape {grid.shape} on {grid.size} ranks", comm=self.comm)
-        out = DistArray(grid, self.dtype)
+        out = self._labelled(DistArray(grid, self.dtype))
         old, new, me = self.grid.decomposition, grid.decomposition, self.grid.rank
         mine_old = old.local_slices(old.coords_of(me))
         mine_new = new.local_slices(new.coords_of(me))
@@ -179,7 +213,7 @@ class DistArray(NDArrayOperatorsMixin):
     def _result(self, axes, value, replicate):
         if len(axes) == self.ndim:
             return value[()] if isinstance(value, np.ndarray) else value
-        out = DistArray(self.grid.reduced(axes), value.dtype)
+        out = self._labelled(DistArray(self.grid.reduced(axes), value.dtype), axes)
         out.interior[...] = value
         return out.allgather() if replicate else out
 
@@ -211,7 +245,8 @@ class DistArray(NDArrayOperatorsMixin):
             return self.dtype.type(total) if self.dtype == np.float32 else total
         if len(axes) == self.ndim:                          # integers over every axis
             return self._result(axes, _coll.reduce_sum(self, axes, skipna), replicate)
-        out = DistArray(self.grid.reduced(axes), _coll.sum_dtype(self.dtype))
+        out = self._labelled(DistArray(self.grid.reduced(axes), _coll.sum_dtype(self.dtype)),
+                             axes)
         _coll.reduce_sum(self, axes, skipna, out=out.interior)  # reduced grids: no halo
         return out.allgather() if replicate else out
 

@@ -17,6 +17,10 @@ pytestmark = pytest.mark.mpi
 SHAPES = [(13,), (7, 5), (5, 3, 7), (3, 11, 2)]
 
 
+def grid_empty(u):
+    return u.grid.empty(u.dtype)
+
+
 def _gathered(u):
     return u.allgather()
 
@@ -77,6 +81,12 @@ def test_ghost_cells_are_not_touched_and_bool_results_exchange_halos(comm):
     ghosts = np.ones(u.ghosted.shape, bool)
     ghosts[u.grid.interior_index] = False
     assert_all(np.all(u.ghosted[ghosts] == -7.0), "ghost cells changed", comm)
+    fresh = u * 2                    # a new array: ghosts 0, not garbage, until exchanged
+    assert_all(np.all(fresh.ghosted[ghosts] == 0) and np.all(grid_empty(u).ghosted[ghosts] == 0),
+               "ghost cells of a new array are 0", comm)
+    fresh.fill_ghosts(np.inf)
+    assert_all(np.all(fresh.ghosted[ghosts] == np.inf) and
+               np.array_equal(fresh.interior, u.interior * 2), "fill_ghosts", comm)
     mask = u > 3.3
     mask.exchange_halos()
     M = np.pad(np.sqrt(G + 1) > 3.3, ((1, 1), (1, 1)), mode="wrap")  # columns periodic

@@ -5,10 +5,11 @@ import re
 import numpy as np
 from ..errors import InputError
 
-__all__ = ["CALENDARS", "YEAR_DAYS", "AXIS_NEEDS", "attr_str", "axis_kind", "axis_refusal",
-           "describe_axis", "check_latitudes", "check_longitudes", "check_time_values",
-           "calendar_of", "decode_time", "days_since_first", "unpack", "fill_values",
-           "raw_decoding", "decoded_dtype", "converts_exactly", "decode_in_place"]
+__all__ = ["ENCODING_ATTRS", "CALENDARS", "YEAR_DAYS", "AXIS_NEEDS", "attr_str", "axis_kind",
+           "axis_refusal", "describe_axis", "check_latitudes", "check_longitudes",
+           "check_time_values", "calendar_of", "decode_time", "days_since_first", "unpack",
+           "fill_values", "raw_decoding", "decoded_dtype", "converts_exactly",
+           "decode_in_place"]
 
 #: supported CF calendars → canonical name
 CALENDARS = {
@@ -199,6 +200,11 @@ def days_since_first(values, attrs):
     _, factor = _units(attrs)
     v = np.asarray(values, dtype=np.float64)
     return (v - v[0]) * factor if v.size else v
+
+
+#: attributes of a stored variable that describe how it is stored, not its decoded values
+ENCODING_ATTRS = frozenset({"_FillValue", "missing_value", "scale_factor", "add_offset",
+                            "valid_range", "valid_min", "valid_max"})
 
 
 def fill_values(attrs):

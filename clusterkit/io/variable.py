@@ -141,4 +141,10 @@ class Variable:
             cf.decode_in_place(out.interior, self.raw_dtype, self.attrs)
         else:
             out.interior[...] = self.dataset.read(self.name, tuple(source), dtype=dtype)
+        out.dims, out.name = self.dims, self.name
+        out.coords = dict(self.coords)
+        if window is not None and self.dims[window[0]] in out.coords:
+            d = self.dims[window[0]]
+            out.coords[d] = out.coords[d][window[1]:window[2]]
+        out.attrs = {k: v for k, v in self.attrs.items() if k not in cf.ENCODING_ATTRS}
         return out
