@@ -109,6 +109,6 @@ def test_own_job_example_bad_input_is_one_line(example):
     assert proc.returncode == 2 and "no/such" in proc.stderr and "'pr'" not in proc.stderr
     (example / "taken.nc").write_text("keep me")
     proc = _run(example, 2, replace={"smooth.nc": "taken.nc"})
-    assert proc.returncode == 2 and "exists" in proc.stderr
+    one_line(proc, "output 'taken.nc' exists; write it with overwrite=True to replace it")
     assert (example / "taken.nc").read_text() == "keep me"
     assert not [p for p in os.listdir(example) if ".tmp-" in p or p == "fresh.nc"]

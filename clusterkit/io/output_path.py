@@ -27,7 +27,7 @@ def _same_file(a, b):
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _output_problem(path, overwrite, distinct_from=()):
+def _output_problem(path, overwrite, distinct_from=(), replace_hint="pass --overwrite"):
     """The exception that makes ``path`` unusable as output, or ``None``."""
     path = os.fspath(path)
     if not path:
@@ -52,7 +52,7 @@ def _output_problem(path, overwrite, distinct_from=()):
                                     "writable")
     if os.path.lexists(path):
         if not overwrite:
-            return InputFileExistsError(f"output {path!r} exists; pass --overwrite to "
+            return InputFileExistsError(f"output {path!r} exists; {replace_hint} to "
                                         "replace it")
         try:
             mode = os.stat(path).st_mode
@@ -64,7 +64,8 @@ def _output_problem(path, overwrite, distinct_from=()):
     return None
 
 
-def check_output_path(path, overwrite=False, comm=None, *, distinct_from=()):
+def check_output_path(path, overwrite=False, comm=None, *, distinct_from=(),
+                      replace_hint="pass --overwrite"):
     """Check on rank 0 that ``path`` can be written; raise the same error on every rank.
 
     Parameters
@@ -77,6 +78,8 @@ def check_output_path(path, overwrite=False, comm=None, *, distinct_from=()):
     distinct_from : iterable of str
         Paths ``path`` must not name (inputs, other outputs; ``None`` entries are skipped):
         the same resolved path (``./``, ``..``, symlinks) or the same file (hard links).
+    replace_hint : str
+        How the caller lets an existing file be replaced, for the message.
 
     Raises
     ------
@@ -86,4 +89,5 @@ def check_output_path(path, overwrite=False, comm=None, *, distinct_from=()):
         without ``overwrite``, an existing non-regular file, or the same file as one of
         ``distinct_from`` (naming both).
     """
-    _comm.root_decides(lambda: _output_problem(path, overwrite, tuple(distinct_from)), comm)
+    _comm.root_decides(lambda: _output_problem(path, overwrite, tuple(distinct_from),
+                                               replace_hint), comm)
