@@ -93,9 +93,12 @@ def test_read_a_time_window_and_a_narrower_dtype(comm, path):
         ref = x["tas"].values
     with ck.open_dataset(path, comm=comm) as ds:
         var = ds["tas"]
-        grid = ck.Grid((2, NY, NX), comm=comm)
-        u = var.read(grid, time=slice(2, 4))
-        assert_equal_all(u.interior, ref[2:4][grid.local_slices], comm)
+        for kw in ({}, {"dims": (comm.Get_size(), 1, 1), "allow_empty": True}):
+            grid = ck.Grid((2, NY, NX), comm=comm, **kw)   # 2 steps: some ranks own none
+            u = var.read(grid, time=slice(2, 4))
+            assert_equal_all(u.interior, ref[2:4][grid.local_slices], comm)
+            full = u.gather(root=0)
+            assert_equal_all(ref[2:4] if full is None else full, ref[2:4], comm)
         g64 = ck.Grid(var.shape, comm=comm)
         v = ds["pr"].read(g64, dtype="f8")   # float64 holds the int16 exactly: same decoding
         with xr.open_dataset(path) as x:
