@@ -53,3 +53,20 @@ def test_reductions_tiny_two_ranks_with_a_baseline(tmp_path):
     assert {r["impl"] for r in rows} == {"clusterkit", "baseline", "numpy"}
     assert all(r["time_s"]["median"] > 0 and r["percent_of_triad"] > 0 for r in rows)
     assert doc["triad"]["aggregate_GBs"] > 0 and len(doc["load_average_before"]) == 3
+
+
+def test_read_api_tiny_two_ranks(tmp_path):
+    """benchmarks/read_api.py on tiny files: every case runs, the decoded blocks agree
+    (the benchmark checks), the JSON has every case, and its files are removed."""
+    out = tmp_path / "read.json"
+    res = run_mpi(2, os.path.join(ROOT, "benchmarks", "read_api.py"),
+                  ["--shape", "4,19,36", "--repeat", "1", "--rounds", "1",
+                   "--dir", str(tmp_path / "work"), "--out", str(out)],
+                  module=False, timeout=180, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(out.read_text())
+    assert doc["benchmark"] == "read_api" and doc["machine"]["ranks"] == 2
+    for cases in doc["results"].values():
+        assert set(cases) == {"floor", "clusterkit", "by hand", "xarray"}
+        assert all(c["median_s"] > 0 for c in cases.values())
+    assert os.listdir(tmp_path / "work") == []
