@@ -11,8 +11,8 @@ from .jobcontrol import kill_session
 from .launch import (STATUS_VARIABLE, job_environment, job_status, mpi_flavour,
                      mpirun_command, status_channel)
 
-__all__ = ["assert_all", "assert_allclose_all", "assert_equal_all", "run_command", "run_mpi",
-           "CommandResult"]
+__all__ = ["assert_all", "assert_allclose_all", "assert_equal_all",
+           "assert_input_error_everywhere", "run_command", "run_mpi", "CommandResult"]
 
 
 def assert_all(ok, message="", comm=None):
@@ -38,6 +38,21 @@ def _agree_on(check, comm):
         assert_all(False, str(exc), comm)
     else:
         assert_all(True, "", comm)
+
+
+def assert_input_error_everywhere(comm, fn, fragment):
+    """Assert that ``fn()`` raises an :class:`~clusterkit.errors.InputError` with the same
+    message on every rank of ``comm``, containing ``fragment`` (collective)."""
+    from .errors import InputError
+    try:
+        fn()
+    except InputError as exc:
+        message = str(exc)
+    else:
+        message = "no error"
+    messages = comm.allgather(message)
+    assert_all(all(m == messages[0] for m in messages) and fragment in messages[0],
+               f"{messages[0]!r} lacks {fragment!r} or differs between ranks", comm)
 
 
 def assert_allclose_all(actual, desired, rtol=1e-7, atol=0.0, comm=None, **kwargs):

@@ -50,6 +50,17 @@ def shared_dir(comm):
         shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture
+def nc_path(comm, shared_dir):
+    """A small climate NetCDF file every rank sees (tests/ncfiles.py)."""
+    from ncfiles import write_small_climate
+    path = f"{shared_dir}/in.nc"
+    if comm.Get_rank() == 0:
+        write_small_climate(path)
+    comm.Barrier()
+    return path
+
+
 def run_cli(capsys, *argv):
     """Run ``clusterkit ARGV`` in this process; return (status, stdout, stderr)."""
     from clusterkit.cli.main import main

@@ -8,9 +8,9 @@ import pytest
 
 import clusterkit as ck
 from clusterkit.testing import assert_all, assert_equal_all
+from clusterkit.testing import assert_input_error_everywhere as refused
 
 from test_darray_mpi import distribute, global_array
-from test_open_dataset_mpi import _refused
 
 pytestmark = pytest.mark.mpi
 
@@ -104,13 +104,13 @@ def test_mismatched_grids_are_one_error_on_every_rank(comm):
     other = ck.Grid((8, 6), comm=comm, dims=(1, n)).scatter(A if comm.Get_rank() == 0
                                                              else None)
     if a.grid.dims != other.grid.dims:
-        _refused(comm, lambda: a + other, "DistArrays on different grids")
+        refused(comm, lambda: a + other, "DistArrays on different grids")
     b = distribute(comm, global_array((8, 7), "f8", seed=6))
-    _refused(comm, lambda: a + b, "DistArrays on different grids: shape (8, 7)")
-    _refused(comm, lambda: a + np.ones(4), "does not broadcast against a DistArray of "
+    refused(comm, lambda: a + b, "DistArrays on different grids: shape (8, 7)")
+    refused(comm, lambda: a + np.ones(4), "does not broadcast against a DistArray of "
              "global shape (8, 6)")
-    _refused(comm, lambda: a + np.ones((2, 8, 6)), "has more axes")
+    refused(comm, lambda: a + np.ones((2, 8, 6)), "has more axes")
     z = a.mean(axis=0)
-    _refused(comm, lambda: z + a.mean(axis=1), "different grids")
+    refused(comm, lambda: z + a.mean(axis=1), "different grids")
     with pytest.raises(TypeError):
         np.add.reduce(a)         # reductions go through the DistArray methods

@@ -8,21 +8,13 @@ import pytest
 
 import clusterkit as ck
 from clusterkit.testing import assert_all, assert_equal_all
+from clusterkit.testing import assert_input_error_everywhere as refused
 
-from test_open_dataset_mpi import NT, NX, NY, _refused, _write
+from ncfiles import NT, NX, NY
 
 pytestmark = pytest.mark.mpi
 
 xr = pytest.importorskip("xarray")
-
-
-@pytest.fixture
-def path(comm, shared_dir):
-    p = f"{shared_dir}/in.nc"
-    if comm.Get_rank() == 0:
-        _write(p)
-    comm.Barrier()
-    return p
 
 
 def _equal(got, want):
@@ -45,11 +37,11 @@ def _same(got, want, comm, what):
 
 
 @pytest.mark.parametrize("name", ["tas", "pr"])
-def test_to_xarray_equals_xarrays_reading(comm, path, name):
+def test_to_xarray_equals_xarrays_reading(comm, nc_path, name):
     n = comm.Get_size()
-    with xr.open_dataset(path) as x:
+    with xr.open_dataset(nc_path) as x:
         ref = x[name].load()
-    with ck.open_dataset(path, comm=comm) as ds:
+    with ck.open_dataset(nc_path, comm=comm) as ds:
         for kw in ({}, {"dims": (1, 1, n)}, {"dims": (n, 1, 1)}):
             grid = ck.Grid(ds[name].shape, comm=comm, **kw)
             u = ds[name].read(grid)
@@ -69,8 +61,8 @@ def test_to_xarray_equals_xarrays_reading(comm, path, name):
             assert_all(list(anom["time"].values) == list(ref["time"].values), "time", comm)
 
 
-def test_from_xarray_every_rank_or_root_and_round_trip(comm, path):
-    with xr.open_dataset(path) as x:
+def test_from_xarray_every_rank_or_root_and_round_trip(comm, nc_path):
+    with xr.open_dataset(nc_path) as x:
         ref = x["tas"].load()
     for kw in ({}, {"dims": (1, 1, comm.Get_size())}):
         grid = ck.Grid(ref.shape, comm=comm, **kw)
@@ -80,15 +72,15 @@ def test_from_xarray_every_rank_or_root_and_round_trip(comm, path):
             assert_equal_all(u.interior, ref.values[grid.local_slices], comm)
             assert_all(u.dims == ref.dims and u.name == "tas", "labels", comm)
             _same(u.to_xarray(root=None), ref, comm, "round trip")
-    with ck.open_dataset(path, comm=comm) as ds:      # lazily opened: each rank its block
-        with xr.open_dataset(path) as x:
+    with ck.open_dataset(nc_path, comm=comm) as ds:      # lazily opened: each rank its block
+        with xr.open_dataset(nc_path) as x:
             u = ck.from_xarray(x["pr"], ck.Grid((NT, NY, NX), comm=comm))
         assert_equal_all(u.interior, ds["pr"].read(u.grid).interior, comm)
 
 
-def test_labels_carry_into_write_netcdf(comm, path, shared_dir):
+def test_labels_carry_into_write_netcdf(comm, nc_path, shared_dir):
     out = f"{shared_dir}/out.nc"
-    with ck.open_dataset(path, comm=comm) as ds:
+    with ck.open_dataset(nc_path, comm=comm) as ds:
         u = ds["tas"].read(ck.Grid(ds["tas"].shape, comm=comm))
         ck.write_netcdf(out, {"zonal": u.mean(axis=2, skipna=True),
                               "anom": u - u.mean(axis=0)}, like=ds)
@@ -98,17 +90,17 @@ def test_labels_carry_into_write_netcdf(comm, path, shared_dir):
     assert_all(dims == (("time", "lat"), ("time", "lat", "lon"), None), str(dims), comm)
 
 
-def test_bad_input_is_the_same_error_on_every_rank(comm, path):
-    with xr.open_dataset(path) as x:
+def test_bad_input_is_the_same_error_on_every_rank(comm, nc_path):
+    with xr.open_dataset(nc_path) as x:
         ref = x["tas"].load()
     grid = ck.Grid((NT, NY, NX + 1), comm=comm)
-    _refused(comm, lambda: ck.from_xarray(ref, grid), "cannot lay out data of shape "
+    refused(comm, lambda: ck.from_xarray(ref, grid), "cannot lay out data of shape "
              "(5, 7, 11) on a grid of shape (5, 7, 12)")
-    _refused(comm, lambda: ck.from_xarray(ref if comm.Get_rank() == 0 else None, grid),
+    refused(comm, lambda: ck.from_xarray(ref if comm.Get_rank() == 0 else None, grid),
              "cannot lay out data of shape")
     if comm.Get_size() > 1:
-        _refused(comm, lambda: ck.from_xarray(ref if comm.Get_rank() == 1 else None, grid),
+        refused(comm, lambda: ck.from_xarray(ref if comm.Get_rank() == 1 else None, grid),
                  "rank 0 has no data")
     u = ck.from_xarray(ref, ck.Grid(ref.shape, comm=comm))
-    _refused(comm, lambda: u.to_xarray(dims=("a", "b")), "the array has 3")
-    _refused(comm, lambda: u.to_xarray(coords={"lat": np.arange(3)}), "coordinate 'lat'")
+    refused(comm, lambda: u.to_xarray(dims=("a", "b")), "the array has 3")
+    refused(comm, lambda: u.to_xarray(coords={"lat": np.arange(3)}), "coordinate 'lat'")

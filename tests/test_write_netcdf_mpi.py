@@ -10,29 +10,19 @@ import pytest
 
 import clusterkit as ck
 from clusterkit.testing import assert_all, assert_equal_all
-
-from test_open_dataset_mpi import _refused, _write
+from clusterkit.testing import assert_input_error_everywhere as refused
 
 pytestmark = pytest.mark.mpi
 
 xr = pytest.importorskip("xarray")
 
 
-@pytest.fixture
-def path(comm, shared_dir):
-    p = f"{shared_dir}/in.nc"
-    if comm.Get_rank() == 0:
-        _write(p)
-    comm.Barrier()
-    return p
-
-
 @pytest.mark.parametrize("layout", ["default", "time", "lon"])
-def test_written_file_reads_back_with_the_inputs_coordinates(comm, path, shared_dir, layout):
+def test_written_file_reads_back_with_the_inputs_coordinates(comm, nc_path, shared_dir, layout):
     n = comm.Get_size()
     kw = {"default": {}, "time": {"dims": (n, 1, 1)}, "lon": {"dims": (1, 1, n)}}[layout]
     out = f"{shared_dir}/out.nc"
-    with ck.open_dataset(path, comm=comm) as ds:
+    with ck.open_dataset(nc_path, comm=comm) as ds:
         ck.write_netcdf.check(out, like=ds)
         grid = ck.Grid(ds["tas"].shape, comm=comm, **kw)
         tas = ds["tas"].read(grid)
@@ -47,7 +37,7 @@ def test_written_file_reads_back_with_the_inputs_coordinates(comm, path, shared_
                         attrs={"title": "written by a test"},
                         var_attrs={"tas_zonal": {"long_name": "zonal mean"}})
     comm.Barrier()
-    with xr.open_dataset(path) as a, xr.open_dataset(out) as b:
+    with xr.open_dataset(nc_path) as a, xr.open_dataset(out) as b:
         a.load()
         b.load()
     assert_equal_all(b["tas"].values, a["tas"].values, comm)
@@ -74,34 +64,34 @@ def test_written_file_reads_back_with_the_inputs_coordinates(comm, path, shared_
     assert_all(sorted(os.listdir(shared_dir)) == ["in.nc", "out.nc"], "no temporary", comm)
 
 
-def test_bad_output_is_refused_before_anything_is_written(comm, path, shared_dir):
+def test_bad_output_is_refused_before_anything_is_written(comm, nc_path, shared_dir):
     out = f"{shared_dir}/out.nc"
-    with ck.open_dataset(path, comm=comm) as ds:
+    with ck.open_dataset(nc_path, comm=comm) as ds:
         grid = ck.Grid(ds["tas"].shape, comm=comm)
         tas = ds["tas"].read(grid)
-        _refused(comm, lambda: ck.write_netcdf.check(path, like=ds), "same file")
-        _refused(comm, lambda: ck.write_netcdf.check(path, overwrite=True, like=ds),
+        refused(comm, lambda: ck.write_netcdf.check(nc_path, like=ds), "same file")
+        refused(comm, lambda: ck.write_netcdf.check(nc_path, overwrite=True, like=ds),
                  "same file")
-        _refused(comm, lambda: ck.write_netcdf.check(f"{shared_dir}/no/such/out.nc"),
+        refused(comm, lambda: ck.write_netcdf.check(f"{shared_dir}/no/such/out.nc"),
                  "no/such")
         bare = grid.zeros("f4")                  # no dimension names of its own
-        _refused(comm, lambda: ck.write_netcdf(out, {"x": bare}, like=ds),
+        refused(comm, lambda: ck.write_netcdf(out, {"x": bare}, like=ds),
                  "dimensions of 'x' unknown")
-        _refused(comm, lambda: ck.write_netcdf(out, {"x": tas}, dims={"x": ("a", "b")}),
+        refused(comm, lambda: ck.write_netcdf(out, {"x": tas}, dims={"x": ("a", "b")}),
                  "it has 3 dimensions")
-        _refused(comm, lambda: ck.write_netcdf(out, {"tas": tas, "y": np.zeros(3)}, like=ds,
+        refused(comm, lambda: ck.write_netcdf(out, {"tas": tas, "y": np.zeros(3)}, like=ds,
                                                dims={"y": "lat"}),
                  "dimension 'lat' has length 7 in one variable and 3 in 'y'")
-        _refused(comm, lambda: ck.write_netcdf(out, {"tas": tas}, like=ds,
+        refused(comm, lambda: ck.write_netcdf(out, {"tas": tas}, like=ds,
                                                coords={"lon": np.arange(3)}),
                  "coordinate 'lon' has shape (3,)")
         if comm.Get_size() > 1:
-            _refused(comm, lambda: ck.write_netcdf(out, {"y": np.zeros(comm.Get_rank() + 1)},
+            refused(comm, lambda: ck.write_netcdf(out, {"y": np.zeros(comm.Get_rank() + 1)},
                                                    dims={"y": "n"}),
                      "different shapes on different ranks")
         assert_all(sorted(os.listdir(shared_dir)) == ["in.nc"], "nothing written", comm)
         ck.write_netcdf(out, {"tas": tas}, like=ds)
-        _refused(comm, lambda: ck.write_netcdf(out, {"tas": tas}, like=ds), "exists")
+        refused(comm, lambda: ck.write_netcdf(out, {"tas": tas}, like=ds), "exists")
         before = os.stat(out).st_mtime_ns
         ck.write_netcdf(out, {"tas": tas}, like=ds, overwrite=True)
         assert_all(os.stat(out).st_mtime_ns >= before, "overwritten", comm)
