@@ -88,3 +88,23 @@ def test_bad_input_is_the_same_error_on_every_rank(comm, nc_path, shared_dir):
     refused(comm, lambda: ck.open_dataset(f"{shared_dir}/missing.nc", comm=comm),
              "does not exist")
 
+
+
+def test_a_time_axis_cftime_cannot_decode_still_reads(comm, shared_dir):
+    """Reading data does not need decodable time units: the array is labelled with the
+    raw time values, and ``coords`` says what is wrong."""
+    path = f"{shared_dir}/odd.nc"
+    if comm.Get_rank() == 0:
+        import netCDF4
+        with netCDF4.Dataset(path, "w") as f:
+            f.createDimension("time", 3)
+            f.createDimension("x", 4)
+            t = f.createVariable("time", "f8", ("time",))
+            t.units, t[:] = "days since 2000-13-45", [0.0, 1.0, 2.0]
+            f.createVariable("v", "f8", ("time", "x"))[:] = np.arange(12.0).reshape(3, 4)
+    comm.Barrier()
+    with ck.open_dataset(path, comm=comm) as ds:
+        u = ds["v"].read(ck.Grid((3, 4), comm=comm, allow_empty=True))
+        assert_equal_all(u.interior, np.arange(12.0).reshape(3, 4)[u.grid.local_slices], comm)
+        assert_equal_all(u.coords["time"], [0.0, 1.0, 2.0], comm)
+        refused(comm, lambda: ds["v"].coords, "2000-13-45")

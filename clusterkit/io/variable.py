@@ -142,7 +142,11 @@ class Variable:
         else:
             out.interior[...] = self.dataset.read(self.name, tuple(source), dtype=dtype)
         out.dims, out.name = self.dims, self.name
-        out.coords = dict(self.coords)
+        try:
+            out.coords = dict(self.coords)
+        except InputError:   # a time axis cftime cannot decode: label with the raw values
+            out.coords = {d: v for d in self.dims
+                          for v in [self.dataset.coordinate(d)] if v is not None}
         if window is not None and self.dims[window[0]] in out.coords:
             d = self.dims[window[0]]
             out.coords[d] = out.coords[d][window[1]:window[2]]
