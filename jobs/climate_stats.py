@@ -105,7 +105,7 @@ class Layout:
         cf.check_latitudes(self.lat, self.lat_dim)
         cf.check_longitudes(ds.coordinate(self.lon_dim), self.lon_dim)
         self.coords = {d: (ds.coordinate(d) if ds.has_coordinate(d) else np.arange(n),
-                           ds.attrs(d) if d in ds.file else {})
+                           ds.attrs(d) if d in ds else {})
                        for d, n in zip(self.dims, self.shape)}
 
 

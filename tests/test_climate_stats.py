@@ -131,7 +131,7 @@ def test_output_opens_with_netcdf_c_and_ncdump(tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (["{missing}", "{out}"], "does not exist"),
-    (["{notnc}", "{out}"], "is not a NetCDF-4/HDF5 file"),
+    (["{notnc}", "{out}"], "is not a NetCDF file"),
     (["{src}", "{out}", "--var", "pr"], "variable 'pr' not found in"),
     (["{src}", "{existing}"], "exists; pass --overwrite"),
     (["{src}", "/nonexistent-dir/out.nc"], "output directory '/nonexistent-dir' does not exist"),

@@ -1,4 +1,5 @@
-"""Open a NetCDF-4/HDF5 file on every rank and read decoded hyperslabs of its variables."""
+"""Open a NetCDF file (NetCDF-4/HDF5 or NetCDF-3) on every rank and read decoded hyperslabs
+of its variables."""
 
 import os
 
@@ -9,6 +10,7 @@ from .. import comm as _comm
 from ..comm import MPI
 from ..trace import traced
 from . import cf
+from .nc3 import NC3File, is_netcdf3
 from ..errors import InputError, InputFileNotFoundError, InputPermissionError
 
 __all__ = ["Dataset", "open_dataset", "INTERNAL_ATTRS", "public_attrs", "parallel_io"]
@@ -77,9 +79,15 @@ def _input_problem(path):
         return InputError(f"input {path!r} is a directory, not a NetCDF-4 file")
     if not os.access(path, os.R_OK):
         return InputPermissionError(f"input file {path!r} is not readable")
+    if is_netcdf3(path):
+        try:
+            NC3File(path).close()
+        except InputError as exc:
+            return exc
+        return None
     if not h5py.is_hdf5(path):
-        return InputError(f"input {path!r} is not a NetCDF-4/HDF5 file "
-                          "(NetCDF-3 classic files: convert with 'nccopy -k nc4')")
+        return InputError(f"input {path!r} is not a NetCDF file (NetCDF-4/HDF5 or "
+                          "NetCDF-3)")
     try:   # a truncated or damaged file has a valid signature but does not open
         with h5py.File(path, "r"):
             pass
@@ -91,11 +99,13 @@ def _input_problem(path):
 
 
 class Dataset:
-    """A NetCDF-4/HDF5 file opened collectively for reading.
+    """A NetCDF-4/HDF5 or NetCDF-3 file opened collectively for reading.
 
-    With a parallel h5py and several ranks the file is opened with the ``mpio``
-    driver and reads are collective transfers; otherwise each rank opens it
-    with the default driver and reads independently.
+    With a parallel h5py and several ranks a NetCDF-4 file is opened with the ``mpio``
+    driver and reads are collective transfers; otherwise each rank opens it with the
+    default driver and reads independently. A NetCDF-3 file (classic, 64-bit offset,
+    CDF-5) is opened by every rank through netCDF-C (:mod:`clusterkit.io.nc3`) and read
+    independently; decoding and results are the same.
 
     Parameters
     ----------
@@ -108,8 +118,8 @@ class Dataset:
     InputError
         On every rank (an :class:`~clusterkit.errors.InputFileNotFoundError` or
         :class:`~clusterkit.errors.InputPermissionError` where that applies): missing,
-        unreadable, a directory, not an HDF5/NetCDF-4 file, or truncated/damaged so
-        that HDF5 cannot open it. Methods given a variable the file does not have
+        unreadable, a directory, not a NetCDF-4/HDF5 or NetCDF-3 file, or
+        truncated/damaged so that it cannot be opened. Methods given a variable the file does not have
         raise it too, listing the file's variables.
     """
 
@@ -117,9 +127,15 @@ class Dataset:
         self.comm = _comm.resolve(comm)
         self.path = path
         _comm.root_decides(lambda: _input_problem(path), self.comm)
-        self.parallel = parallel_io(self.comm)
-        kwargs = {"driver": "mpio", "comm": self.comm} if self.parallel else {}
-        self.file = h5py.File(path, "r", **kwargs)
+        self.netcdf3 = self.comm.bcast(is_netcdf3(path) if self.comm.Get_rank() == 0
+                                       else None, root=0)
+        if self.netcdf3:   # every rank reads its own hyperslabs through netCDF-C
+            self.parallel = False
+            self.file = NC3File(path)
+        else:
+            self.parallel = parallel_io(self.comm)
+            kwargs = {"driver": "mpio", "comm": self.comm} if self.parallel else {}
+            self.file = h5py.File(path, "r", **kwargs)
         self._coords = {}
 
     def close(self):
@@ -135,6 +151,8 @@ class Dataset:
     # -- structure -------------------------------------------------------------------
     def names(self):
         """Names of the variables (datasets at the root), in file order."""
+        if self.netcdf3:
+            return self.file.names()
         return [k for k, v in self.file.items() if isinstance(v, h5py.Dataset)]
 
     @property
@@ -166,8 +184,12 @@ class Dataset:
             Naming the file's variables, if there is no variable ``name`` (the same on
             every rank: they all see the same file).
         """
-        obj = self.file.get(name) if isinstance(name, str) else None
-        if not isinstance(obj, h5py.Dataset):
+        if self.netcdf3:
+            obj = self.file.variable(name)
+        else:
+            obj = self.file.get(name) if isinstance(name, str) else None
+            obj = obj if isinstance(obj, h5py.Dataset) else None
+        if obj is None:
             raise InputError(f"variable {name!r} not found in {self.path!r}; variables: "
                              f"{', '.join(self.names()) or 'none'}")
         return obj
@@ -176,6 +198,8 @@ class Dataset:
         """Dimension names of variable ``name`` (from its dimension scales; a coordinate
         variable is its own dimension)."""
         ds = self._var(name)
+        if self.netcdf3:
+            return ds.dims
         out = []
         for i, dim in enumerate(ds.dims):
             attached = [s.name for s in dim.values()]
@@ -195,6 +219,9 @@ class Dataset:
     def has_coordinate(self, dim):
         """Whether ``dim`` has a coordinate variable: a 1-D dataset of that name that is a
         real (not netCDF's placeholder) dimension scale, or carries ``units``."""
+        if self.netcdf3:
+            var = self.file.variable(dim)
+            return var is not None and var.dims == (dim,)
         ds = self.file.get(dim)
         if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
             return False
@@ -206,7 +233,7 @@ class Dataset:
     def coordinate(self, dim):
         """Values of the coordinate variable of ``dim`` (None if there is none); read once."""
         if dim not in self._coords:
-            self._coords[dim] = self.file[dim][...] if self.has_coordinate(dim) else None
+            self._coords[dim] = self._var(dim)[...] if self.has_coordinate(dim) else None
         return self._coords[dim]
 
     def axis_kinds(self, name):
@@ -267,7 +294,8 @@ class Dataset:
                 if "time" in kinds.values() and n not in self.dims(n) and refused:
                     raise InputError(self._refusal(n, refused))
             raise InputError(f"no variable in {self.path!r} has identifiable time, latitude "
-                             f"and longitude dimensions (variables: {', '.join(names)})")
+                             f"and longitude dimensions (variables: "
+                             f"{', '.join(names) or 'none'})")
         raise InputError(f"several data variables in {self.path!r}: {', '.join(candidates)}; "
                          "choose one with --var")
 

@@ -207,9 +207,9 @@ def huge(path):
 
 
 def netcdf3(path):
-    """The first bytes of a NetCDF-3 classic file."""
+    """A damaged NetCDF-3 classic file: the signature, then bytes no header has."""
     with open(path, "wb") as f:
-        f.write(b"CDF\x01" + bytes(60))
+        f.write(b"CDF\x01" + b"\xff" * 60)
     return path
 
 

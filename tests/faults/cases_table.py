@@ -54,9 +54,9 @@ MD = ("{out}/d.nc", "--shape", "12,9,16")
 CLIMATE_STATS = [
     _cs("cs-missing-input", ["{in}/missing.nc", OUT], "does not exist"),
     _cs("cs-input-is-directory", ["{in}", OUT], "is a directory"),
-    _cs("cs-text-file", ["{in}/text.nc", OUT], "is not a NetCDF-4/HDF5 file"),
-    _cs("cs-empty-file", ["{in}/empty.nc", OUT], "is not a NetCDF-4/HDF5 file"),
-    _cs("cs-netcdf3-file", ["{in}/netcdf3.nc", OUT], "nccopy -k nc4"),
+    _cs("cs-text-file", ["{in}/text.nc", OUT], "is not a NetCDF file"),
+    _cs("cs-empty-file", ["{in}/empty.nc", OUT], "is not a NetCDF file"),
+    _cs("cs-netcdf3-file", ["{in}/netcdf3.nc", OUT], "has a NetCDF-3 signature but does not open"),
     _cs("cs-truncated", ["{in}/truncated.nc", OUT],
         ("truncated.nc' is truncated or not a NetCDF-4/HDF5 file", "truncated file")),
     _cs("cs-truncated-n2", ["{in}/truncated.nc", OUT],
