@@ -14,6 +14,7 @@ from clusterkit.cli.bench_slurm import failure_line, node_layout
 from clusterkit.slurm.render import render, template_for
 from clusterkit.slurm.sites import load_site
 from clusterkit.slurm.spec import JobSpec
+from test_bench_own_jobs import write_job
 
 cli = run_cli
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -129,6 +130,22 @@ def test_bad_slurm_input_is_one_line_exit_2_and_submits_nothing(tmp_path, capsys
                               "--out", str(out), *argv)
     assert message in one_line(status, err, 2)
     assert not out.exists() and not fake_sbatch.exists()
+
+
+@pytest.mark.parametrize("declaration, scale, message", [
+    ("", [], "or give it with --scale"),
+    ("WEAK_SCALING = {'--shape': '1,2'}", [], "unknown growth factor '2'"),
+    ("WEAK_SCALING = {'--shape': '1,ranks'}", ["--scale", "size=ranks"],
+     "--scale grows --size, which"),
+])
+def test_bad_weak_rule_of_an_own_job_on_slurm_submits_nothing(tmp_path, capsys, fake_sbatch,
+                                                              declaration, scale, message):
+    job = write_job(tmp_path, declaration)
+    out = tmp_path / "res"
+    status, stdout, err = cli(capsys, "bench", "weak", str(job), "--ranks", "1,2", "--slurm",
+                              "--out", str(out), *scale, "--", "--shape", "4,6")
+    assert message in one_line(status, err, 2)
+    assert not out.exists() and not fake_sbatch.exists() and not (tmp_path / "ran").exists()
 
 
 def test_slurm_without_sbatch_on_path(tmp_path, capsys, monkeypatch):
@@ -292,3 +309,18 @@ def test_rejected_submission_cancels_what_was_submitted(slurm, tmp_path, capsys,
     queue = subprocess.run(["squeue", "-h", "-o", "%j %T"], capture_output=True, text=True,
                            check=True, timeout=30).stdout
     assert "bench-diffusion-strong-1 PENDING" not in queue, queue
+
+
+def test_weak_sweep_of_an_own_job_on_slurm(slurm, tmp_path, capsys):
+    job = write_job(tmp_path, 'WEAK_SCALING = {"--shape": {"grow": "ranks,1", '
+                    '"default": "3,5"}}')
+    out = tmp_path / "res"
+    status, stdout, err = cli(capsys, "bench", "weak", str(job), "--ranks", "1,2",
+                              "--repeat", "1", "--warmup", "0", "--slurm", "--time", "5",
+                              "--no-plots", "--out", str(out))
+    assert status == 0, err
+    res = json.loads((out / "results.json").read_text())
+    assert res["weak_rule"] == "--shape: ranks,1 (default 3,5) (WEAK_SCALING in own.py)"
+    assert [p["job_args"] for p in res["points"]] == [["--shape", "3,5"], ["--shape", "6,5"]]
+    assert sorted((tmp_path / "sizes.log").read_text().split("\n")) == [
+        "", "1 3,5 0.0", "2 6,5 0.0"]

@@ -1,12 +1,15 @@
 """``clusterkit bench strong|weak|collect|plot``: scaling sweeps, JSON results, PNG plots.
 
     clusterkit bench strong JOB --ranks 1,2,4 [--repeat R] [--out DIR] [-- job args]
-    clusterkit bench weak   JOB --ranks 1,2,4 [--repeat R] [--out DIR] [-- job args]
+    clusterkit bench weak   JOB --ranks 1,2,4 [--scale ARG=GROWTH] [--repeat R] [--out DIR]
+                            [-- job args]
     clusterkit bench strong JOB --ranks 1,2,4 --slurm [--no-wait] [site options] [-- …]
     clusterkit bench collect DIR [--wait]
     clusterkit bench plot RESULTS.json... [--out DIR] [--labels A,B]
 
-The job's own arguments come after ``--``. Results go to ``DIR/results.json``
+The job's own arguments come after ``--``; a weak sweep grows them by the job's rule
+(:func:`clusterkit.jobs.weak_rule`: ``--scale``, a built-in job's, or the job file's
+``WEAK_SCALING``). Results go to ``DIR/results.json``
 and ``DIR/{time,speedup,breakdown}.png`` (default DIR: ``bench-results/JOB-MODE``);
 nothing is left in DIR when a run fails. Locally the sweep runs with mpirun
 (:mod:`clusterkit.bench.sweep`); with ``--slurm`` it is one Slurm job per rank count
@@ -58,13 +61,15 @@ def add_parser(sub):
     modes = p.add_subparsers(dest="bench_mode", metavar="MODE", parser_class=_BenchParser)
     modes.required = True
     for mode, what in (("strong", "fixed problem, more ranks"),
-                       ("weak", "problem grown with the ranks (stencil, diffusion, demo, "
-                        "climate-stats)")):
+                       ("weak", "problem grown with the ranks by the job's weak-scaling "
+                        "rule")):
         m = modes.add_parser(mode, help=f"{mode} scaling: {what}",
                              description=f"{mode.capitalize()} scaling sweep ({what}). The "
                              "job's own arguments follow '--'.",
                              usage=f"clusterkit bench {mode} JOB --ranks 1,2,4 [--repeat R] "
-                             "[--out DIR] [--slurm [--no-wait] [Slurm options]] [-- job args]")
+                             + ("[--scale ARG=GROWTH] " if mode == "weak" else "")
+                             + "[--out DIR] [--slurm [--no-wait] [Slurm options]] "
+                             "[-- job args]")
         m.add_argument("job", metavar="JOB", help="job name, module path or script.py")
         m.add_argument("--ranks", required=True, metavar="LIST",
                        help="comma-separated rank counts, e.g. 1,2,4")
@@ -81,8 +86,17 @@ def add_parser(sub):
                        "seconds to wait for the jobs (default 3600; they keep running "
                        "after it)")
         m.add_argument("--no-plots", action="store_true", help="write results.json only")
+        if mode == "weak":
+            m.add_argument("--scale", action="append", metavar="ARG=GROWTH",
+                           help="how the job's argument ARG grows with the ranks r "
+                           "(repeatable; replaces the job's own rule): ARG an option name "
+                           "(shape for --shape) or a positional argument's number, GROWTH "
+                           "one factor per comma-separated value of it: 1, ranks, sqrt "
+                           "(x sqrt(r)) or cbrt; e.g. shape=1,ranks,1 or 2=sqrt. Without "
+                           "it: the rule of a built-in job, or the job file's "
+                           "WEAK_SCALING = {...} (docs/profiling.md)")
         _slurm_options(m)
-        m.set_defaults(handler=handle, job_args=[])
+        m.set_defaults(handler=handle, job_args=[], scale=None)
     co = modes.add_parser("collect", help="assemble the results of a --slurm sweep",
                           description="Assemble results.json and the plots of a sweep "
                           "submitted with --slurm (--no-wait) once its jobs have finished. "
@@ -158,7 +172,7 @@ def _remove_made_dirs(path, top):
 
 def _sweep(args):
     from clusterkit.bench.sweep import parse_ranks
-    from clusterkit.jobs import weak_arguments
+    from clusterkit.jobs import weak_rule
     if not args.slurm:
         given = [opt for dest, opt in _SLURM_ONLY if getattr(args, dest) not in (None, False, [])]
         if given:
@@ -166,31 +180,31 @@ def _sweep(args):
                              "sense with --slurm")
     ranks = parse_ranks(args.ranks)
     target, is_module = resolve_job(args.job)
+    rule = (weak_rule(args.job, target, is_module, args.scale)
+            if args.bench_mode == "weak" else None)
     name = os.path.basename(args.job.rstrip("/")) or "job"
     out = args.out or os.path.join("bench-results", f"{name}-{args.bench_mode}")
     top = _first_missing_dir(out)
     try:
         if args.slurm:
             from .bench_slurm import submit_sweep
-            return submit_sweep(args, ranks, target, is_module, name, out)
-        if args.bench_mode == "weak":   # bad arguments fail here, before anything is made
+            return submit_sweep(args, ranks, target, is_module, name, out, rule=rule)
+        if rule is not None:            # bad arguments fail here, before anything is made
             for r in ranks:
-                weak_arguments(args.job, args.job_args, r, os.path.abspath(out))
-        return _local_sweep(args, ranks, target, is_module, out)
+                rule(args.job_args, r, os.path.abspath(out))
+        return _local_sweep(args, ranks, target, is_module, out, rule)
     finally:
         _remove_made_dirs(out, top)      # a failed sweep leaves no trace of itself
 
 
-def _weak(args, workdir):
-    """``run_sweep``'s weak-scaling keywords for the parsed arguments (none for strong)."""
-    if args.bench_mode != "weak":
+def _weak(args, rule, workdir):
+    """``run_sweep``'s weak-scaling keywords for the job's ``rule`` (none for strong)."""
+    if rule is None:
         return {}
-    from clusterkit.jobs import JOBS, weak_arguments
-    return {"scale": lambda r: weak_arguments(args.job, args.job_args, r, workdir),
-            "weak_rule": JOBS[args.job].weak_rule}
+    return {"scale": lambda r: rule(args.job_args, r, workdir), "weak_rule": rule.text}
 
 
-def _local_sweep(args, ranks, target, is_module, out):
+def _local_sweep(args, ranks, target, is_module, out, rule):
     from clusterkit.bench.sweep import JobFailed, prepare_output, publish, run_sweep
     timeout = 600.0 if args.timeout is None else args.timeout
     out = prepare_output(out)
@@ -205,7 +219,7 @@ def _local_sweep(args, ranks, target, is_module, out):
                                 log=lambda line: print(line, flush=True),
                                 warn=lambda line: print(f"clusterkit bench: {line}",
                                                         file=sys.stderr, flush=True),
-                                **_weak(args, work))
+                                **_weak(args, rule, work))
         except JobFailed as exc:
             sys.stderr.write(f"clusterkit bench: error: {exc}\n")
             return exc.status

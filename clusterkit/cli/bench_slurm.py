@@ -27,7 +27,7 @@ import time
 from ..bench.batch import (PointMissing, collect_results, profile_path, read_manifest,
                            staging_dir, write_manifest)
 from ..bench.sweep import JobFailed, prepare_output, publish
-from ..jobs import JOBS, weak_arguments
+from ..jobs import weak_rule
 from ..launch import job_environment
 from ..slurm.commands import find_command, run_slurm
 from ..slurm.query import FINISHED_STATES, job_records
@@ -198,13 +198,13 @@ def _warmup(args):
     return 1 if args.warmup is None else args.warmup
 
 
-def _specs(args, ranks, target, is_module, name, staging, site):
+def _specs(args, ranks, target, is_module, name, staging, site, rule):
     """Validate everything and return ``[(ranks, spec, setup commands)]``; submit nothing."""
     runs = _warmup(args) + args.repeat
     specs = []
     for r in ranks:
-        job_args, setup = (weak_arguments(args.job, args.job_args, r, staging)
-                           if args.bench_mode == "weak" else (list(args.job_args), []))
+        job_args, setup = (rule(args.job_args, r, staging) if rule is not None
+                           else (list(args.job_args), []))
         nodes, per_node = node_layout(r, args.ntasks_per_node)
         env = (("CLUSTERKIT_PROFILE", "1"), ("CLUSTERKIT_TRACE", ""),
                ("CLUSTERKIT_PROFILE_JSON", profile_path(staging, r, RUN_INDEX)))
@@ -231,15 +231,20 @@ def _prepare(specs):
                                 f"{proc.returncode}: {lines[-1]}", 1)
 
 
-def submit_sweep(args, ranks, target, is_module, name, out):
+def submit_sweep(args, ranks, target, is_module, name, out, rule=None):
     """Submit the sweep of parsed ``bench strong|weak --slurm`` arguments; exit status.
 
-    Every option, the site profile and the jobs' specs are checked before sbatch is looked
-    for or anything is written. The caller removes ``out`` if it made it and it stays empty.
+    ``rule`` is the job's weak-scaling :class:`clusterkit.jobs.Rule` (default: found by
+    :func:`clusterkit.jobs.weak_rule`). Every option, the site profile and the jobs' specs
+    are checked before sbatch is looked for or anything is written. The caller removes
+    ``out`` if it made it and it stays empty.
     """
+    if args.bench_mode == "weak" and rule is None:
+        rule = weak_rule(args.job, target, is_module, getattr(args, "scale", None))
     site = load_site(args.site)
     staging = staging_dir(out)
-    specs = _specs(args, ranks, target, is_module, name, staging, site)
+    specs = _specs(args, ranks, target, is_module, name, staging, site,
+                   rule if args.bench_mode == "weak" else None)
     find_command("sbatch")
     out = prepare_output(out)
     submitted, created, done = [], False, False
@@ -263,7 +268,7 @@ def submit_sweep(args, ranks, target, is_module, name, out):
             "job_args": list(args.job_args), "ranks": list(ranks), "repeat": args.repeat,
             "warmup": _warmup(args), "cpus_per_task": args.cpus_per_task or 1,
             "site": site.name, "plots": not args.no_plots, "points": points,
-            "weak_rule": JOBS[args.job].weak_rule if args.bench_mode == "weak" else None})
+            "weak_rule": rule.text if args.bench_mode == "weak" else None})
         done = True
     except JobFailed as exc:
         sys.stderr.write(f"clusterkit bench: error: {exc}\n")
