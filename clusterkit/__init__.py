@@ -9,6 +9,7 @@
     ck.run_job, ck.JobArgumentParser run a job's main (bad input: one line; a bug: abort)
     ck.InputError, ck.check          bad input, raised on every rank (check: agreed first)
     ck.rprint, ck.region, ck.traced  rank-0 printing, timed regions
+    ck.warmup                        compile a Numba kernel before a timed loop
     ck.world                         the world communicator (starts MPI)
 
 Each name is loaded on first use (PEP 562): importing this package imports neither
@@ -27,6 +28,7 @@ _WHERE = {
     "run_job": "clusterkit.runtime", "JobArgumentParser": "clusterkit.runtime",
     "InputError": "clusterkit.errors", "check": "clusterkit.comm", "world": "clusterkit.comm",
     "rprint": "clusterkit.log", "region": "clusterkit.trace", "traced": "clusterkit.trace",
+    "warmup": "clusterkit.jit",
 }
 
 __all__ = ["__version__"] + sorted(_WHERE)

@@ -37,6 +37,12 @@ The library's own regions are ``halo.start``/``halo.finish``,
 ``collective.<name>``, ``darray.gather``/``allgather``/``redistribute`` and
 ``io.read``/``io.write``/``io.close``; :func:`category` groups them into the
 halo / I/O / other breakdown that ``clusterkit bench`` plots.
+
+While tracing is on, the time Numba spends compiling a kernel or loading it from its
+cache (the first call of each kernel and argument types in a process;
+:mod:`clusterkit.jit` observes it) is booked as the region ``jit``, its own line of
+the table and of the breakdown, and taken out of every region it happened in: a
+region's time is its own work, and the breakdown's compute excludes JIT.
 """
 
 import functools
@@ -45,8 +51,9 @@ import platform
 import sys
 import time
 
+from . import jit as _jit
 from .node import describe_node
-from .trace_report import (MAX_EVENTS, PROFILE_FORMAT, category, chrome_trace,
+from .trace_report import (JIT, MAX_EVENTS, PROFILE_FORMAT, category, chrome_trace,
                            format_table, write_json_atomic)
 from .trace_report import summarise as _summarise
 from .errors import InputError
@@ -66,10 +73,12 @@ _trace_path = None     # Chrome trace output (rank 0 writes it)
 _json_path = None      # JSON summary output
 _t0 = 0                # job start on this rank (perf_counter_ns)
 _regions = {}          # name -> its cached _Region (with the totals of the name)
-_open = []             # (region, start_ns) of the regions open now, innermost last
+_open = []             # (region, start_ns, jit_ns) of the regions open now, innermost last
 _open_lib = 0          # library regions among them
 _events = []           # (name, start_ns, end_ns) kept for the trace file
 _dropped = 0           # events not kept (beyond MAX_EVENTS)
+_jit_ns = 0            # time in Numba's compiler so far (taken out of the open regions)
+_jit_compiles = 0      # JIT spans in which Numba compiled (the others loaded from its cache)
 
 
 class _Null:
@@ -91,7 +100,7 @@ class _Region:
     """The (cached, shared) context manager of one region name while tracing is on.
 
     It keeps the totals of its name. Re-entrant: the start times live on one stack
-    per process, not in the object.
+    per process, not in the object. Its time excludes the JIT spans inside it.
     """
 
     __slots__ = ("name", "lib", "calls", "total_ns", "top_ns")
@@ -103,7 +112,7 @@ class _Region:
     def __enter__(self):
         global _open_lib
         _open_lib += self.lib
-        _open.append((self, _now()))
+        _open.append((self, _now(), _jit_ns))
         return self
 
     def __exit__(self, exc_type, exc, tb):
@@ -111,13 +120,14 @@ class _Region:
         end = _now()
         if not _open:               # it was opened before a reset(): ignore it
             return False
-        r, start = _open.pop()
+        r, start, jit_start = _open.pop()
+        spent = end - start - (_jit_ns - jit_start)
         r.calls += 1
-        r.total_ns += end - start
+        r.total_ns += spent
         if r.lib:
             _open_lib -= 1
             if _open_lib == 0:      # the outermost library region: counts in the breakdown
-                r.top_ns += end - start
+                r.top_ns += spent
         if _trace_path is not None:
             if len(_events) < MAX_EVENTS:
                 _events.append((r.name, start, end))
@@ -133,12 +143,32 @@ def _region_of(name):
     return r
 
 
+def _record_jit(start, end, compiled):
+    """Book one span in Numba's compiler (from :func:`clusterkit.jit.watch`) as ``jit``."""
+    global _jit_ns, _jit_compiles, _dropped
+    if not _on:
+        return
+    spent = end - start
+    _jit_ns += spent
+    _jit_compiles += bool(compiled)
+    r = _region_of(JIT)
+    r.calls += 1
+    r.total_ns += spent
+    r.top_ns += spent         # taken out of the enclosing regions: its own breakdown line
+    if _trace_path is not None:
+        if len(_events) < MAX_EVENTS:
+            _events.append((JIT, start, end))
+        else:
+            _dropped += 1
+
+
 def totals():
     """This rank's records so far: ``{name: (calls, total_ns, top_ns)}``.
 
     ``top_ns`` is the time during which the region was the outermost library
     region (what the breakdown counts); 0 for a user's regions. Regions still
-    open are not counted yet.
+    open are not counted yet. Times exclude the JIT spans inside a region; those
+    are the region ``jit``.
     """
     return {r.name: (r.calls, r.total_ns, r.top_ns) for r in _regions.values() if r.calls}
 
@@ -228,6 +258,7 @@ def enable(profile=True, trace_path=None, profile_json=None):
     if not _on and not totals() and not _open:  # first start since reset(): origin of times
         _t0 = _now()
     _on = True
+    _jit.watch(_record_jit)
 
 
 def disable():
@@ -238,10 +269,11 @@ def disable():
 
 def reset():
     """Switch off and forget everything, including whether the environment was read."""
-    global _on, _configured, _profile, _trace_path, _json_path, _open_lib, _dropped
+    global _on, _configured, _profile, _trace_path, _json_path, _open_lib, _dropped, _jit_ns, \
+        _jit_compiles
     _on = _configured = _profile = False
     _trace_path = _json_path = None
-    _open_lib = _dropped = 0
+    _open_lib = _dropped = _jit_ns = _jit_compiles = 0
     for r in _regions.values():
         r.calls = r.total_ns = r.top_ns = 0
     del _open[:], _events[:]
@@ -309,6 +341,7 @@ def _local_record(sync):
     rec = {"t0": _t0 - sync, "names": names,
            "calls": [agg[n][0] for n in names], "total": [agg[n][1] for n in names],
            "top": [agg[n][2] for n in names], "dropped": _dropped,
+           "jit_compiles": _jit_compiles,
            "max_events": MAX_EVENTS, "events": None, "host": platform.node()}
     if _trace_path is not None:
         import numpy as np

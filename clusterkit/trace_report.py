@@ -7,13 +7,17 @@ gathers: no state, no MPI.
 import json
 import os
 
-__all__ = ["PROFILE_FORMAT", "MAX_EVENTS", "category", "summarise", "format_table",
-           "chrome_trace", "write_json_atomic"]
+__all__ = ["PROFILE_FORMAT", "MAX_EVENTS", "JIT", "BREAKDOWN", "category", "summarise",
+           "format_table", "chrome_trace", "write_json_atomic"]
 
 #: value of the ``format`` key of the JSON summary written for CLUSTERKIT_PROFILE_JSON
 PROFILE_FORMAT = "clusterkit-profile"
 #: events kept per rank for the trace file (more are counted but not kept)
 MAX_EVENTS = int(os.environ.get("CLUSTERKIT_TRACE_MAX_EVENTS", "1000000"))
+#: the region of the time Numba spends compiling kernels or loading them from its cache
+JIT = "jit"
+#: the breakdown's categories, in the order reports list them
+BREAKDOWN = ("compute", "jit", "halo", "io", "other")
 
 _categories = {}       # name -> category or None (cache)
 _LIBRARY_PREFIXES = (("halo.", "halo"), ("io.", "io"), ("collective.", "other"),
@@ -21,15 +25,17 @@ _LIBRARY_PREFIXES = (("halo.", "halo"), ("io.", "io"), ("collective.", "other"),
 
 
 def category(name):
-    """Breakdown category of a region name: ``"halo"``, ``"io"``, ``"other"`` or ``None``.
+    """Breakdown category of a region name: ``"jit"``, ``"halo"``, ``"io"``, ``"other"``
+    or ``None``.
 
-    ``halo.*`` → halo, ``io.*`` → io, ``collective.*`` and ``darray.*``
-    (reductions, gathers, redistributions) → other; any other name (a user's
-    region) → ``None``: its time counts as compute in the breakdown.
+    ``jit`` (:data:`JIT`) → jit, ``halo.*`` → halo, ``io.*`` → io, ``collective.*``
+    and ``darray.*`` (reductions, gathers, redistributions) → other; any other name
+    (a user's region) → ``None``: its time counts as compute in the breakdown.
     """
     cat = _categories.get(name, 0)
     if cat == 0:
-        cat = next((c for p, c in _LIBRARY_PREFIXES if name.startswith(p)), None)
+        cat = "jit" if name == JIT else \
+            next((c for p, c in _LIBRARY_PREFIXES if name.startswith(p)), None)
         _categories[name] = cat
     return cat
 
@@ -55,16 +61,14 @@ def summarise(parts):
                       "top_s": top, "min_s": min(total), "mean_s": mean, "max_s": max(total),
                       "imbalance": max(total) / mean if mean > 0 else 1.0,
                       "pct_wall": 100.0 * mean / wall if wall > 0 else 0.0}
-    breakdown = {}
-    for cat in ("halo", "io", "other"):
-        per_rank = [sum(v["top_s"][r] for v in regions.values() if v["category"] == cat)
-                    for r in range(size)]
-        breakdown[cat] = sum(per_rank) / size
-    breakdown["compute"] = max(0.0, wall - sum(breakdown.values()))
+    library = {cat: sum(v["top_s"][r] for v in regions.values() if v["category"] == cat
+                        for r in range(size)) / size for cat in BREAKDOWN[1:]}
+    breakdown = {"compute": max(0.0, wall - sum(library.values())), **library}
     return {"format": PROFILE_FORMAT, "version": 1, "ranks": size, "wall_s": wall,
             "rank_wall_s": [-p["t0"] * 1e-9 for p in parts], "regions": regions,
             "breakdown_s": breakdown, "dropped_events": [p["dropped"] for p in parts],
             "hosts": [p.get("host") for p in parts],
+            "jit_compiles": [p.get("jit_compiles", 0) for p in parts],
             "max_events": max(p.get("max_events", MAX_EVENTS) for p in parts)}
 
 
@@ -87,9 +91,16 @@ def format_table(summary):
     b = summary["breakdown_s"]
     lines += [rule, "times are per rank: min/mean/max over ranks of the time inside the "
               "region; imbal = max/mean;",
-              "%wall = mean / wall time; nested regions are also counted in their parents",
-              f"breakdown (mean over ranks): compute {b['compute']:.4g} s, halo "
-              f"{b['halo']:.4g} s, I/O {b['io']:.4g} s, other {b['other']:.4g} s", rule]
+              "%wall = mean / wall time; nested regions are also counted in their parents"]
+    if JIT in summary["regions"]:
+        spans = max(summary["regions"][JIT]["calls"])
+        compiles = max(summary.get("jit_compiles") or [0])
+        lines += ["jit = time in Numba's compiler, compiling kernels or loading them from its "
+                  "cache", f"      ({spans} times, {compiles} compiling; max over ranks), taken "
+                  "out of the regions it happened in"]
+    lines += [f"breakdown (mean over ranks): compute {b['compute']:.4g} s, jit "
+              f"{b.get('jit', 0.0):.4g} s, halo {b['halo']:.4g} s, I/O {b['io']:.4g} s, "
+              f"other {b['other']:.4g} s", rule]
     dropped = sum(summary["dropped_events"])
     if dropped:
         lines.append(f"trace: {dropped} events beyond {summary.get('max_events', MAX_EVENTS)} "

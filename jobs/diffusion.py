@@ -51,6 +51,7 @@ from clusterkit.faultinject import fault_point, step_pause
 from clusterkit.io.checkpoint import EXIT_CHECKPOINTED
 from clusterkit.io.ncwrite import NCWriter
 from clusterkit.io.output_path import check_output_path
+from clusterkit.jit import warmup
 from clusterkit.kernels import diffusion_kappa_dt_limit, diffusion_step
 from clusterkit.kernels.diffusion import unchecked as unchecked_diffusion_step
 from clusterkit.log import rprint
@@ -58,6 +59,7 @@ from clusterkit.memory import check_fits_in_memory
 from clusterkit.options import parse_ints
 from clusterkit.partition import choose_grid
 from clusterkit.runtime import JobArgumentParser, exit_job, run_job
+from clusterkit.trace import region
 
 from ._checkpoint_args import add_checkpoint_arguments, checkpointer_from_args
 
@@ -262,30 +264,33 @@ def main(argv=None, comm=None):
     if ck is not None:
         rprint(f"checkpointing to {ck.directory}", comm=comm)
 
+    # compile or load the kernel now: the time steps then run machine code from the first
+    warmup(kernel, u.ghosted, v.ghosted, kappa_dt, dphi, dlam, lc, lb, la)
     stepping = 0.0
     startup = None
-    for step in range(start + 1, args.steps + 1):
-        fault_point("step", step, grid.comm.Get_rank())
-        t0 = MPI.Wtime()
-        u.exchange_halos()
-        if step == start + 1:  # the checked entry point validates the arrays once
-            diffusion_step(u.ghosted, v.ghosted, kappa_dt, dphi, dlam, lc, lb, la,
-                           parallel=parallel)
-        else:
-            kernel(u.ghosted, v.ghosted, kappa_dt, dphi, dlam, lc, lb, la)
-        u, v = v, u
-        if step == start + 1:
-            age = _process_age()
-            startup = age if age is not None else MPI.Wtime() - t_enter
-        else:
-            stepping += MPI.Wtime() - t0
-        if step == args.steps or (args.every and step % args.every == 0):
-            mean = _diagnostic(u, cos_c, step, comm)
-        step_pause()
-        if ck is not None and ck.at_step(step, {"u": u}, {"mean0": mean0}):
-            rprint(f"stop signal: wrote a checkpoint at step {step}; exiting with status "
-                   f"{EXIT_CHECKPOINTED}", comm=comm)
-            return EXIT_CHECKPOINTED
+    with region("diffusion.steps"):
+        for step in range(start + 1, args.steps + 1):
+            fault_point("step", step, grid.comm.Get_rank())
+            t0 = MPI.Wtime()
+            u.exchange_halos()
+            if step == start + 1:  # the checked entry point validates the arrays once
+                diffusion_step(u.ghosted, v.ghosted, kappa_dt, dphi, dlam, lc, lb, la,
+                               parallel=parallel)
+            else:
+                kernel(u.ghosted, v.ghosted, kappa_dt, dphi, dlam, lc, lb, la)
+            u, v = v, u
+            if step == start + 1:
+                age = _process_age()
+                startup = age if age is not None else MPI.Wtime() - t_enter
+            else:
+                stepping += MPI.Wtime() - t0
+            if step == args.steps or (args.every and step % args.every == 0):
+                mean = _diagnostic(u, cos_c, step, comm)
+            step_pause()
+            if ck is not None and ck.at_step(step, {"u": u}, {"mean0": mean0}):
+                rprint(f"stop signal: wrote a checkpoint at step {step}; exiting with status "
+                       f"{EXIT_CHECKPOINTED}", comm=comm)
+                return EXIT_CHECKPOINTED
 
     if startup is None:  # restarted at the last step: nothing ran
         startup = MPI.Wtime() - t_enter

@@ -6,7 +6,7 @@ import types
 
 import numba
 
-__all__ = ["njit_cached", "serial_and_parallel", "library_stamp", "STAMP"]
+__all__ = ["njit_cached", "serial_and_parallel", "dispatch_route", "library_stamp", "STAMP"]
 
 
 def library_stamp(folder=os.path.dirname(os.path.abspath(__file__))):
@@ -85,3 +85,27 @@ def serial_and_parallel(body, **options):
     parallel = numba.njit(cache=True, parallel=True, **options)(
         _clone(body, f"parallel__{STAMP}"))
     return serial, parallel
+
+
+def dispatch_route(route):
+    """Decorator for a checked kernel entry: name the Numba dispatcher it calls.
+
+    ``clusterkit.jit.warmup(entry, *args, **kwargs)`` then compiles (or loads from the
+    cache) that dispatcher for the types of ``args`` without running the entry, so a
+    job can warm up the public, checked kernels too.
+
+    Parameters
+    ----------
+    route : callable
+        ``route(*args, **kwargs) -> (dispatcher, dispatcher_args)``: the dispatcher the
+        entry would call with these arguments, and the arguments it would pass.
+
+    Returns
+    -------
+    callable
+        A decorator that sets ``entry.dispatch_route = route`` and returns ``entry``.
+    """
+    def mark(entry):
+        entry.dispatch_route = route
+        return entry
+    return mark

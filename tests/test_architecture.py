@@ -18,7 +18,7 @@ LAYERS = {
     "clusterkit.partition": 2, "clusterkit.topology": 2, "clusterkit.halo": 2,
     "clusterkit.grid": 2, "clusterkit.darray": 2, "clusterkit.arith": 2,
     "clusterkit.interop": 2, "clusterkit.collectives": 2,
-    "clusterkit.trace": 2, "clusterkit.log": 2, "clusterkit.memory": 2,
+    "clusterkit.trace": 2, "clusterkit.jit": 2, "clusterkit.log": 2, "clusterkit.memory": 2,
     "clusterkit.io": 3, "clusterkit.slurm": 3, "clusterkit.bench": 3,
     "clusterkit.runtime": 4, "clusterkit.testing": 4,
     "clusterkit.cli": 5, "clusterkit.jobs": 5,

@@ -55,7 +55,7 @@ def test_strong_sweep_writes_results_and_plots(strong):
                    and c.endswith("-m clusterkit.jobs.demo --shape 4,8,16")
                    for c in p["commands"])
         b = p["breakdown_s"]
-        assert set(b) == {"compute", "halo", "io", "other"} and b["compute"] > 0
+        assert set(b) == {"compute", "jit", "halo", "io", "other"} and b["compute"] > 0
     assert res["versions"]["mpi4py"] and res["machine"]["cores_available"] == cores
     assert res["plots"] == ["time.png", "speedup.png", "breakdown.png"]
 

@@ -154,6 +154,7 @@ def test_a_kernel_off_by_1e_6_fails_validation_on_every_rank(comm, capsys, monke
     # the first iteration calls the checked kernel, the others the unchecked one
     monkeypatch.setitem(job._KERNELS, "star", slightly_wrong)
     monkeypatch.setattr(job, "unchecked_stencil", unchecked_slightly_wrong)
+    monkeypatch.setattr(job, "warmup", lambda kernel, *args: 0.0)  # a lambda: nothing to warm
     status = job.main(["2", "12", "star", "1"], comm=comm)
     out = capsys.readouterr().out
     assert_all(status == 1, f"status {status}", comm=comm)

@@ -189,7 +189,8 @@ def test_breakdown_counts_the_outermost_library_region_only():
     assert agg["halo.finish"][2] == agg["halo.finish"][1] > 0  # user regions do not count
     assert agg["user.step"][2] == 0
     assert [trace.category(n) for n in ("halo.x", "io.read", "collective.y", "darray.z",
-                                        "compute")] == ["halo", "io", "other", "other", None]
+                                        "compute", "jit", "jitter")] == \
+        ["halo", "io", "other", "other", None, "jit", None]
 
 
 def test_events_beyond_max_events_are_counted_not_kept(monkeypatch, tmp_path):
@@ -293,7 +294,8 @@ def test_finalize_writes_table_trace_and_json(tmp_path):
     assert prof["regions"]["step"]["calls"] == [3]
     assert summary["regions"]["io.write"]["total_s"] == prof["regions"]["io.write"]["total_s"]
     b = prof["breakdown_s"]
-    assert b["compute"] + b["halo"] + b["io"] + b["other"] == pytest.approx(prof["wall_s"])
+    assert list(b) == ["compute", "jit", "halo", "io", "other"] and b["jit"] == 0.0
+    assert sum(b.values()) == pytest.approx(prof["wall_s"])
     # which machine produced it (under Slurm, bench --slurm reports the compute node from this)
     assert prof["hosts"] == [platform.node()] and prof["node"]["hostname"] == platform.node()
     assert prof["node"]["cpu_count"] == os.cpu_count() and "cpu_model" in prof["node"]

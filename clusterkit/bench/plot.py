@@ -14,8 +14,10 @@ Plots (``prefix`` is empty for one sweep, ``compare-`` for an overlay):
     (weak; the y-axis says which), ideal ``S = r``, and parallel efficiency
     ``E = S / r``, ideal 1;
 ``breakdown.png``
-    per rank count, the mean rank's time stacked as compute / halo / I/O /
-    other (collectives, gathers), from the tracer's outermost library regions.
+    per rank count, the mean rank's time stacked as compute / JIT (Numba
+    compiling or loading kernels) / halo / I/O / other (collectives, gathers),
+    from the tracer's outermost library regions (results without a ``jit``
+    entry, from before it was measured, count it as 0).
 
 Oversubscribed points (more ranks than cores) are drawn hollow (hatched bars);
 a dotted line marks the core count. Busy points (the machine's load average exceeded
@@ -32,8 +34,8 @@ __all__ = ["scaling_curve", "scaling_figures", "plot_results", "speedup_label", 
 #: file names of the plots
 PLOTS = ("time.png", "speedup.png", "breakdown.png")
 #: breakdown categories (key in the results, label)
-CATEGORIES = (("compute", "compute"), ("halo", "halo exchange"), ("io", "I/O"),
-              ("other", "other (collectives, gathers)"))
+CATEGORIES = (("compute", "compute"), ("jit", "JIT (compile, cache load)"),
+              ("halo", "halo exchange"), ("io", "I/O"), ("other", "other (collectives, gathers)"))
 
 
 def scaling_curve(results):
@@ -195,7 +197,7 @@ def scaling_figures(runs):
         x = list(range(len(pts)))
         bottom = [0.0] * len(pts)
         for j, (key, name) in enumerate(CATEGORIES):
-            h = [p["breakdown_s"][key] for p in pts]
+            h = [p["breakdown_s"].get(key, 0.0) for p in pts]
             bars = ax.bar(x, h, bottom=bottom, color=f"C{j}", label=name, width=0.7)
             for bar, p in zip(bars, pts):
                 if p.get("oversubscribed"):

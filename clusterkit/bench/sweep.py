@@ -8,7 +8,7 @@ the job: no interpreter start-up, imports or ``mpirun``), the launch time is
 the whole ``mpirun`` as seen from outside. Per rank count the results hold the
 median and spread of both over the repeats, the per-region times (median over
 repeats of the slowest rank's and of the mean rank's time), the
-compute/halo/I/O/other breakdown, whether the point was oversubscribed (more
+compute/jit/halo/I/O/other breakdown, whether the point was oversubscribed (more
 ranks than cores), the machine's load average when the point started and whether
 it exceeded the machine's cores (``busy``: other processes competed for them, so
 the times may be slow; a warning says so), and the exact commands.
@@ -31,7 +31,7 @@ from ..jobcontrol import kill_session, start_mpirun
 from ..launch import (check_rank_count, job_environment, mpi_flavour, mpirun_command,
                       shell_command, trace_exports)
 from ..threads import available_cores
-from ..trace_report import write_json_atomic
+from ..trace_report import BREAKDOWN, write_json_atomic
 from .describe import host_info, summary
 from .results import RESULTS_FORMAT
 from ..errors import InputError
@@ -128,8 +128,8 @@ def _point_summary(profiles):
                       "mean_s": statistics.median(r["mean_s"] for r in rows),
                       "min_s": statistics.median(r["min_s"] for r in rows),
                       "imbalance": statistics.median(r["imbalance"] for r in rows)}
-    breakdown = {k: statistics.median(p["breakdown_s"][k] for p in profiles)
-                 for k in ("compute", "halo", "io", "other")}
+    breakdown = {k: statistics.median(p["breakdown_s"].get(k, 0.0) for p in profiles)
+                 for k in BREAKDOWN}
     return regions, breakdown
 
 
