@@ -4,7 +4,7 @@ import numpy as np
 from numba import prange
 
 from ._checks import check_array, check_disjoint, check_positive_float, check_same_shape
-from ._jit import serial_and_parallel
+from ._jit import dispatch_route, serial_and_parallel
 from ._prefetch import prefetch_row_ahead, row_segment
 
 __all__ = ["diffusion_kappa_dt_limit", "diffusion_step"]
@@ -96,6 +96,9 @@ def _check_cos(ny, cos_c, cos_n, cos_s):
             raise ValueError(f"{name} must be >= 0 (0 on a face at a pole)")
 
 
+@dispatch_route(lambda u, v, kappa_dt, dphi, dlam, cos_c, cos_n, cos_s, *, parallel=False:
+                (unchecked(parallel), (u, v, float(kappa_dt), float(dphi), float(dlam), cos_c,
+                                       cos_n, cos_s)))
 def diffusion_step(u, v, kappa_dt, dphi, dlam, cos_c, cos_n, cos_s, *, parallel=False):
     """One explicit (forward-Euler) diffusion step on the sphere, written into ``v``.
 

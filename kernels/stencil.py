@@ -4,7 +4,7 @@ import numpy as np
 from numba import prange
 
 from ._checks import check_array, check_disjoint, check_int, check_same_shape
-from ._jit import serial_and_parallel
+from ._jit import dispatch_route, serial_and_parallel
 from ._stencil_radius import stencil_rows
 from ._tuning import output_rows_per_pass
 
@@ -147,6 +147,8 @@ def _check(a, w, radius, out):
     return r
 
 
+@dispatch_route(lambda a, w, radius, out, *, parallel=False:
+                (unchecked("star", int(radius), parallel), (a, w, out)))
 def star_stencil(a, w, radius, out, *, parallel=False):
     """Add the star stencil of ``a`` to the interior of ``out``.
 
@@ -187,6 +189,8 @@ def star_stencil(a, w, radius, out, *, parallel=False):
     return out
 
 
+@dispatch_route(lambda a, w, radius, out, *, parallel=False:
+                (unchecked("box", int(radius), parallel), (a, w, out)))
 def box_stencil(a, w, radius, out, *, parallel=False):
     """Add the box stencil of ``a`` to the interior of ``out``.
 

@@ -6,7 +6,7 @@ import numpy as np
 from numba import prange
 
 from ._checks import check_array, check_disjoint, check_same_shape
-from ._jit import serial_and_parallel
+from ._jit import dispatch_route, serial_and_parallel
 
 __all__ = ["stream_triad"]
 
@@ -51,6 +51,8 @@ def unchecked(parallel=False):
     return _TRIAD[1 if parallel else 0]
 
 
+@dispatch_route(lambda a, b, c, scalar, *, parallel=False:
+                (unchecked(parallel), (a, b, c, np.float64(scalar))))
 def stream_triad(a, b, c, scalar, *, parallel=False):
     """STREAM triad: ``a[i] = b[i] + scalar * c[i]``.
 

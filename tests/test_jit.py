@@ -226,3 +226,26 @@ def test_bench_breakdown_has_a_jit_bar():
     jit_bars = ax.containers[1]                        # stacked on compute
     assert [b.get_height() for b in jit_bars] == pytest.approx([0.3, 0.0])
     assert [b.get_y() for b in jit_bars] == pytest.approx([1.1, 1.0])
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_warmup_takes_clusterkits_checked_kernels(parallel):
+    """The public stencil, diffusion and triad entries name their Numba kernel: warmup
+    compiles (or loads) it for the call's types and parallel flag, without running it."""
+    from clusterkit.kernels import (box_stencil, diffusion_step, star_stencil,
+                                    stencil_weights, stream_triad)
+    from clusterkit.kernels import diffusion, stencil, stream
+    a = np.random.default_rng(0).random((12, 10)).astype("f4")
+    out = np.zeros_like(a)
+    for entry, pattern in ((star_stencil, "star"), (box_stencil, "box")):
+        w = stencil_weights(2, pattern).astype("f4")
+        assert ck.warmup(entry, a, w, 2, out, parallel=parallel) >= 0
+        assert stencil.unchecked(pattern, 2, parallel).signatures   # compiled, not run
+    assert not out.any()
+    u, v, cos = np.ones((6, 7)), np.zeros((6, 7)), np.ones(4)
+    assert ck.warmup(diffusion_step, u, v, 0.1, 0.1, 0.1, cos, cos, cos,
+                     parallel=parallel) >= 0
+    assert diffusion.unchecked(parallel).signatures and not v.any()
+    x = np.zeros(5)
+    assert ck.warmup(stream_triad, x, np.ones(5), np.ones(5), 2.0, parallel=parallel) >= 0
+    assert stream.unchecked(parallel).signatures and not x.any()
