@@ -18,7 +18,7 @@ import tempfile
 
 import pytest
 
-__all__ = ["slurm", "SCRIPT"]
+__all__ = ["slurm", "SCRIPT", "PrivateCluster"]
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "tools" / "slurm-local.sh"
@@ -87,3 +87,52 @@ def slurm():
             os.environ.pop("SLURM_CONF", None)
         else:
             os.environ["SLURM_CONF"] = previous
+
+
+class PrivateCluster:
+    """A second local Slurm of a test's own (own directory and ports), which the test may
+    restart: ``tools/slurm-local.sh start`` begins with empty state, so job IDs start again
+    from the same first ID, as on a cluster that lost its state. Use after the ``slurm``
+    fixture (which installs Slurm or skips); a context manager that stops it at the end.
+
+    ``env`` is this process's environment with ``SLURM_CONF`` pointing at this cluster.
+    """
+
+    def __init__(self):
+        self.directory = tempfile.mkdtemp(prefix="ck-slurm2-")
+        self.env = {**os.environ, "CLUSTERKIT_SLURM_PORT": str(_free_port_pair()),
+                    "SLURM_CONF": os.path.join(self.directory, "etc", "slurm.conf")}
+
+    def _script(self, action, timeout):
+        proc = subprocess.run(["bash", str(SCRIPT), action, self.directory],
+                              capture_output=True, text=True, timeout=timeout, env=self.env)
+        if proc.returncode != 0:
+            pytest.fail(f"tools/slurm-local.sh {action} failed ({proc.returncode}):\n"
+                        f"{proc.stderr[-4000:]}", pytrace=False)
+
+    def start(self):
+        """Start it (again), with empty state."""
+        self._script("start", 280)
+
+    def stop(self):
+        """Stop exactly its daemons (cancelling its jobs first)."""
+        self._script("stop", 120)
+
+    def restart(self):
+        """Stop and start: the controller forgets every job and reuses their IDs."""
+        self.stop()
+        self.start()
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)

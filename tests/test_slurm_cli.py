@@ -1,14 +1,16 @@
 """Serial tests of ``clusterkit submit/status/cancel/logs``: bad input, stub sbatch, dry runs."""
 
 import os
+import shlex
 import stat
 import subprocess
 import sys
 
 import pytest
 
-# A stand-in for sbatch/squeue/scontrol/scancel: records its argv (and, for sbatch, the
-# script it was given), then answers as told by STUB_<NAME>_OUT / _ERR / _RC.
+# A stand-in for sbatch/squeue/scontrol/scancel/sacct/sinfo: records its argv (and, for
+# sbatch, the script it was given), then answers as told by STUB_<NAME>_OUT / _ERR / _RC;
+# STUB_<NAME>_SEQ names a file whose first line is the next answer (then removed).
 _STUB = """#!{python}
 import os, sys
 name = os.path.basename(sys.argv[0]).upper()
@@ -16,7 +18,13 @@ with open(os.environ["STUB_LOG"], "a") as f:
     f.write(repr(sys.argv) + "\\n")
     if name == "SBATCH":
         f.write(repr(open(sys.argv[-1]).read()) + "\\n")
-sys.stdout.write(os.environ.get(f"STUB_{{name}}_OUT", ""))
+out = os.environ.get(f"STUB_{{name}}_OUT", "")
+seq = os.environ.get(f"STUB_{{name}}_SEQ")
+if seq:
+    lines = open(seq).read().splitlines(True)
+    out = lines[0] if lines else ""
+    open(seq, "w").writelines(lines[1:])
+sys.stdout.write(out)
 sys.stderr.write(os.environ.get(f"STUB_{{name}}_ERR", ""))
 sys.exit(int(os.environ.get(f"STUB_{{name}}_RC", "0")))
 """
@@ -27,7 +35,7 @@ def stubs(tmp_path):
     """A PATH with stub Slurm commands; returns (env, log path, output dir)."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    for name in ("sbatch", "squeue", "scontrol", "scancel", "sacct"):
+    for name in ("sbatch", "squeue", "scontrol", "scancel", "sacct", "sinfo"):
         stub = bindir / name
         stub.write_text(_STUB.format(python=sys.executable))
         stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
@@ -35,6 +43,18 @@ def stubs(tmp_path):
     env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "STUB_LOG": str(log)}
     env.pop("CLUSTERKIT_SITE", None)
     return env, log, tmp_path / "out"
+
+
+def calls(log):
+    """The stub commands run, in order: ``[(argv, script sbatch read or None), …]``."""
+    out = []
+    for line in log.read_text().splitlines() if log.exists() else []:
+        value = eval(line)                                  # noqa: S307 - our own repr
+        if isinstance(value, list):
+            out.append([[os.path.basename(value[0])] + value[1:], None])
+        else:
+            out[-1][1] = value
+    return [tuple(c) for c in out]
 
 
 def cli(*args, env=None, cwd=None):
@@ -139,15 +159,28 @@ def test_submit_prints_the_id_and_keeps_the_script(stubs):
     assert status == 0, err
     assert out == "4711\n"
     assert "job 4711 submitted" in err and str(outdir / "slurm-4711.out") in err
-    calls = log.read_text().splitlines()
-    argv = eval(calls[0])                                 # noqa: S307 - our own repr
-    assert argv[1:-1] == ["--parsable"] and argv[-1].startswith(str(outdir))
+    ran = calls(log)
+    (sbatch, script), = [c for c in ran if c[0][0] == "sbatch"]
+    assert sbatch[1:-1] == ["--parsable"] and sbatch[-1].startswith(str(outdir))
     assert [p.name for p in outdir.iterdir()] == ["slurm-4711.sh"]
     saved = (outdir / "slurm-4711.sh").read_text()
-    assert eval(calls[1]) == saved                        # noqa: S307 - what sbatch read
+    assert script == saved                                   # what sbatch read
     dry = cli(*args[:1], "--dry-run", *args[1:], env=env)
     assert dry[0] == 0 and dry[1] == saved
     assert "\"it's \\$(here)\"" not in saved and "'it'\"'\"'s $(here)'" in saved
+    # the next job into that directory is submitted held, and released once no earlier
+    # job's file has its ID; a job asked to stay held (--sbatch=--hold) stays held
+    for hold, released in (([], True), (["--sbatch=--hold"], False)):
+        log.unlink()
+        seq = outdir.parent / "ids"
+        seq.write_text("4712\n" if released else "4713\n")
+        env["STUB_SBATCH_SEQ"] = str(seq)
+        assert cli(*args[:2], *hold, "--output-dir", str(outdir), env=env)[0] == 0
+        ran = [c[0] for c in calls(log)]
+        assert ran[1][1:-1] == ["--parsable", "--hold"]
+        assert (["scontrol", "release", "4712"] in ran) == released
+    assert sorted(p.name for p in outdir.iterdir()) == [f"slurm-{n}.sh" for n in (4711, 4712,
+                                                                                 4713)]
 
 
 def test_dry_run_prints_the_script_and_touches_nothing(stubs):
@@ -238,9 +271,10 @@ def test_status_parses_scontrol_records(stubs):
     status, out, err = cli("status", "7", env=env)
     assert status == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == ["JOBID", "STATE", "ELAPSED", "EXIT", "NAME", "REASON"]
-    assert lines[1].split()[:4] == ["7_0", "COMPLETED", "00:00:09", "0:0"]
-    assert lines[2].split()[:2] == ["7_1", "RUNNING"] and "my job x" in lines[2]
+    assert lines[0].split() == ["JOBID", "STATE", "RUNS", "ELAPSED", "EXIT", "NAME", "REASON"]
+    assert lines[1].split()[:5] == ["7_0", "COMPLETED", "1", "00:00:09", "0:0"]
+    assert lines[2].split()[:3] == ["7_1", "RUNNING", "1"] and "my job x" in lines[2]
+    assert not lines[1].endswith("None") and not lines[2].endswith("None")
     status, out, err = cli("logs", "--path", "7", env=env)
     assert out == "/tmp/a b/slurm-7_0.out\n/tmp/a b/slurm-7_1.out\n"
 
@@ -249,9 +283,7 @@ def test_status_of_a_forgotten_job_without_accounting(stubs):
     env, log, _ = stubs
     env.update(STUB_SCONTROL_ERR="slurm_load_jobs error: Invalid job id specified\n",
                STUB_SCONTROL_RC="1")
-    status, out, err = cli("status", "31", env=env)
-    assert status == 1 and out == ""
-    assert "job 31 is not known to Slurm" in err
+    _one_line_error(*cli("status", "31", env=env), "unknown job 31: Slurm does not know it")
 
 
 def test_profile_and_trace_become_job_environment(stubs, tmp_path):
@@ -264,3 +296,250 @@ def test_profile_and_trace_become_job_environment(stubs, tmp_path):
     assert f"export CLUSTERKIT_TRACE={trace}" in out
     _one_line_error(*cli("submit", "demo", "--trace", str(tmp_path / "no" / "t.json"),
                          "--dry-run", env=env), "--trace: directory")
+
+
+# --------------------------------------------------------------------------- issue 19's edges
+def _launch_words(script):
+    """The words of the script's launch line (srun ... python -m JOB ARGS)."""
+    joined = script.replace(" \\\n    ", " ")
+    (line,) = [ln for ln in joined.splitlines() if ln.startswith("srun ")]
+    return shlex.split(line.rstrip(" &"))
+
+
+@pytest.mark.parametrize("argv, job, job_args", [
+    (["stencil", "--", "10", "1000"], "stencil", ["10", "1000"]),
+    (["demo", "--", "--shape", "24,181,360"], "demo", ["--shape", "24,181,360"]),
+    (["--time", "5", "stencil", "--", "10", "1000"], "stencil", ["10", "1000"]),
+    (["stencil", "--", "10", "--", "x"], "stencil", ["10", "--", "x"]),
+    (["demo", "--", "--dry-run", "-N", "3"], "demo", ["--dry-run", "-N", "3"]),
+])
+def test_the_jobs_arguments_are_everything_after_the_first_double_dash(stubs, argv, job,
+                                                                       job_args):
+    """`submit stencil -- 10 1000` once failed: argparse dropped the -- right after JOB."""
+    env, log, outdir = stubs
+    env["STUB_SBATCH_OUT"] = "77\n"
+    status, out, err = cli("submit", "--output-dir", str(outdir), *argv, env=env)
+    assert status == 0 and out == "77\n", err
+    (script,) = [c[1] for c in calls(log) if c[0][0] == "sbatch"]
+    words = _launch_words(script)
+    assert words[words.index("-m") + 1:] == [f"clusterkit.jobs.{job}", *job_args]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["diffusion", "--signal-requeue", "60", "--", "--steps", "10"],
+     "--signal-requeue needs a job that checkpoints: give it --checkpoint-dir DIR after --"),
+    (["diffusion", "--signal-requeue", "600", "--time", "5", "--", "--checkpoint-dir", "ck"],
+     "--signal-requeue 600 must be shorter than the time limit (--time 5 = 300 s)"),
+    (["diffusion", "--signal-requeue", "1800", "--", "--checkpoint-dir", "ck"],
+     "must be shorter than the time limit (site local's default time 00:30:00 = 1800 s)"),
+    (["diffusion", "--signal-requeue", "60", "--time", "UNLIMITED", "--",
+      "--checkpoint-dir=ck"], "--signal-requeue 60 needs a time limit, but --time is UNLIMITED"),
+])
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_signal_requeue_that_cannot_work_is_refused(stubs, argv, needle, dry_run):
+    env, log, outdir = stubs
+    extra = ["--dry-run"] if dry_run else []
+    _one_line_error(*cli("submit", "--output-dir", str(outdir), *extra, *argv, env=env),
+                    needle)
+    assert not log.exists() and not outdir.exists()
+
+
+_PARTITION = ("PartitionName=local AllowGroups=ALL Default=YES DefaultTime=NONE "
+              "MaxNodes=UNLIMITED MaxTime={max_time} MinNodes=0 MaxCPUsPerNode=UNLIMITED "
+              "Nodes=vm State=UP TotalCPUs=2 TotalNodes=1\n")
+
+
+@pytest.mark.parametrize("argv, site, max_time, needle", [
+    (["-N", "2"], None, "UNLIMITED", "the job asks for 2 nodes (-N 2), but partition local has "
+     "1 node (1 with 2 CPUs), MaxTime UNLIMITED: Slurm would accept the job and it would wait "
+     "forever; ask for less or choose another --partition"),
+    (["--ntasks-per-node", "2", "-c", "2"], None, "UNLIMITED", "the job asks for 4 CPUs per "
+     "node (--ntasks-per-node 2 x --cpus-per-task 2), but partition local has 1 node"),
+    (["--time", "20"], None, "00:10:00", "the job asks for a time limit of 20, but partition "
+     "local has 1 node (1 with 2 CPUs), MaxTime 00:10:00"),
+    (["--signal-requeue", "60", "--", "--checkpoint-dir", "ck"], "no-time", "UNLIMITED",
+     "--signal-requeue 60 needs a time limit, but partition local's time limit is UNLIMITED"),
+])
+def test_a_job_the_partition_cannot_run_is_refused(stubs, tmp_path, argv, site, max_time,
+                                                   needle):
+    env, log, outdir = stubs
+    env.update(STUB_SCONTROL_OUT=_PARTITION.format(max_time=max_time), STUB_SINFO_OUT="1|2\n")
+    if site:
+        (tmp_path / f"{site}.toml").write_text('[launcher]\ncommand = "srun"\nmpi = "pmix"\n')
+        env["CLUSTERKIT_SITE_PATH"] = str(tmp_path)
+        argv = ["--site", site] + argv
+    head, tail = (argv[:argv.index("--")], argv[argv.index("--"):]) if "--" in argv \
+        else (argv, [])
+    _one_line_error(*cli("submit", "diffusion", "--output-dir", str(outdir), *head, *tail,
+                         env=env), needle)
+    assert [c[0][0] for c in calls(log)] == ["scontrol", "sinfo"]     # looked; no sbatch
+    assert not outdir.exists()
+
+
+def test_a_job_the_partition_can_run_is_submitted(stubs):
+    env, log, outdir = stubs
+    env.update(STUB_SCONTROL_OUT=_PARTITION.format(max_time="01:00:00"),
+               STUB_SINFO_OUT="1|2\n", STUB_SBATCH_OUT="5\n")
+    status, out, err = cli("submit", "demo", "--ntasks-per-node", "2", "--time", "60",
+                           "--output-dir", str(outdir), env=env)
+    assert status == 0 and out == "5\n", err
+
+
+def test_an_earlier_jobs_files_are_never_overwritten(stubs):
+    """Slurm's job IDs start again after a restart that lost its state: the held job that
+    got an ID with files is withdrawn before it runs, and the next ID is used."""
+    env, log, outdir = stubs
+    outdir.mkdir()
+    for name, text in (("slurm-4711.sh", "old script"), ("slurm-4711.out", "old output"),
+                       ("slurm-4712_3.err", "old array task")):
+        (outdir / name).write_text(text)
+    seq = outdir.parent / "ids"
+    seq.write_text("4711\n4712\n4713\n")
+    env.update(STUB_SBATCH_SEQ=str(seq))
+    status, out, err = cli("submit", "demo", "--output-dir", str(outdir), "--mail-type", "END",
+                           env=env)
+    assert status == 0 and out == "4713\n", err
+    assert "already held files of earlier jobs 4711, 4712 (Slurm's job IDs started again)" in err
+    ran = [c[0] for c in calls(log) if c[0][0] != "sbatch"]
+    assert ran == [["scontrol", "--oneliner", "show", "partition"],
+                   ["scontrol", "update", "JobId=4711", "MailType=NONE"], ["scancel", "4711"],
+                   ["scontrol", "update", "JobId=4712", "MailType=NONE"], ["scancel", "4712"],
+                   ["scontrol", "release", "4713"]]
+    assert (outdir / "slurm-4711.sh").read_text() == "old script"
+    assert (outdir / "slurm-4711.out").read_text() == "old output"
+    assert (outdir / "slurm-4712_3.err").read_text() == "old array task"
+    assert (outdir / "slurm-4713.sh").read_text().startswith("#!/bin/bash")
+
+
+def test_an_output_dir_full_of_earlier_ids_is_refused(stubs):
+    env, log, outdir = stubs
+    outdir.mkdir()
+    (outdir / "slurm-4711.sh").write_text("old script")
+    env["STUB_SBATCH_OUT"] = "4711\n"                 # the same ID every time
+    _one_line_error(*cli("submit", "demo", "--output-dir", str(outdir), env=env),
+                    f"--output-dir {outdir} already holds files of earlier jobs with each of "
+                    "the 20 job IDs Slurm gave (4711-4711)")
+    assert [c[0] for c in calls(log)].count(["scancel", "4711"]) == 20
+    assert ["scontrol", "release", "4711"] not in [c[0] for c in calls(log)]
+    assert sorted(p.name for p in outdir.iterdir()) == ["slurm-4711.sh"]
+    assert (outdir / "slurm-4711.sh").read_text() == "old script"
+
+
+def test_a_refused_release_leaves_nothing_submitted_or_behind(stubs):
+    """Slurm refuses to release a job its partition can never run."""
+    env, log, outdir = stubs
+    outdir.mkdir()
+    (outdir / "slurm-1.out").write_text("old")
+    env.update(STUB_SBATCH_OUT="9\n", STUB_SCONTROL_RC="1",
+               STUB_SCONTROL_ERR="Requested partition configuration not available now for job "
+               "9\n")
+    _one_line_error(*cli("submit", "demo", "--output-dir", str(outdir), env=env),
+                    "Slurm would not start job 9 (scontrol failed: Requested partition "
+                    "configuration not available now for job 9); it was cancelled, nothing is "
+                    "queued")
+    assert [c[0] for c in calls(log)][-1] == ["scancel", "9"]
+    assert sorted(p.name for p in outdir.iterdir()) == ["slurm-1.out"]
+
+
+def _record(**fields):
+    base = {"JobId": "40", "JobName": "demo", "JobState": "PENDING", "Reason": "None",
+            "Restarts": "0", "ExitCode": "0:0", "RunTime": "00:00:00",
+            "StdOut": "/nowhere/slurm-40.out", "StdErr": "/nowhere/slurm-40.err"}
+    base.update(fields)
+    return " ".join(f"{k}={v}" for k, v in base.items()) + "\n"
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({}, "not scheduled yet"),
+    ({"Reason": "Priority"}, "Priority: other jobs go first"),
+    ({"Reason": "Dependency"}, "Dependency: waiting for its dependency"),
+    ({"Reason": "JobHeldUser"}, "JobHeldUser: held: scontrol release ID starts it"),
+    ({"Reason": "PartitionNodeLimit"}, "PartitionNodeLimit: can never start as submitted; "
+     "cancel it"),
+    ({"JobState": "RUNNING", "BatchHost": "vm", "RunTime": "00:00:03"}, ""),
+    ({"JobState": "CANCELLED", "Reason": "DependencyNeverSatisfied"},
+     "DependencyNeverSatisfied"),
+])
+def test_status_says_why_a_job_waits(stubs, fields, reason):
+    env, log, _ = stubs
+    env["STUB_SCONTROL_OUT"] = _record(**fields)
+    status, out, err = cli("status", "40", env=env)
+    assert status == 0, err
+    header, row = out.splitlines()
+    assert row[header.index("REASON"):] == reason
+
+
+@pytest.mark.parametrize("fields, lines, runs, elapsed", [
+    ({}, [], "0", "00:00:00"),                                          # never ran
+    ({"JobState": "RUNNING", "BatchHost": "vm", "RunTime": "00:00:30", "Restarts": "2"},
+     [1, 2], "3", "00:03:00"),
+    ({"JobState": "PENDING", "Reason": "BeginTime", "Restarts": "1"}, [1], "1", "00:01:40"),
+    ({"JobState": "COMPLETED", "BatchHost": "vm", "RunTime": "1-00:00:01", "Restarts": "2"},
+     [2], "3", "1-00:00:51+"),                                          # run 1 left no line
+])
+def test_status_counts_runs_and_their_time(stubs, tmp_path, fields, lines, runs, elapsed):
+    env, log, _ = stubs
+    err_file = tmp_path / "slurm-40.err"
+    seconds = {1: 100, 2: 50}
+    err_file.write_text("".join(
+        f"clusterkit: job 40 on vm: ranks=1 run={n}\nsrun: error: vm: task 0: Exited with exit "
+        f"code 99\nclusterkit: run {n} checkpointed and stopped after {seconds[n]} s; "
+        "requeueing job 40 (expected: ...)\n" for n in lines) + "clusterkit: run 9 "
+        "checkpointed and stopped after 1000 s\n")       # not a run before this one: ignored
+    env["STUB_SCONTROL_OUT"] = _record(StdErr=str(err_file), **fields)
+    status, out, err = cli("status", "40", env=env)
+    assert status == 0, err
+    assert out.splitlines()[1].split()[2:4] == [runs, elapsed]
+
+
+def test_status_of_your_jobs_from_squeue(stubs, tmp_path):
+    env, log, _ = stubs
+    (tmp_path / "slurm-13.err").write_text("clusterkit: run 1 checkpointed and stopped after "
+                                           "60 s; requeueing job 13\n")
+    env["STUB_SQUEUE_OUT"] = ("12|PENDING|0:00|0|None|/x/slurm-%j.err|demo\n"
+                              f"13|RUNNING|1:05|1|None|{tmp_path}/slurm-%j.err|diffusion\n")
+    status, out, err = cli("status", env=env)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[1].split() == ["12", "PENDING", "0", "00:00:00", "-", "demo", "not",
+                                "scheduled", "yet"]
+    assert lines[2].split() == ["13", "RUNNING", "2", "00:02:05", "-", "diffusion"]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"Reason": "Priority"},
+     "job 40 has not started yet (Priority: other jobs go first); no output file yet"),
+    ({"JobState": "CANCELLED"},
+     "job 40 was CANCELLED before it started: it never ran, so it has no output file"),
+    ({"JobState": "COMPLETED", "BatchHost": "vm"}, "job 40 is COMPLETED, but its output file "
+     "/nowhere/slurm-40.out does not exist (deleted, or not visible from this machine)"),
+])
+def test_logs_without_an_output_file_says_why_with_status_1(stubs, fields, message):
+    env, log, _ = stubs
+    env["STUB_SCONTROL_OUT"] = _record(**fields)
+    status, out, err = cli("logs", "40", env=env)
+    assert (status, out, err) == (1, "", f"clusterkit logs: {message}\n")
+
+
+def test_unknown_ids_are_the_same_error_for_status_logs_and_cancel(stubs):
+    env, log, _ = stubs
+    env.update(STUB_SCONTROL_SEQ=str(log.parent / "answers"))
+    seen = set()
+    for command in ("status", "logs", "cancel"):
+        # scontrol show job 999: unknown (the config query answers nothing useful)
+        (log.parent / "answers").write_text("")
+        env.update(STUB_SCONTROL_ERR="slurm_load_jobs error: Invalid job id specified\n",
+                   STUB_SCONTROL_RC="1")
+        status, out, err = cli(command, "999", env=env)
+        _one_line_error(status, out, err, "unknown job 999: Slurm does not know it")
+        seen.add(err.split("error: ", 1)[1])
+    assert len(seen) == 1, seen
+
+
+def test_cancel_with_an_unknown_id_cancels_nothing(stubs, tmp_path):
+    env, log, _ = stubs
+    answers = tmp_path / "answers"
+    answers.write_text(_record(JobId="5", JobState="RUNNING"))   # 5 is known, 999 is not
+    env["STUB_SCONTROL_SEQ"] = str(answers)
+    _one_line_error(*cli("cancel", "5", "999", env=env), "unknown job 999")
+    assert not [c for c in calls(log) if c[0][0] == "scancel"]

@@ -10,6 +10,7 @@ other start-up failure fails them. Jobs run the repository's venv Python.
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import time
@@ -149,15 +150,17 @@ def test_three_element_array_each_task_gets_its_index(slurm, tmp_path):
 def test_afterok_chain_runs_the_second_job_after_the_first(slurm, tmp_path):
     marker = tmp_path / "first-done"
     first = payload(tmp_path, "first.py",
-                    f"import time\ntime.sleep(2)\nopen({str(marker)!r}, 'w').write('ok')\n")
+                    f"import time\ntime.sleep(6)\nopen({str(marker)!r}, 'w').write('ok')\n")
     second = payload(tmp_path, "second.py",
                      f"import os\nprint('marker', os.path.exists({str(marker)!r}))\n")
     out = tmp_path / "jobs"
     id1 = submit(first, "--time", "5", "--output-dir", str(out))
     id2 = submit(second, "--time", "5", "--output-dir", str(out),
                  "--dependency", f"afterok:{id1}")
-    (pending,) = records(id2)
-    assert pending["JobState"] == "PENDING" and pending["Reason"] == "Dependency"
+    # submitted held and released once its files are safe: the reason is None until the
+    # scheduler's next pass (seconds)
+    (pending,) = wait_for(id2, {"PENDING"}, check=lambda r: r["Reason"] != "None")
+    assert pending["Reason"] == "Dependency"
     assert pending["Dependency"].startswith(f"afterok:{id1}")
     (r1,) = wait_for(id1, {"COMPLETED"})
     (r2,) = wait_for(id2, {"COMPLETED"})
@@ -203,13 +206,73 @@ def test_cancel_a_long_sleeping_job(slurm, tmp_path):
     assert ck("status", job_id).stdout.splitlines()[1].split()[1] == "CANCELLED"
 
 
-def test_unknown_jobs(slurm):
-    proc = ck("cancel", "987654", check=False)
-    assert proc.returncode == 2 and proc.stderr.startswith("clusterkit cancel: error: unknown job")
-    proc = ck("status", "987654", check=False)
-    assert proc.returncode == 1 and "not known to Slurm" in proc.stderr
-    proc = ck("logs", "987654", check=False)
-    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
+def test_unknown_jobs_are_one_error_for_status_logs_and_cancel(slurm):
+    """The same line and exit status 2 from all three (status once exited 1)."""
+    said = set()
+    for command in ("status", "logs", "cancel"):
+        proc = ck(command, "987654", check=False)
+        assert proc.returncode == 2 and proc.stdout == "", (command, proc.stderr)
+        (line,) = proc.stderr.splitlines()
+        prefix = f"clusterkit {command}: error: unknown job 987654: Slurm does not know it "
+        assert line.startswith(prefix), line
+        said.add(line.split(": error: ", 1)[1])
+    assert len(said) == 1 and "MinJobAge after it ends (600 sec here)" in said.pop()
+
+
+@pytest.mark.parametrize("args, asks", [
+    (["-N", "2"], "2 nodes (-N 2)"),
+    (["--ntasks-per-node", "64"], "64 CPUs per node (--ntasks-per-node 64 x --cpus-per-task 1)"),
+])
+def test_a_job_the_partition_can_never_run_is_refused_not_queued(slurm, tmp_path, args, asks):
+    """sbatch accepts these and they would pend forever (PartitionNodeLimit/Config)."""
+    out = tmp_path / "jobs"
+    before = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True,
+                            timeout=30, check=True).stdout.split()
+    proc = ck("submit", "demo", *args, "--time", "5", "--output-dir", str(out), check=False)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    (line,) = proc.stderr.splitlines()
+    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True,
+                          timeout=30, check=True).stdout.split()[0]
+    assert line == (f"clusterkit submit: error: the job asks for {asks}, but partition local "
+                    f"has 1 node (1 with {cpus} CPUs), MaxTime UNLIMITED: Slurm would accept "
+                    "the job and it would wait forever; ask for less or choose another "
+                    "--partition")
+    after = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True,
+                           timeout=30, check=True).stdout.split()
+    assert set(after) <= set(before), "a job was queued"
+    assert not out.exists()
+
+
+def test_a_job_cancelled_while_pending(slurm, tmp_path):
+    """status says why it waits (not "None"); logs says it never ran (status 1), not "no
+    output file yet"."""
+    gate = payload(tmp_path, "gate.py", "import time\ntime.sleep(600)\n")
+    never = payload(tmp_path, "never.py", "print('ran')\n")
+    out = tmp_path / "jobs"
+    first = submit(gate, "--time", "5", "--output-dir", str(out))
+    waiting = submit(never, "--time", "5", "--output-dir", str(out), "--dependency",
+                     f"afterok:{first}")
+    wait_for(waiting, {"PENDING"}, check=lambda r: r["Reason"] == "Dependency")
+    row = _status_row(waiting)
+    assert (row["STATE"], row["RUNS"], row["REASON"]) == \
+        ("PENDING", "0", "Dependency: waiting for its dependency"), row
+    proc = ck("logs", waiting, check=False)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == (f"clusterkit logs: job {waiting} has not started yet (Dependency: "
+                           "waiting for its dependency); no output file yet\n")
+    assert ck("cancel", waiting).stdout == f"cancelled job {waiting} (was PENDING)\n"
+    wait_for(waiting, {"CANCELLED"})
+    for flag in ([], ["--err"]):
+        proc = ck("logs", *flag, waiting, check=False)
+        what = "error file" if flag else "output file"
+        assert (proc.returncode, proc.stdout, proc.stderr) == (
+            1, "", f"clusterkit logs: job {waiting} was CANCELLED before it started: it never "
+            f"ran, so it has no {what}\n")
+    row = _status_row(waiting)
+    assert (row["STATE"], row["RUNS"], row["ELAPSED"]) == ("CANCELLED", "0", "00:00:00"), row
+    ck("cancel", first)
+    wait_for(first, {"CANCELLED"}, timeout=30)
+    assert _status_row(first)["RUNS"] == "1"
 
 
 def test_sbatch_rejection_reaches_the_user_in_one_line(slurm, tmp_path):
@@ -265,7 +328,7 @@ def _test_only(tmp_path, text):
 # --------------------------------------------------------------------------- requeue
 _CHECKPOINTING = """
 import os, signal, sys, time
-ck = sys.argv[1]
+ck = sys.argv[sys.argv.index("--checkpoint-dir") + 1] + ".txt"
 run = int(os.environ.get("SLURM_RESTART_COUNT") or 0) + 1
 if os.path.exists(ck):
     print(f"run {run}: resumed from {open(ck).read()}", flush=True)
@@ -283,6 +346,14 @@ sys.exit(3)
 """
 
 
+def _status_row(job_id):
+    """``clusterkit status ID``'s row as {column: value}."""
+    header, row = ck("status", job_id).stdout.splitlines()
+    names = header.split()
+    starts = [header.index(n) for n in names] + [None]
+    return {n: row[starts[i]:starts[i + 1]].strip() for i, n in enumerate(names)}
+
+
 def _requeued_and_resumed(job_id, out):
     """Wait for the requeue, let it start at once, and check the rerun resumed."""
     wait_for(job_id, {"PENDING"}, timeout=90, check=lambda r: r["Restarts"] == "1")
@@ -294,15 +365,35 @@ def _requeued_and_resumed(job_id, out):
     err = (out / f"slurm-{job_id}.err").read_text()
     assert rec["JobState"] == "COMPLETED", (text, err)
     assert text == "run 1: working\nrun 1: checkpointed\nrun 2: resumed from step 42\n", err
-    assert f"job stopped with status 99; requeueing {job_id}" in err
+    _requeue_explained(job_id, err)
     assert "run=2" in err
+
+
+def _requeue_explained(job_id, err):
+    """The requeue's noise in the error file is explained by the line before it, and
+    ``clusterkit status`` counts both runs and adds up their time."""
+    lines = err.splitlines()
+    (mine,) = [i for i, line in enumerate(lines) if "checkpointed and stopped" in line]
+    m = re.fullmatch(rf"clusterkit: run 1 checkpointed and stopped after (\d+) s; requeueing "
+                     rf"job {job_id} \(expected: the launcher's exit code 99 above and Slurm's "
+                     r"CANCELLED \.\.\. DUE TO JOB REQUEUE below say the same\)", lines[mine])
+    assert m, lines[mine]
+    assert "exit code 99" in lines[mine - 1]
+    # Slurm's line comes only if the requeue catches the batch script still running
+    assert all(i > mine for i, line in enumerate(lines) if "DUE TO JOB REQUEUE ***" in line), err
+    row = _status_row(job_id)
+    assert row["STATE"] == "COMPLETED" and row["RUNS"] == "2", row
+    (rec,) = records(job_id)
+    h, mi, sec = (int(x) for x in row["ELAPSED"].split(":"))
+    run2 = sum(int(x) * f for x, f in zip(rec["RunTime"].split(":"), (3600, 60, 1)))
+    assert h * 3600 + mi * 60 + sec == int(m.group(1)) + run2 >= int(m.group(1))
 
 
 def test_usr1_checkpoints_and_requeues(slurm, tmp_path):
     job = payload(tmp_path, "ckpt.py", _CHECKPOINTING)
     out = tmp_path / "jobs"
     job_id = submit(job, "--signal-requeue", "60", "--time", "10", "--output-dir", str(out),
-                    "--", str(tmp_path / "checkpoint"))
+                    "--", "--checkpoint-dir", str(tmp_path / "checkpoint"))
     wait_for(job_id, {"RUNNING"})
     wait_file(out / f"slurm-{job_id}.out", "run 1: working")
     # What Slurm does near the time limit, now: USR1 to the batch shell only.
@@ -316,7 +407,7 @@ def test_time_limit_signal_checkpoints_and_requeues(slurm, tmp_path):
     job = payload(tmp_path, "ckpt.py", _CHECKPOINTING)
     out = tmp_path / "jobs"
     job_id = submit(job, "--signal-requeue", "55", "--time", "1", "--output-dir", str(out),
-                    "--", str(tmp_path / "checkpoint"))
+                    "--", "--checkpoint-dir", str(tmp_path / "checkpoint"))
     _requeued_and_resumed(job_id, out)
 
 
@@ -359,6 +450,6 @@ def test_real_job_checkpoints_requeues_and_resumes_bitwise(slurm, tmp_path):
     text = (out / f"slurm-{job_id}.out").read_text()
     err = (out / f"slurm-{job_id}.err").read_text()
     assert rec["JobState"] == "COMPLETED", (text, err)
-    assert f"job stopped with status 99; requeueing {job_id}" in err
+    _requeue_explained(job_id, err)
     assert "wrote a checkpoint at step" in text and "(step " in text, text
     assert np.load(dump).tobytes() == np.load(ref).tobytes()

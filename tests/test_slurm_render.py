@@ -1,5 +1,6 @@
 """Serial tests of Slurm script rendering: golden files, validation, hostile strings run inert."""
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -106,8 +107,10 @@ def _golden_cases():
                           args=("--member={array_index}", "--out", "m{array_index}.nc"),
                           array="0-9%2", cpus_per_task=4, mem_per_cpu="2000M",
                           output_dir="/scratch/me/ens"), SITE_MPIRUN),
-        "requeue": (JobSpec(demo, python=PY, time="1-00:00:00", signal_requeue=300,
-                            ntasks_per_node=2, output_dir="/scratch/me/long"), SITE_SRUN),
+        "requeue": (JobSpec("clusterkit.jobs.diffusion", python=PY, time="1-00:00:00",
+                            signal_requeue=300, ntasks_per_node=2, output_dir="/scratch/me/long",
+                            args=("--steps", "90000", "--checkpoint-dir", "/scratch/me/long/ck")),
+                    SITE_SRUN),
         "local": (JobSpec(demo, python=PY, ntasks_per_node=2, output_dir="/tmp/ck"),
                   load_site("local")),
         "generic-cluster": (JobSpec(demo, python=PY, nodes=4, ntasks_per_node=32,
@@ -168,7 +171,8 @@ def test_golden_details():
     for line in ("#SBATCH --signal=B:USR1@300", "#SBATCH --requeue", "#SBATCH --open-mode=append",
                  "trap requeue_on_usr1 USR1", 'scontrol requeue "$SLURM_JOB_ID"'):
         assert line in requeue
-    assert re.search(r"^srun .* &$", requeue, re.M)
+    assert re.search(r"^srun .* --checkpoint-dir /scratch/me/long/ck &$",
+                     requeue.replace(" \\\n    ", " "), re.M)
     assert template_for(cases["requeue"][0]) == "requeue.sh.tmpl"
 
 
@@ -264,6 +268,13 @@ def test_memory_sizes():
     ({"output_dir": "/tmp/100%"}, "must not contain '%'"),
     ({"signal_requeue": 0}, "--signal-requeue must be a positive integer"),
     ({"signal_requeue": 70000}, "at most 65535"),
+    ({"signal_requeue": 60}, "--signal-requeue needs a job that checkpoints: give it "
+     "--checkpoint-dir DIR after --"),
+    ({"signal_requeue": 60, "args": ("--checkpoint", "/ck")}, "needs a job that checkpoints"),
+    ({"signal_requeue": 600, "time": "10", "args": ("--checkpoint-dir", "/ck")},
+     "--signal-requeue 600 must be shorter than the time limit (--time 10 = 600 s)"),
+    ({"signal_requeue": 60, "time": "UNLIMITED", "args": ("--checkpoint-dir=/ck",)},
+     "--signal-requeue 60 needs a time limit, but --time is UNLIMITED"),
     ({"args": ("--m={array_index}",)}, "no --array is given"),
     ({"args": "--oops"}, "args must be a sequence"),
     ({"args": ("a\0b",)}, "NUL"),
@@ -277,6 +288,27 @@ def test_spec_validation(kwargs, needle):
         JobSpec("clusterkit.jobs.demo", **{"output_dir": "/tmp/ck", **kwargs})
     assert needle in str(info.value)
     assert "\n" not in str(info.value).replace("two\nlines", "")
+
+
+def test_signal_requeue_within_the_limits_is_accepted():
+    for args in (("--checkpoint-dir", "/ck"), ("--steps", "9", "--checkpoint-dir=/ck")):
+        spec = JobSpec("clusterkit.jobs.diffusion", args=args, signal_requeue=599, time="10",
+                       output_dir="/tmp/ck")
+        assert spec.signal_requeue == 599
+
+
+def test_signal_requeue_against_the_sites_default_time():
+    """Without --time the site's default limit is the one the offset must fit in."""
+    site = Site(name="short", defaults={"time": "00:05:00"})
+    ok = JobSpec("clusterkit.jobs.diffusion", args=("--checkpoint-dir", "/ck"),
+                 signal_requeue=240, output_dir="/tmp/ck")
+    assert "#SBATCH --signal=B:USR1@240" in render(ok, site)
+    late = JobSpec("clusterkit.jobs.diffusion", args=("--checkpoint-dir", "/ck"),
+                   signal_requeue=300, output_dir="/tmp/ck")
+    with pytest.raises(ValueError, match="--signal-requeue 300 must be shorter than the time "
+                       r"limit \(site short's default time 00:05:00 = 300 s\)"):
+        render(late, site)
+    assert "#SBATCH --time=10" in render(dataclasses.replace(late, time="10"), site)
 
 
 def test_spec_defaults():
@@ -409,6 +441,8 @@ def test_hostile_strings_arrive_verbatim_and_run_nothing(tmp_path, name, args, v
         args = [a.replace("{array_index}", "{ array_index}") for a in args]
     site = SITE_MPIRUN if mpirun else Site(name="stub", launcher="srun", mpi="pmix",
                                            env={"SITE_VALUE": value})
+    if requeue:
+        args = args + ["--checkpoint-dir", "/tmp/ck/ck"]
     spec = JobSpec("clusterkit.jobs.demo", args=args, python=PY, job_name=name,
                    array="0-3" if array else None, output_dir="/tmp/ck",
                    env=(("USER_VALUE", value),), signal_requeue=30 if requeue else None)
@@ -497,8 +531,9 @@ def test_requeue_trap_forwards_usr1_and_requeues(tmp_path, job_status):
                    "time.sleep(60)\nsys.exit(3)\n")
     ready = tmp_path / "ready"
     site = Site(name="direct", launcher="srun")
-    spec = JobSpec(str(job), module=False, args=(str(ready),), python=sys.executable,
-                   signal_requeue=60, output_dir="/tmp/ck")
+    spec = JobSpec(str(job), module=False, python=sys.executable, signal_requeue=60,
+                   args=(str(ready), "--checkpoint-dir", str(tmp_path / "ck")),
+                   output_dir="/tmp/ck")
     script = tmp_path / "job.sh"
     # The "launcher" here starts the job directly, so the signal reaches Python itself.
     script.write_text(render(spec, site).replace("\nsrun ", "\nenv "))
@@ -524,7 +559,9 @@ def test_requeue_trap_forwards_usr1_and_requeues(tmp_path, job_status):
         assert not log.exists() or log.read_text() == ""
         return
     assert proc.returncode == 0, err
-    assert "job stopped with status 99; requeueing 77" in err
+    assert re.search(r"^clusterkit: run 1 checkpointed and stopped after \d+ s; requeueing "
+                     r"job 77 \(expected: the launcher's exit code 99 above and Slurm's "
+                     r"CANCELLED \.\.\. DUE TO JOB REQUEUE below say the same\)$", err, re.M), err
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert calls == [{"argv": ["requeue", "77"], "env": {"SLURM_JOB_ID": "77"}}]
 

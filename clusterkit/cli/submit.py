@@ -4,6 +4,9 @@ import argparse
 import os
 import sys
 
+from ..slurm.commands import find_command
+from ..slurm.limits import check_partition
+from ..slurm.render import render
 from ..slurm.sites import load_site
 from ..slurm.spec import JobSpec
 from ..slurm.submit import submit
@@ -59,23 +62,39 @@ def add_parser(sub):
         help="any other sbatch option (repeatable), e.g. --sbatch=--gres=gpu:1")
     add("--site", help="site profile name or .toml path (default: $CLUSTERKIT_SITE or local)")
     add("--dry-run", action="store_true", help="print the script; submit nothing")
-    add("job", metavar="JOB", help="job name (demo, …), module path, or script.py")
-    add("rest", nargs=argparse.REMAINDER, metavar="...", help=argparse.SUPPRESS)
+    # JOB, any options after it, and the job's own arguments after -- are taken apart by
+    # _split_command from the words as given: argparse drops a -- that directly follows a
+    # positional JOB (Python 3.11), so `submit stencil -- 10 1000` read 10 as an option.
+    add("rest", nargs=argparse.REMAINDER, metavar="JOB",
+        help="job name (demo, …), module path, or script.py; options may follow it, and the "
+        "job's own arguments follow --")
     p.set_defaults(handler=handle)
     _PARSER["submit"] = p
 
 
-def _split_rest(args):
-    """Parse options given after JOB; return the job's arguments (those after ``--``)."""
-    rest, job = list(args.rest), args.job
-    options, job_args = (rest[:rest.index("--")], rest[rest.index("--") + 1:]) \
-        if "--" in rest else (rest, [])
+def _split_command(args):
+    """Set ``args.job`` from the words after submit's options; return the job's arguments.
+
+    The words are ``JOB [options] [-- JOB_ARGS...]``: the job's arguments are everything
+    after the first ``--``, the options between JOB and it are parsed as if given before
+    JOB, and any other word there is refused.
+    """
+    words = list(args.rest)
+    parser = _PARSER["submit"]
+    if not words or words[0] == "--":
+        parser.error("the following arguments are required: JOB")
+    job, words = words[0], words[1:]
+    if "--" in words:
+        options, job_args = words[:words.index("--")], words[words.index("--") + 1:]
+    else:
+        options, job_args = words, []
+    args.rest = []
     if options:
-        _PARSER["submit"].parse_args(options + ["--", job], namespace=args)
-        if args.rest or args.job != job:
-            stray = args.job if args.job != job else args.rest[0]
-            raise InputError(f"unexpected argument {stray!r} after {job}: the job's own "
-                             f"arguments go after --, as in: {_USAGE}")
+        parser.parse_args(options, namespace=args)
+        if args.rest:
+            raise InputError(f"unexpected argument {args.rest[0]!r} after {job}: the job's "
+                             f"own arguments go after --, as in: {_USAGE}")
+    args.job = job
     return job_args
 
 
@@ -115,16 +134,26 @@ def build_spec(args, job_args):
 
 
 def handle(args):
-    """Validate, render, and submit (or print, with ``--dry-run``); print the job ID."""
-    job_args = _split_rest(args)
+    """Validate, render, and submit (or print, with ``--dry-run``); print the job ID.
+
+    Before sbatch runs, a job the partition can never run is refused
+    (:func:`clusterkit.slurm.limits.check_partition`); a dry run does not ask Slurm.
+    """
+    job_args = _split_command(args)
     site = load_site(args.site)
     spec = build_spec(args, job_args)
+    text = render(spec, site)              # checks what needs the site too, Slurm not asked
     if args.dry_run:
-        from ..slurm.render import render
-        sys.stdout.write(render(spec, site))
+        sys.stdout.write(text)
         return 0
+    find_command("sbatch")
+    check_partition(spec, site)
     done = submit(spec, site)
     print(done.job_id, flush=True)
+    if done.skipped:
+        sys.stderr.write(f"clusterkit submit: {spec.output_dir} already held files of earlier "
+                         f"jobs {', '.join(done.skipped)} (Slurm's job IDs started again); "
+                         "left them alone and submitted again\n")
     sys.stderr.write(f"clusterkit submit: job {done.job_id} submitted (site {site.name}); "
                      f"script {done.script}; output {done.stdout}\n")
     return 0

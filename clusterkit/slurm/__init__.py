@@ -1,4 +1,5 @@
-"""Slurm support: job specs, batch-script templates, site profiles, sbatch/squeue/scancel.
+"""Slurm support: job specs, batch-script templates, site profiles, partition limits,
+sbatch/squeue/scontrol/scancel.
 
 Nothing here imports mpi4py; scripts are rendered by a pure function
 (:func:`clusterkit.slurm.render.render`) and submitted by running ``sbatch`` with an

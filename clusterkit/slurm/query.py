@@ -1,32 +1,49 @@
 """Follow submitted jobs: status (squeue, sacct or scontrol), cancel (scancel), log files."""
 
+import functools
 import re
 
 from .commands import one_line, run_slurm
 from .spec import check_job_id
 from ..errors import InputError
 
-__all__ = ["parse_scontrol", "job_records", "accounting_enabled", "status_rows",
-           "format_rows", "cancel", "log_files", "FINISHED_STATES", "COLUMNS"]
+__all__ = ["parse_scontrol", "job_records", "controller_config", "accounting_enabled",
+           "status_rows", "format_rows", "cancel", "log_files", "unknown_jobs", "reason_text",
+           "started", "run_times", "FINISHED_STATES", "NEVER_STARTS", "COLUMNS"]
 
 #: Job states after which nothing more happens to a job.
 FINISHED_STATES = frozenset({"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL",
                              "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY"})
+#: Reasons a pending job gives when it can never start as submitted (Slurm accepts such
+#: jobs unless EnforcePartLimits is set, and they wait forever).
+NEVER_STARTS = frozenset({"PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit",
+                          "BadConstraints", "InvalidAccount", "InvalidQOS",
+                          "DependencyNeverSatisfied"})
 #: Columns of :func:`status_rows`, in display order.
-COLUMNS = ("JOBID", "STATE", "ELAPSED", "EXIT", "NAME", "REASON")
+COLUMNS = ("JOBID", "STATE", "RUNS", "ELAPSED", "EXIT", "NAME", "REASON")
+#: What a pending job's reason means, for the common ones.
+_PENDING = {"None": "not scheduled yet", "Priority": "other jobs go first",
+            "Resources": "waiting for free resources", "Dependency": "waiting for its "
+            "dependency", "BeginTime": "not eligible yet (a requeued job waits a few "
+            "seconds)", "JobHeldUser": "held: scontrol release ID starts it",
+            "JobHeldAdmin": "held by an administrator"}
 _KEY = re.compile(r" (?=[A-Za-z][A-Za-z0-9/:_]*=)")
+#: The requeue template's line for a run that stopped at a checkpoint (its run number and
+#: seconds): how the time of earlier runs is known.
+_STOPPED = re.compile(r"^clusterkit: run (\d+) checkpointed and stopped after (\d+) s")
 
 
-def parse_scontrol(text):
+def parse_scontrol(text, first="JobId"):
     """Return one dict per line of ``scontrol --oneliner show job`` output.
 
     Values may contain spaces (a file name, a job name): a field ends only where the next
-    ``Key=`` begins.
+    ``Key=`` begins. ``first`` is the key that starts a record (``PartitionName`` for
+    ``show partition``).
     """
     records = []
     for line in text.splitlines():
         line = line.strip()
-        if not line.startswith("JobId="):
+        if not line.startswith(first + "="):
             continue
         record = {}
         for field in _KEY.split(line):
@@ -53,11 +70,37 @@ def _task_order(rec):
     return (0, int(task)) if task.isdigit() else (1, 0)
 
 
+@functools.lru_cache(maxsize=None)
+def controller_config():
+    """Return ``scontrol show config`` as ``{key: value}`` (once per process; ``{}`` if the
+    controller does not answer)."""
+    proc = run_slurm(["scontrol", "show", "config"], check=False)
+    return {m.group(1): m.group(2).strip()
+            for m in re.finditer(r"^(\w+)\s*=(.*)$", proc.stdout, re.M)}
+
+
 def accounting_enabled():
     """Return whether the cluster keeps job accounting (so ``sacct`` knows old jobs)."""
-    proc = run_slurm(["scontrol", "show", "config"], check=False)
-    m = re.search(r"^AccountingStorageType\s*=\s*(\S+)", proc.stdout, re.M)
-    return bool(m) and m.group(1) != "accounting_storage/none"
+    kind = controller_config().get("AccountingStorageType")
+    return kind is not None and kind != "accounting_storage/none"
+
+
+def unknown_jobs(job_ids):
+    """The one error of ``status``, ``logs`` and ``cancel`` for IDs Slurm does not know.
+
+    Returns
+    -------
+    InputError
+        Naming the IDs, why Slurm may have forgotten them, and where their files are.
+    """
+    age = controller_config().get("MinJobAge", "")
+    age = f" ({age} here)" if age else ""
+    names = ", ".join(job_ids)
+    return InputError(
+        f"unknown job{'s' if len(job_ids) > 1 else ''} {names}: Slurm does not know "
+        f"{'them' if len(job_ids) > 1 else 'it'} (a finished job is forgotten MinJobAge after "
+        f"it ends{age}, unless the cluster keeps accounting); a job's files are "
+        "slurm-ID.sh/.out/.err in the --output-dir it was submitted with")
 
 
 def _display_id(rec):
@@ -67,21 +110,106 @@ def _display_id(rec):
     return rec.get("JobId", "?")
 
 
+def started(rec):
+    """Whether the job's current run has started: it has (or had) a batch host or has run
+    for a while (a job cancelled while pending has neither)."""
+    return rec.get("BatchHost", "") not in ("", "(null)") or bool(_seconds(rec.get("RunTime")))
+
+
+def reason_text(state, reason):
+    """Slurm's reason for a job's state, with what it means where that is not obvious.
+
+    A pending job without a reason (``None``) has not been looked at by the scheduler yet;
+    a job that is not pending shows a reason only if it has one.
+    """
+    reason = reason or "None"
+    if state != "PENDING":
+        return "" if reason == "None" else reason
+    if reason in NEVER_STARTS:
+        return f"{reason}: can never start as submitted; cancel it"
+    hint = _PENDING.get(reason)
+    if reason == "None":
+        return hint
+    return f"{reason}: {hint}" if hint else reason
+
+
+def _seconds(text):
+    """Seconds of a Slurm duration ``[D-]HH:MM:SS``, ``MM:SS`` (``None`` if unreadable)."""
+    m = re.fullmatch(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.\d+)?", (text or "").strip())
+    if m is None:
+        return None
+    d, h, mi, sec = (int(x) if x else 0 for x in m.groups())
+    return ((d * 24 + h) * 60 + mi) * 60 + sec
+
+
+def _duration(seconds):
+    """``seconds`` as Slurm writes durations: ``HH:MM:SS`` or ``D-HH:MM:SS``."""
+    d, rest = divmod(int(seconds), 86400)
+    text = f"{rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}"
+    return f"{d}-{text}" if d else text
+
+
+def run_times(stderr_path, restarts):
+    """Seconds of each earlier run of a requeued job, from its error file.
+
+    The requeue template writes ``clusterkit: run N checkpointed and stopped after S s``
+    before each requeue. Returns ``{N: S}`` for runs ``1..restarts`` (runs requeued
+    otherwise, e.g. by Slurm after a node failure, left no such line).
+    """
+    found = {}
+    if restarts < 1 or not stderr_path:
+        return found
+    try:
+        with open(stderr_path, errors="replace") as f:
+            for line in f:
+                m = _STOPPED.match(line)
+                if m and 1 <= int(m.group(1)) <= restarts:
+                    found[int(m.group(1))] = int(m.group(2))
+    except OSError:
+        pass
+    return found
+
+
+def _row(job_id, state, restarts, used, is_started, stderr, exit_code, name, reason):
+    """A status row: runs so far and the time over all of them (``+``: some not known)."""
+    runs = restarts + (1 if is_started else 0)
+    earlier = run_times(stderr, restarts)
+    total = sum(earlier.values()) + ((_seconds(used) or 0) if is_started else 0)
+    elapsed = _duration(total) + ("+" if len(earlier) < restarts else "")
+    return {"JOBID": job_id, "STATE": state, "RUNS": str(runs), "ELAPSED": elapsed,
+            "EXIT": exit_code, "NAME": name, "REASON": reason_text(state, reason)}
+
+
 def _row_from_scontrol(rec):
-    return {"JOBID": _display_id(rec), "STATE": rec.get("JobState", "?"),
-            "ELAPSED": rec.get("RunTime", "-"), "EXIT": rec.get("ExitCode", "-"),
-            "NAME": rec.get("JobName", ""), "REASON": rec.get("Reason", "")}
+    restarts = int(rec.get("Restarts", "0") or 0)
+    return _row(_display_id(rec), rec.get("JobState", "?"), restarts, rec.get("RunTime"),
+                started(rec), rec.get("StdErr"), rec.get("ExitCode", "-"),
+                rec.get("JobName", ""), rec.get("Reason"))
+
+
+def _fill_pattern(path, job_id):
+    """squeue's file names keep Slurm's ``%j``/``%A``/``%a`` patterns: fill them in."""
+    job, _, task = job_id.partition("_")
+    return path.replace("%j", job).replace("%A", job).replace("%a", task or "%a")
 
 
 def _sacct_rows(job_id):
-    proc = run_slurm(["sacct", "-X", "-n", "-P", "-j", job_id,
+    """Rows from accounting: one per job or task, summing the runs it lists for it."""
+    proc = run_slurm(["sacct", "-X", "-D", "-n", "-P", "-j", job_id,
                       "--format=JobID,State,Elapsed,ExitCode,Reason,JobName"], check=False)
-    rows = []
+    runs = {}
     for line in proc.stdout.splitlines():
         parts = line.split("|", 5)
         if len(parts) == 6:
-            rows.append(dict(zip(("JOBID", "STATE", "ELAPSED", "EXIT", "REASON", "NAME"),
-                                 parts)))
+            runs.setdefault(parts[0], []).append(parts)
+    rows = []
+    for jid, lines in runs.items():
+        _, state, _, exit_code, reason, name = lines[-1]
+        state = state.split()[0] if state else "?"      # "CANCELLED by 0"
+        total = sum(_seconds(p[2]) or 0 for p in lines)
+        rows.append({"JOBID": jid, "STATE": state, "RUNS": str(len(lines)),
+                     "ELAPSED": _duration(total), "EXIT": exit_code, "NAME": name,
+                     "REASON": reason_text(state, reason)})
     return rows
 
 
@@ -91,7 +219,8 @@ def status_rows(job_ids=()):
     Without IDs: the caller's queued and running jobs (``squeue --me``). With IDs: each
     job's (or array task's) record from ``scontrol show job`` (pending, running, and
     recently finished jobs); jobs the controller has forgotten come from ``sacct`` when the
-    cluster has accounting.
+    cluster has accounting. ``RUNS`` counts the runs started (a requeued job runs again);
+    ``ELAPSED`` is the time over all of them, ``+`` where a run's time is not known.
 
     Returns
     -------
@@ -99,23 +228,23 @@ def status_rows(job_ids=()):
     unknown : list of str
     """
     if not job_ids:
-        proc = run_slurm(["squeue", "--me", "--noheader", "--format=%i|%T|%M|%r|%j"])
+        proc = run_slurm(["squeue", "--me", "--noheader", "--Format=JobArrayID:0|,State:0|,"
+                          "TimeUsed:0|,RestartCnt:0|,Reason:0|,StdErr:0|,Name:0"])
         rows = []
         for line in proc.stdout.splitlines():
-            parts = line.split("|", 4)
-            if len(parts) == 5:
-                rows.append({"JOBID": parts[0], "STATE": parts[1], "ELAPSED": parts[2],
-                             "EXIT": "-", "REASON": parts[3], "NAME": parts[4]})
+            parts = line.split("|", 6)
+            if len(parts) == 7:
+                jid, state, used, restarts, reason, err, name = (p.strip() for p in parts)
+                rows.append(_row(jid, state, int(restarts or 0), used, state != "PENDING",
+                                 _fill_pattern(err, jid), "-", name, reason))
         return rows, []
-    rows, unknown, accounting = [], [], None
+    rows, unknown = [], []
     for job_id in job_ids:
         records = job_records(job_id)
         if records:
             rows += [_row_from_scontrol(r) for r in records]
             continue
-        if accounting is None:
-            accounting = accounting_enabled()
-        found = _sacct_rows(job_id) if accounting else []
+        found = _sacct_rows(job_id) if accounting_enabled() else []
         rows += found
         if not found:
             unknown.append(job_id)
@@ -129,8 +258,14 @@ def format_rows(rows):
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(t, widths)).rstrip() for t in table)
 
 
-def cancel(job_id):
+def cancel(job_id, records=None):
     """Cancel ``job_id`` (a job, a whole array, or one array task) with ``scancel``.
+
+    Parameters
+    ----------
+    job_id : str
+    records : list of dict, optional
+        Its :func:`job_records`, if already looked up.
 
     Returns
     -------
@@ -139,14 +274,13 @@ def cancel(job_id):
 
     Raises
     ------
-    ValueError
+    InputError
         If the ID is malformed or Slurm does not know the job (scancel alone would
-        exit 0 and say nothing).
+        exit 0 and say nothing): :func:`unknown_jobs`.
     """
-    records = job_records(job_id)
+    records = job_records(job_id) if records is None else records
     if not records:
-        raise InputError(f"unknown job {job_id}: Slurm's controller does not know it "
-                         "(finished jobs are forgotten after MinJobAge)")
+        raise unknown_jobs([job_id])
     states = sorted({r.get("JobState", "?") for r in records})
     if all(s in FINISHED_STATES for s in states):
         return f"job {job_id} already ended ({', '.join(states)}); nothing to cancel"
@@ -155,17 +289,14 @@ def cancel(job_id):
 
 
 def log_files(job_id):
-    """Return ``[(task_id, state, stdout_path, stderr_path), …]`` for ``job_id``.
+    """Return one ``(task_id, record, stdout_path, stderr_path)`` per job or array task.
 
     Raises
     ------
-    ValueError
-        If Slurm does not know the job any more.
+    InputError
+        If Slurm does not know the job (:func:`unknown_jobs`).
     """
     records = job_records(job_id)
     if not records:
-        raise InputError(f"unknown job {job_id}: Slurm's controller does not know it any more; "
-                         f"its output is slurm-{job_id}.out in the --output-dir it was "
-                         "submitted with")
-    return [(_display_id(r), r.get("JobState", "?"), r.get("StdOut", ""), r.get("StdErr", ""))
-            for r in records]
+        raise unknown_jobs([job_id])
+    return [(_display_id(r), r, r.get("StdOut", ""), r.get("StdErr", "")) for r in records]

@@ -4,7 +4,7 @@ import re
 import shlex
 
 from .sites import data_dir
-from .spec import ARRAY_INDEX, RUN_INDEX, parse_time
+from .spec import ARRAY_INDEX, RUN_INDEX, check_signal_offset, parse_time
 
 __all__ = ["render", "template_for", "sbatch_lines", "sbatch_quote", "launch_command",
            "fill", "output_patterns"]
@@ -78,6 +78,9 @@ def sbatch_lines(spec, site):
     d = _defaults(spec, site)
     if d["time"] is not None:
         parse_time(d["time"])
+        if spec.signal_requeue is not None and spec.time is None:
+            check_signal_offset(spec.signal_requeue, d["time"],
+                                f"site {site.name}'s default time")
     stdout, stderr = output_patterns(spec)
     opts = [("job-name", spec.job_name), ("nodes", spec.nodes),
             ("ntasks-per-node", spec.ntasks_per_node), ("cpus-per-task", spec.cpus_per_task),

@@ -8,7 +8,8 @@ from ..errors import InputError
 
 __all__ = ["JobSpec", "ARRAY_INDEX", "RUN_INDEX", "MAIL_TYPES", "parse_time", "check_array",
            "check_dependency", "check_memory", "check_count", "check_text", "check_job_id",
-           "check_sbatch_option", "check_name", "check_env"]
+           "check_sbatch_option", "check_name", "check_env", "check_signal_offset",
+           "CHECKPOINT_OPTION", "takes_checkpoints"]
 
 #: Placeholder in job arguments replaced, in each array task, by its index.
 ARRAY_INDEX = "{array_index}"
@@ -19,6 +20,10 @@ RUN_INDEX = "{run_index}"
 #: Values ``--mail-type`` accepts (a comma-separated list of them).
 MAIL_TYPES = ("NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "INVALID_DEPEND", "STAGE_OUT",
               "TIME_LIMIT", "TIME_LIMIT_90", "TIME_LIMIT_80", "TIME_LIMIT_50", "ARRAY_TASKS")
+
+#: The job option through which a job writes checkpoints (the built-in jobs' and
+#: ``jobs/_checkpoint_args``'): ``--signal-requeue`` needs it among the job's arguments.
+CHECKPOINT_OPTION = "--checkpoint-dir"
 
 _TIME_FORMATS = "MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED"
 _TIME_RE = re.compile(r"(?:(?P<d>\d+)-(?P<dh>\d{1,2})(?::(?P<dm>\d{1,2})(?::(?P<ds>\d{1,2}))?)?"
@@ -200,6 +205,37 @@ def check_memory(option, text, *, allow_zero=False):
     return text
 
 
+def takes_checkpoints(args):
+    """Return whether job arguments ``args`` give :data:`CHECKPOINT_OPTION` (and a DIR)."""
+    return any(a == CHECKPOINT_OPTION or a.startswith(CHECKPOINT_OPTION + "=") for a in args)
+
+
+def check_signal_offset(seconds, time_text, where="--time"):
+    """Refuse a ``--signal-requeue`` offset that Slurm could never act on.
+
+    Slurm sends the signal ``seconds`` before the time limit ``time_text``: with no limit
+    (``UNLIMITED``) it never comes, and an offset as long as the limit or longer would
+    come before the job could work. ``where`` names the limit's source in the message
+    (``--time``, a site profile's default, the partition's default).
+
+    Raises
+    ------
+    InputError
+        If the limit is unlimited or not longer than ``seconds``.
+    """
+    if time_text is None:
+        return
+    limit = parse_time(time_text, where)
+    if limit is None:
+        raise InputError(f"--signal-requeue {seconds} needs a time limit, but {where} is "
+                         f"{time_text}: Slurm never sends the signal to a job without one; "
+                         "give --time")
+    if seconds >= limit:
+        raise InputError(f"--signal-requeue {seconds} must be shorter than the time limit "
+                         f"({where} {time_text} = {limit} s): the signal would come before "
+                         "the job could work; give a smaller offset or a longer --time")
+
+
 def check_sbatch_option(text, option="--sbatch"):
     """Return ``text`` if it is ``--option`` or ``--option=value`` for an ``#SBATCH`` line.
 
@@ -281,7 +317,8 @@ class JobSpec:
         Where the script, ``slurm-%j.out`` and ``slurm-%j.err`` go (absolute path).
     signal_requeue : int, optional
         Seconds before the time limit at which the job gets USR1, checkpoints and is
-        requeued (the requeue template).
+        requeued (the requeue template). Needs :data:`CHECKPOINT_OPTION` in ``args``
+        and a time limit longer than it.
     env : sequence of (name, value)
         Extra environment variables for the job (values verbatim, except
         ``{run_index}`` in a job with ``runs``).
@@ -375,6 +412,12 @@ class JobSpec:
             if seconds > 65535:
                 raise InputError(f"--signal-requeue must be at most 65535 seconds, got {seconds}")
             setv("signal_requeue", seconds)
+            if not takes_checkpoints(self.args):
+                raise InputError(f"--signal-requeue needs a job that checkpoints: give it "
+                                 f"{CHECKPOINT_OPTION} DIR after -- (stencil and diffusion "
+                                 "take it); without one, USR1 would end the job and its work "
+                                 "would be lost")
+            check_signal_offset(seconds, self.time)
         for pair in self.env:
             if len(pair) != 2:
                 raise InputError(f"environment entries must be (NAME, value) pairs, got {pair!r}")

@@ -2,7 +2,7 @@
 # clusterkit MPI job that checkpoints and requeues itself before its time limit,
 # rendered from slurm/templates/requeue.sh.tmpl.
 # Site profile: test-srun. Submit it again, unchanged, with: sbatch THIS_FILE
-#SBATCH --job-name=demo
+#SBATCH --job-name=diffusion
 #SBATCH --nodes=1
 #SBATCH --ntasks-per-node=2
 #SBATCH --cpus-per-task=1
@@ -55,13 +55,17 @@ echo "clusterkit: job ${SLURM_JOB_ID:-?}" \
 # requeues this job; any other status ends it with that status (0: it had finished
 # anyway; others: a failure, not worth a rerun). The rerun sees SLURM_RESTART_COUNT > 0,
 # and CLUSTERKIT_RESTART=1 makes the job resume from its newest checkpoint.
+# On that expected path the launcher reports "exit code 99" as an error and Slurm logs
+# "CANCELLED ... DUE TO JOB REQUEUE"; the line written before the requeue says so, and
+# its "after N s" is how `clusterkit status` adds up the time over all runs.
 export CLUSTERKIT_CHECKPOINT_SIGNAL=USR1
-if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then
+ck_run=$((${SLURM_RESTART_COUNT:-0} + 1))
+if [ "$ck_run" -gt 1 ]; then
     export CLUSTERKIT_RESTART=1
 fi
 requeue_on_usr1() {
     trap '' USR1
-    echo "clusterkit: USR1 at $(date '+%T'): job $SLURM_JOB_ID checkpoints" >&2
+    echo "clusterkit: USR1 at $(date '+%T'): run $ck_run of job $SLURM_JOB_ID checkpoints" >&2
     kill -USR1 "$job_pid" 2>/dev/null || true
     local status=0
     wait "$job_pid" || status=$?
@@ -69,7 +73,9 @@ requeue_on_usr1() {
         echo "clusterkit: the job ended with status $status; not requeued" >&2
         exit "$status"
     fi
-    echo "clusterkit: job stopped with status $status; requeueing ${SLURM_JOB_ID}" >&2
+    echo "clusterkit: run $ck_run checkpointed and stopped after $SECONDS s; requeueing job" \
+         "$SLURM_JOB_ID (expected: the launcher's exit code 99 above and Slurm's" \
+         "CANCELLED ... DUE TO JOB REQUEUE below say the same)" >&2
     scontrol requeue "$SLURM_JOB_ID"
     exit 0
 }
@@ -77,6 +83,7 @@ trap requeue_on_usr1 USR1
 
 # ---- run -----------------------------------------------------------------------------
 # 2 ranks, in the background so that the trap can run.
-srun --mpi=pmix /opt/venv/bin/python -m clusterkit.jobs.demo &
+srun --mpi=pmix /opt/venv/bin/python -m clusterkit.jobs.diffusion --steps 90000 \
+    --checkpoint-dir /scratch/me/long/ck &
 job_pid=$!
 wait "$job_pid"
