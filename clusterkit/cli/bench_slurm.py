@@ -30,7 +30,7 @@ from ..bench.sweep import JobFailed, prepare_output, publish
 from ..jobs import weak_rule
 from ..launch import job_environment
 from ..slurm.commands import find_command, run_slurm
-from ..slurm.query import FINISHED_STATES, job_records
+from ..slurm.query import FINISHED_STATES, NEVER_STARTS, job_records
 from ..slurm.render import launch_command
 from ..slurm.sites import load_site
 from ..slurm.spec import RUN_INDEX, JobSpec
@@ -43,10 +43,6 @@ __all__ = ["submit_sweep", "collect", "node_layout", "wait_for_jobs", "failure_l
 #: exit status while jobs are still queued or running
 EXIT_NOT_FINISHED = 3
 _POLL_FIRST, _POLL_MAX = 0.5, 30.0       # seconds between scontrol polls, growing by 1.5x
-#: reasons a pending job gives when it can never start as submitted (Slurm accepts such
-#: jobs unless EnforcePartLimits is set, and they wait forever)
-NEVER_STARTS = frozenset({"PartitionConfig", "PartitionTimeLimit", "BadConstraints",
-                          "InvalidAccount", "InvalidQOS", "DependencyNeverSatisfied"})
 
 
 class SweepFailed(RuntimeError):
