@@ -1,8 +1,11 @@
 """climate-stats: area-weighted, zonal, monthly and per-point statistics of a CF dataset.
 
-    clusterkit run -n N climate-stats INPUT OUTPUT [--var NAME] [--percentiles 5,95]
-                                      [--anomalies PATH] [--overwrite]
-    mpirun -n N python -m clusterkit.jobs.climate_stats INPUT OUTPUT ...
+    clusterkit run -n N climate-stats INPUT [INPUT ...] OUTPUT [--var NAME]
+                                      [--percentiles 5,95] [--anomalies PATH] [--overwrite]
+    mpirun -n N python -m clusterkit.jobs.climate_stats INPUT [INPUT ...] OUTPUT ...
+
+Several INPUTs (files or quoted glob patterns) are one time series split across files
+(clusterkit.io.multifile): same variable, grid and calendar, in any order.
 
 For x(time, [extra dims...], lat, lon) OUTPUT (NetCDF-4) holds global_mean
 (cos-latitude weighted, NaN-skipping), zonal_mean, climatology (per calendar
@@ -22,7 +25,9 @@ from clusterkit.comm import MPI
 from clusterkit.errors import InputError
 from clusterkit.grid import Grid
 from clusterkit.io import cf
-from clusterkit.io.dataset import Dataset
+from clusterkit.io.dataset import open_dataset
+from clusterkit.io.inputs import expand_inputs
+from clusterkit.io.multifile import OPEN_FILE_BYTES
 from clusterkit.io.output_path import check_output_path
 from clusterkit.memory import check_fits_in_memory
 from clusterkit.kernels import TimeStats, accumulate_time_stats, nan_percentiles
@@ -210,10 +215,11 @@ def _percentiles(ds, grid, layout, q, rows_mb):
 
 
 def main(argv=None, comm=None):
-    """Compute the statistics of INPUT into OUTPUT; return 0."""
+    """Compute the statistics of the INPUT file(s) into OUTPUT; return 0."""
     p = JobArgumentParser(prog="climate-stats", comm=comm,
                           description=__doc__.split("\n")[0])
-    p.add_argument("input", metavar="INPUT", help="NetCDF-4/HDF5 file")
+    p.add_argument("inputs", metavar="INPUT", nargs="+",
+                   help="NetCDF file, or quoted glob pattern; several form one time series")
     p.add_argument("output", metavar="OUTPUT", help="NetCDF-4 file to write")
     p.add_argument("--var", help="variable (default: the one with time, lat and lon)")
     p.add_argument("--percentiles", type=_percentiles_arg,
@@ -224,19 +230,21 @@ def main(argv=None, comm=None):
                    help="MiB of input per rank per time chunk (default 128)")
     args = p.parse_args(argv)
     q = args.percentiles
-    # before any work: writable, and never the input or each other (also through links)
-    check_output_path(args.output, args.overwrite, comm, distinct_from=(args.input,))
+    # before any work: writable, and never an input or each other (also through links)
+    inputs = expand_inputs(args.inputs, comm)
+    check_output_path(args.output, args.overwrite, comm, distinct_from=inputs)
     if args.anomalies:
         check_output_path(args.anomalies, args.overwrite, comm,
-                          distinct_from=(args.input, args.output))
+                          distinct_from=inputs + [args.output])
     t0 = MPI.Wtime()
-    with Dataset(args.input, comm) as ds:
+    with open_dataset(inputs, comm) as ds:
         with region("climate.layout"):
             layout = Layout(ds, ds.find_variable(args.var))
             grid = _grid(layout, comm)
         chunk = _chunk_steps(grid, layout, args.chunk_mb, comm)
         need = _memory_needed(grid, layout, chunk, ds.dtype(layout.var).itemsize,
                               0 if q is None else q.size, args.chunk_mb)
+        need += (len(inputs) - 1) * OPEN_FILE_BYTES    # the other input files, kept open
         check_fits_in_memory(need, f"climate-stats of {layout.var}{layout.shape} on "
                              f"{comm.Get_size()} rank{'s' * (comm.Get_size() > 1)}", comm)
         passes = (2 if args.anomalies else 1) * layout.shape[0]
@@ -259,7 +267,8 @@ def main(argv=None, comm=None):
         progress.done()
     elapsed = comm.allreduce(MPI.Wtime() - t0, op=MPI.MAX)
     n = comm.Get_size()
-    rprint(f"climate-stats: {layout.var}{layout.shape} on {n} rank{'s' * (n > 1)} "
+    files = f" from {len(inputs)} files" if len(inputs) > 1 else ""
+    rprint(f"climate-stats: {layout.var}{layout.shape}{files} on {n} rank{'s' * (n > 1)} "
            f"(grid {grid.dims}) -> {args.output} in {elapsed:.2f} s", comm=comm)
     _summary(layout, glob, results, comm)
     return 0

@@ -10,6 +10,8 @@ from .. import comm as _comm
 from ..comm import MPI
 from ..trace import traced
 from . import cf
+from .inputs import expand_inputs
+from .multifile import MultiFileDataset
 from .nc3 import NC3File, is_netcdf3
 from ..errors import InputError, InputFileNotFoundError, InputPermissionError
 
@@ -112,6 +114,10 @@ class Dataset:
     path : str
         File to open.
     comm : mpi4py.MPI.Intracomm, optional
+    parallel : bool, optional
+        ``False``: open a NetCDF-4 file on every rank with the default driver and read
+        independently even where parallel HDF5 could be used (default: use it where
+        :func:`parallel_io` allows).
 
     Raises
     ------
@@ -119,13 +125,14 @@ class Dataset:
         On every rank (an :class:`~clusterkit.errors.InputFileNotFoundError` or
         :class:`~clusterkit.errors.InputPermissionError` where that applies): missing,
         unreadable, a directory, not a NetCDF-4/HDF5 or NetCDF-3 file, or
-        truncated/damaged so that it cannot be opened. Methods given a variable the file does not have
-        raise it too, listing the file's variables.
+        truncated/damaged so that it cannot be opened. Methods given a variable the file
+        does not have raise it too, listing the file's variables.
     """
 
-    def __init__(self, path, comm=None):
+    def __init__(self, path, comm=None, *, parallel=None):
         self.comm = _comm.resolve(comm)
         self.path = path
+        self.paths = (path,)   # the input files (a MultiFileDataset has several)
         _comm.root_decides(lambda: _input_problem(path), self.comm)
         self.netcdf3 = self.comm.bcast(is_netcdf3(path) if self.comm.Get_rank() == 0
                                        else None, root=0)
@@ -133,10 +140,20 @@ class Dataset:
             self.parallel = False
             self.file = NC3File(path)
         else:
-            self.parallel = parallel_io(self.comm)
+            self.parallel = parallel_io(self.comm) if parallel is None else \
+                bool(parallel) and parallel_io(self.comm)
             kwargs = {"driver": "mpio", "comm": self.comm} if self.parallel else {}
             self.file = h5py.File(path, "r", **kwargs)
         self._coords = {}
+        self._memo = {}   # metadata read once: the file is open read-only
+
+    def _once(self, kind, name, read):
+        """``read()``, remembered per ``(kind, name)`` (metadata is looked up many times
+        when several files are joined, and h5py's attribute and scale look-ups are slow)."""
+        key = (kind, name)
+        if key not in self._memo:
+            self._memo[key] = read()
+        return self._memo[key]
 
     def close(self):
         """Close the file (collective)."""
@@ -151,9 +168,12 @@ class Dataset:
     # -- structure -------------------------------------------------------------------
     def names(self):
         """Names of the variables (datasets at the root), in file order."""
+        return list(self._once("names", None, self._names))
+
+    def _names(self):
         if self.netcdf3:
-            return self.file.names()
-        return [k for k, v in self.file.items() if isinstance(v, h5py.Dataset)]
+            return tuple(self.file.names())
+        return tuple(k for k, v in self.file.items() if isinstance(v, h5py.Dataset))
 
     @property
     def variables(self):
@@ -173,7 +193,10 @@ class Dataset:
         return Variable(self, name)
 
     def __contains__(self, name):
-        return name in self.names()
+        if self.netcdf3 or not isinstance(name, str):
+            return name in self._once("names", None, self._names)
+        return self._once("contains", name,
+                          lambda: isinstance(self.file.get(name), h5py.Dataset))
 
     def _var(self, name):
         """The h5py dataset of variable ``name``.
@@ -197,6 +220,9 @@ class Dataset:
     def dims(self, name):
         """Dimension names of variable ``name`` (from its dimension scales; a coordinate
         variable is its own dimension)."""
+        return self._once("dims", name, lambda: self._dims(name))
+
+    def _dims(self, name):
         ds = self._var(name)
         if self.netcdf3:
             return ds.dims
@@ -210,15 +236,18 @@ class Dataset:
 
     def attrs(self, name):
         """The public attributes of variable ``name``."""
-        return public_attrs(self._var(name))
+        return dict(self._once("attrs", name, lambda: public_attrs(self._var(name))))
 
     def shape(self, name):
         """Shape of variable ``name``."""
-        return self._var(name).shape
+        return self._once("shape", name, lambda: tuple(self._var(name).shape))
 
     def has_coordinate(self, dim):
         """Whether ``dim`` has a coordinate variable: a 1-D dataset of that name that is a
         real (not netCDF's placeholder) dimension scale, or carries ``units``."""
+        return self._once("has_coordinate", dim, lambda: self._has_coordinate(dim))
+
+    def _has_coordinate(self, dim):
         if self.netcdf3:
             var = self.file.variable(dim)
             return var is not None and var.dims == (dim,)
@@ -355,18 +384,37 @@ class Dataset:
 
     def dtype(self, name):
         """The stored dtype of variable ``name``."""
-        return self._var(name).dtype
+        return self._once("dtype", name, lambda: self._var(name).dtype)
 
 
-def open_dataset(path, comm=None):
-    """Open the NetCDF-4/HDF5 file ``path`` on every rank of ``comm`` (default: the
-    world): a :class:`Dataset`, to use as a context manager. ``ds[name]`` is a
+def open_dataset(paths, comm=None):
+    """Open NetCDF input on every rank of ``comm`` (default: the world), to use as a
+    context manager. Collective.
+
+    ``paths`` is one file, a glob pattern (expanded by clusterkit, so it may be quoted on
+    a command line) or a list of files and patterns. One file gives a :class:`Dataset`;
+    several files forming one time series of a variable (same variable, grid and
+    calendar, no time step in two files, in any order) give a
+    :class:`~clusterkit.io.multifile.MultiFileDataset` with the same interface, its
+    time-dependent variables joined along time. ``ds[name]`` is a
     :class:`~clusterkit.io.variable.Variable`; ``ds[name].read(grid)`` its block as a
-    DistArray. Collective.
+    DistArray.
 
     Raises
     ------
     InputError
-        On every rank, if the file is missing, unreadable or not NetCDF-4/HDF5.
+        On every rank: a file missing, unreadable or not NetCDF; a pattern that matches
+        no file; several files that do not form one time series (naming the file, or
+        both files where they overlap).
     """
-    return Dataset(path, comm)
+    files = expand_inputs(paths, comm)
+    if len(files) == 1:
+        return Dataset(files[0], comm)
+    return MultiFileDataset(files, comm, open_file=_open_part)
+
+
+def _open_part(path, comm):
+    """One of several files of a series: every rank opens it and reads independently.
+    Opening through MPI-IO is a collective set-up per file and a file's part of a read is
+    small, so collective transfers would make each file switch cost more than they save."""
+    return Dataset(path, comm, parallel=False)
