@@ -123,3 +123,16 @@ def test_collective_reads_pair_up_when_ranks_read_different_files(comm, files):
                 grid = ck.Grid((steps, NY, NX), comm=comm, **kw)
                 assert_equal_all(var.read(grid, time=window).interior,
                                  want.read(grid, time=window).interior, comm)
+
+
+def test_write_netcdf_never_writes_over_any_input_of_a_series(comm, files):
+    """``like=`` a series: every one of its files counts as an input, not only the first."""
+    src, parts = files
+    with ck.open_dataset(parts, comm=comm) as ds:
+        u = ds["tas"].read(ck.Grid(ds["tas"].shape, comm=comm, keep=(0,)))
+        later = ds.paths[-1]                  # not the first file (ds.path)
+        assert_all(later != ds.path, "a later file", comm)
+        before = os.stat(later).st_mtime_ns
+        refused(comm, lambda: ck.write_netcdf(later, {"tas": u}, like=ds, overwrite=True),
+                "is the same file as")
+    assert_all(os.stat(later).st_mtime_ns == before, "input untouched", comm)

@@ -75,7 +75,7 @@ def _check(path, overwrite=False, comm=None, like=None):
     directory, not writable, the same file as ``like``'s) on every rank, before any work.
     Collective; returns ``path``."""
     check_output_path(path, overwrite, _comm.resolve(comm),
-                      distinct_from=() if like is None else (like.path,),
+                      distinct_from=() if like is None else tuple(like.paths),
                       replace_hint="write it with overwrite=True")
     return os.fspath(path)
 
