@@ -38,7 +38,6 @@ __all__ = [
     "check_acc",
     "exact_nan_count",
     "exact_round",
-    "exact_sum_normalize",
     "exact_sum_value",
 ]
 
@@ -192,26 +191,6 @@ def check_acc(acc, writeable=False):
                          f"got {acc.shape}")
     if np.any(acc[NDIGITS:] < 0):
         raise ValueError("acc has negative NaN/inf counts; it is not an exact-sum accumulator")
-
-
-def exact_sum_normalize(acc):
-    """Propagate carries in place so that ``acc`` can absorb further additions.
-
-    Needed only before adding more than 2**31 accumulators together.
-
-    Parameters
-    ----------
-    acc : numpy.ndarray
-        int64 accumulator of length :data:`EXACT_ACC_LEN`.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``acc``.
-    """
-    check_acc(acc, writeable=True)
-    acc_normalize(acc)
-    return acc
 
 
 def exact_sum_value(acc, skipna=False):

@@ -8,12 +8,9 @@ from numba.extending import intrinsic, overload
 from ._checks import check_array
 from ._jit import njit_cached
 
-__all__ = ["CHUNK", "LANES", "as_3d", "axis_pieces", "chunk_ahead", "chunk_view",
+__all__ = ["as_3d", "axis_pieces", "chunk_ahead", "chunk_view",
            "flat_position", "float_bits", "gather_block", "reduction_input", "row_span",
            "unit_row"]
-
-LANES = 64  # independent accumulators of the lane-wise reductions (element i -> lane i % LANES)
-CHUNK = 4096  # elements per chunk of the chunked reductions (a multiple of LANES)
 
 
 def reduction_input(name, x):
@@ -201,21 +198,9 @@ def _data_pointer(typingctx, arr):
 
 
 def unit_row(x, i0, i1):
-    """The row ``x[i0, i1]`` of 3-D ``x``; in Numba typed C-contiguous when its elements
-    are (unit stride: the rows of an interior with ghost cells), so that loops over it
-    vectorise, and as it is otherwise.
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        3-D array.
-    i0, i1 : int
-        The row.
-
-    Returns
-    -------
-    numpy.ndarray
-    """
+    """The row ``x[i0, i1]`` of 3-D ``x`` (1-D); in Numba typed C-contiguous when its
+    elements are (unit stride: the rows of an interior with ghost cells), so that loops
+    over it vectorise, and as it is otherwise."""
     return x[i0, i1]
 
 
@@ -269,7 +254,7 @@ def _row_span_jit(x, i0, i1, start, length, buf):
             return x[i0, i1, start:start + length]
         return impl
 
-    def impl_strided(x, i0, i1, start, length, buf):
+    def impl_strided(x, i0, i1, start, length, buf):  # unit_row's view, inlined: faster
         row = x[i0, i1]
         if x.strides[2] == x.itemsize:
             return numba.carray(_data_pointer(row), row.shape[0])[start:start + length]

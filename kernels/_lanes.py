@@ -1,25 +1,31 @@
-"""Lane loops of the reductions: element ``i`` of a chunk goes to lane ``i % LANES``, or
-column ``k`` of a tile of rows to accumulator ``k``.
+"""Lane loops of the reductions: element ``i`` of a chunk goes to lane ``i % REDUCTION_LANES``,
+or column ``k`` of a tile of rows to accumulator ``k``.
 
 Each ``*_lanes`` loop adds one chunk (a 1-D view, first element in lane 0) to
 per-lane accumulators that the caller owns and keeps across chunks. The lanes
-are independent, so the loop over them vectorises; ``ROWS`` rows of ``LANES``
-elements per pass keep the lane accumulators in registers; the rest of the
-chunk goes one (possibly partial) row of lanes at a time, still vectorised.
-Every lane sees its elements in order, so the results depend only on the
-values and their C order. Each ``*_columns`` loop folds ``ROWS`` rows (or one)
+are independent, so the loop over them vectorises; ``LANE_ROWS_PER_PASS`` rows of
+lanes per pass keep the lane accumulators in registers; the rest of the chunk
+goes one (possibly partial) row of lanes at a time, still vectorised. Every
+lane sees its elements in order, so the results depend only on the values and
+their C order. Each ``*_columns`` loop folds ``LANE_ROWS_PER_PASS`` rows (or one)
 of a tile into per-column accumulators the same way, loading and storing each
-accumulator once per ``ROWS`` rows.
+accumulator once per pass. (The constants are in ``_tuning``.)
+
+The loops look alike but are written out one by one, the skipnan and plain
+passes apart: each keeps its own set of accumulators in registers and tests
+nothing per element that it does not need (a NaN test, a shift); the exact
+sum's extraction loops (``exactsum``) are written the same way.
 """
 
-from ._flat import LANES
 from ._jit import njit_cached
 from ._prefetch import prefetch_range
+from ._tuning import LANE_ROWS_PER_PASS, REDUCTION_LANES
 
-__all__ = ["ROWS", "lane_tree_sum", "shifted_columns", "shifted_lanes", "sq_dev_columns",
+__all__ = ["lane_tree_sum", "shifted_columns", "shifted_lanes", "sq_dev_columns",
            "sq_dev_lanes", "sum_columns", "sum_lanes"]
 
-ROWS = 8  # rows of LANES elements per pass of the lane loops (lanes stay in registers)
+if REDUCTION_LANES & (REDUCTION_LANES - 1):
+    raise ImportError("_lanes: REDUCTION_LANES must be a power of two (lane_tree_sum)")
 
 
 @njit_cached
@@ -35,38 +41,39 @@ def lane_tree_sum(a):
 
 @njit_cached
 def sum_lanes(w, skipnan, cnt, sm):
-    """Per lane (element ``i`` -> lane ``i % LANES``, in order): sum of the elements and,
-    with ``skipnan``, count and sum of the non-NaN ones only (``cnt`` is then updated)."""
+    """Per lane (element ``i`` -> lane ``i % REDUCTION_LANES``, in order): sum of the
+    elements and, with ``skipnan``, count and sum of the non-NaN ones only (``cnt`` is
+    then updated)."""
     n = w.shape[0]
-    mr = n - n % (ROWS * LANES)
+    mr = n - n % (LANE_ROWS_PER_PASS * REDUCTION_LANES)
     if skipnan:
-        for i in range(0, mr, ROWS * LANES):
-            for j in range(LANES):
+        for i in range(0, mr, LANE_ROWS_PER_PASS * REDUCTION_LANES):
+            for j in range(REDUCTION_LANES):
                 a = cnt[j]
                 b = sm[j]
-                for k in range(ROWS):
-                    x = float(w[i + k * LANES + j])
+                for k in range(LANE_ROWS_PER_PASS):
+                    x = float(w[i + k * REDUCTION_LANES + j])
                     ok = x == x
                     a += 1.0 if ok else 0.0
                     b += x if ok else 0.0
                 cnt[j] = a
                 sm[j] = b
-        for i in range(mr, n, LANES):
-            v = w[i:min(n, i + LANES)]
+        for i in range(mr, n, REDUCTION_LANES):
+            v = w[i:min(n, i + REDUCTION_LANES)]
             for j in range(v.shape[0]):
                 x = float(v[j])
                 ok = x == x
                 cnt[j] += 1.0 if ok else 0.0
                 sm[j] += x if ok else 0.0
     else:
-        for i in range(0, mr, ROWS * LANES):
-            for j in range(LANES):
+        for i in range(0, mr, LANE_ROWS_PER_PASS * REDUCTION_LANES):
+            for j in range(REDUCTION_LANES):
                 b = sm[j]
-                for k in range(ROWS):
-                    b += float(w[i + k * LANES + j])
+                for k in range(LANE_ROWS_PER_PASS):
+                    b += float(w[i + k * REDUCTION_LANES + j])
                 sm[j] = b
-        for i in range(mr, n, LANES):
-            v = w[i:min(n, i + LANES)]
+        for i in range(mr, n, REDUCTION_LANES):
+            v = w[i:min(n, i + REDUCTION_LANES)]
             for j in range(v.shape[0]):
                 sm[j] += float(v[j])
 
@@ -80,7 +87,7 @@ def shifted_lanes(w, skipnan, shift, cnt, sd, sq, ahead):
     index arithmetic); prefetches ``ahead`` (the next chunk) as it goes.
     """
     n = w.shape[0]
-    L = LANES
+    L = REDUCTION_LANES
     m4 = n - n % (4 * L)
     if skipnan:
         for i in range(0, m4, 4 * L):
@@ -121,42 +128,37 @@ def shifted_lanes(w, skipnan, shift, cnt, sd, sq, ahead):
 
 
 @njit_cached
-def sq_dev_lanes(w, skipnan, mean, sq, ahead):
-    """Per lane: sum of ``(x - mean)**2`` over the elements (the non-NaN ones with ``skipnan``).
-
-    ``w`` is in cache by now; the loop prefetches ``ahead`` (the next chunk) as it goes.
-    """
+def sq_dev_lanes(w, skipnan, mean, sq):
+    """Per lane: sum of ``(x - mean)**2`` over the elements (the non-NaN ones with ``skipnan``)."""
     n = w.shape[0]
-    step = ROWS * LANES
+    step = LANE_ROWS_PER_PASS * REDUCTION_LANES
     mr = n - n % step
     if skipnan:
         for i in range(0, mr, step):
-            prefetch_range(ahead, i, i + step)
-            for j in range(LANES):
+            for j in range(REDUCTION_LANES):
                 a = sq[j]
-                for k in range(ROWS):
-                    x = float(w[i + k * LANES + j])
+                for k in range(LANE_ROWS_PER_PASS):
+                    x = float(w[i + k * REDUCTION_LANES + j])
                     d = x - mean if x == x else 0.0
                     a += d * d
                 sq[j] = a
     else:
         for i in range(0, mr, step):
-            prefetch_range(ahead, i, i + step)
-            for j in range(LANES):
+            for j in range(REDUCTION_LANES):
                 a = sq[j]
-                for k in range(ROWS):
-                    d = float(w[i + k * LANES + j]) - mean
+                for k in range(LANE_ROWS_PER_PASS):
+                    d = float(w[i + k * REDUCTION_LANES + j]) - mean
                     a += d * d
                 sq[j] = a
-    for i in range(mr, n, LANES):
-        v = w[i:min(n, i + LANES)]
+    for i in range(mr, n, REDUCTION_LANES):
+        v = w[i:min(n, i + REDUCTION_LANES)]
         for j in range(v.shape[0]):
             x = float(v[j])
             d = x - mean if (x == x) | (not skipnan) else 0.0
             sq[j] += d * d
 
 
-# -- columns as lanes: rows ``vs`` (a tuple of ROWS, or one, equal-length 1-D arrays) ------
+# -- columns as lanes: rows ``vs`` (LANE_ROWS_PER_PASS or one equal-length 1-D arrays) --
 
 @njit_cached
 def sum_columns(vs, skipnan, sm, cnt):

@@ -3,9 +3,10 @@
 A core that keeps too few cache misses in flight (its loop also reads rows already
 in cache, or does much arithmetic per element) leaves the hardware prefetchers
 behind; a hint some KiB ahead of the loop keeps the misses in flight. Hints stay
-only where they speed up a job end to end by more than the noise (the diffusion
-step, the reductions of climate-stats; see ``docs/performance.md``). Hints never
-change results; without JIT they do nothing.
+only where they speed up a job or a public call by more than the noise (the
+diffusion step's rows; the next chunk in the exact sum's and the moments' chunk
+loops, i.e. ``DistArray.sum/mean/var/std`` over all axes of a block without ghost
+cells; see ``docs/performance.md``). Hints never change results; without JIT they do nothing.
 """
 
 import numba

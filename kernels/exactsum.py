@@ -9,24 +9,24 @@ once to the nearest float64. The result is the correctly rounded exact sum,
 bitwise identical for any rank count and order. float32 inputs are summed
 exactly as float64 values.
 
-Speed: most elements never reach the digits one by one. The elements are
-taken in chunks of ``CHUNK`` (4096 <= 2**12); with ``|x| < 2**e`` for all
-of a chunk and ``sigma = 1.5 * 2**k``, ``k = e + 13``, ``q = (sigma + x) -
-sigma`` is ``x`` rounded to a multiple of ``2**(k-52)`` and ``x - q`` is
-exact (the "extraction" of Rump, Ogita and Oishi). A second extraction with
-``k - 40`` takes the next 40 bits of the remainders. All ``q`` of one level
-are multiples of one power of two and their sum stays below ``2**52`` of
-them, so floating-point sums of them (in any order, in vectorised lanes) are
-exact. When nothing is left over, the chunk adds just these two exact level
-sums to the digits. For float32 data, whose short mantissas the first level
-takes whole when a chunk spans fewer than about 16 binary orders of magnitude,
-that level is tried alone first (while it works, and every ``_RETRY_ONE``-th
-chunk after it did not). ``e`` is taken from the previous chunk and checked
-in the same pass (so a chunk is usually read once); when it was wrong the
-chunk is redone with its own ``e``, and when the two levels do not suffice
-(values spanning more than about 80 binary orders of magnitude in one chunk,
-inf, subnormals, magnitudes near overflow or all below ``2**-850``) its
-elements are added one by one (:func:`~._exactacc.acc_add`).
+Speed: most elements never reach the digits one by one. The elements are taken
+in chunks of ``REDUCTION_CHUNK_ELEMENTS`` (``_tuning``; at most 2**12, the
+headroom ``_HEAD`` below); with ``|x| < 2**e`` for all of a chunk and ``sigma =
+1.5 * 2**k``, ``k = e + 13``, ``q = (sigma + x) - sigma`` is ``x`` rounded to a
+multiple of ``2**(k-52)`` and ``x - q`` is exact (the "extraction" of Rump,
+Ogita and Oishi). A second extraction with ``k - 40`` takes the next 40 bits of
+the remainders. All ``q`` of one level are multiples of one power of two and
+their sum stays below ``2**52`` of them, so floating-point sums of them (in any
+order, in vectorised lanes) are exact. When nothing is left over, the chunk adds
+just these two exact level sums to the digits. For float32 data, whose short
+mantissas the first level takes whole when a chunk spans fewer than about 16
+binary orders of magnitude, that level is tried alone first (while it works, and
+every ``SINGLE_LEVEL_RETRY_CHUNKS``-th chunk after it did not). ``e`` is taken
+from the previous chunk and checked in the same pass (so a chunk is usually read
+once); when it was wrong the chunk is redone with its own ``e``, and when the
+two levels do not suffice (values spanning more than about 80 binary orders of
+magnitude in one chunk, inf, subnormals, magnitudes near overflow or all below
+``2**-850``) its elements are added one by one (:func:`~._exactacc.acc_add`).
 NaNs count as zeros in the levels and are counted in the accumulator's NaN
 slot, as one by one, so a NaN-skipping sum (:func:`exact_sum_value` with
 ``skipna``) and the number of NaNs (:func:`exact_nan_count`) come from the same
@@ -38,12 +38,13 @@ import math
 import numpy as np
 
 from ._exactacc import (ACC_NAN, EXACT_ACC_LEN, FLUSH, NDIGITS, acc_add, acc_normalize,
-                        check_acc, exact_nan_count, exact_round, exact_sum_normalize,
-                        exact_sum_value)
-from ._flat import CHUNK, LANES, chunk_ahead, chunk_view, float_bits, reduction_input
+                        check_acc, exact_nan_count, exact_round, exact_sum_value)
+from ._flat import chunk_ahead, chunk_view, float_bits, reduction_input
 from ._jit import njit_cached
-from ._lanes import ROWS, lane_tree_sum
+from ._lanes import lane_tree_sum
 from ._prefetch import prefetch_range
+from ._tuning import (LANE_ROWS_PER_PASS, REDUCTION_CHUNK_ELEMENTS, REDUCTION_LANES,
+                      SINGLE_LEVEL_RETRY_CHUNKS)
 
 __all__ = [
     "EXACT_ACC_LEN",
@@ -51,11 +52,11 @@ __all__ = [
     "exact_accumulate",
     "exact_nan_count",
     "exact_round",
-    "exact_sum_normalize",
     "exact_sum_value",
     "local_sum_exact",
 ]
 
+# Correctness bounds, not tuning (the argument is in the module docstring):
 _HEAD = 12  # headroom bits of the extraction levels: at most 2**_HEAD elements per chunk
 _LEVEL = 52 - _HEAD  # bits taken per extraction level
 _FAST_EXP = 1021 - 1 - _HEAD  # magnitudes from 2**_FAST_EXP on would overflow sigma
@@ -63,9 +64,8 @@ _FAST_MIN_EXP = -850  # below, the extraction could meet subnormals (see _extrac
 _ABS = (1 << 63) - 1  # the bits of |x|
 _EXP_INF = 0x7FF << 52  # the bits of inf; larger magnitude bits are NaNs
 _NO_GUESS = -(1 << 20)
-_RETRY_ONE = 16  # chunks between tries of the single extraction level after it failed
-if CHUNK > 1 << _HEAD:
-    raise ImportError("exactsum: CHUNK exceeds the extraction headroom")
+if REDUCTION_CHUNK_ELEMENTS > 1 << _HEAD:
+    raise ImportError("exactsum: REDUCTION_CHUNK_ELEMENTS exceeds the extraction headroom")
 
 
 @njit_cached
@@ -73,21 +73,35 @@ def _absmax_lanes(w, mx):
     """Per lane: the largest bits of ``|x|`` over the non-NaN ``x`` (as int64: ordered like
     ``|x|``; 0 if there are none)."""
     n = w.shape[0]
-    step = ROWS * LANES
+    step = LANE_ROWS_PER_PASS * REDUCTION_LANES
     mr = n - n % step
     for i in range(0, mr, step):
-        for j in range(LANES):
+        for j in range(REDUCTION_LANES):
             a = mx[j]
-            for k in range(ROWS):
-                y = float_bits(float(w[i + k * LANES + j])) & _ABS
+            for k in range(LANE_ROWS_PER_PASS):
+                y = float_bits(float(w[i + k * REDUCTION_LANES + j])) & _ABS
                 y = y if y <= _EXP_INF else 0
                 a = y if y > a else a
             mx[j] = a
     for i in range(mr, n):
-        j = (i - mr) % LANES
+        j = (i - mr) % REDUCTION_LANES
         y = float_bits(float(w[i])) & _ABS
         y = y if y <= _EXP_INF else 0
         mx[j] = y if y > mx[j] else mx[j]
+
+
+@njit_cached
+def _extract_step(x, sig1, sig2, a, b, m, c, d):
+    """One element of :func:`_extract_lanes` added to its lane's two level sums ``a``,
+    ``b``, NaN count ``m``, left-over bits ``c`` and largest magnitude bits ``d``."""
+    ok = x == x
+    x = x if ok else 0.0
+    h = (sig1 + x) - sig1
+    r = x - h
+    g = (sig2 + r) - sig2
+    y = float_bits(x) & _ABS
+    c |= float_bits(r - g) | (((y - 1) >> 52) == 0)
+    return a + h, b + g, m + (0.0 if ok else 1.0), c, y if y > d else d
 
 
 @njit_cached
@@ -106,48 +120,39 @@ def _extract_lanes(w, sig1, sig2, q1, q2, nan, rest, mx, ahead):
     it with fastmath. Prefetches ``ahead`` (the next chunk) as it goes.
     """
     n = w.shape[0]
-    step = ROWS * LANES
+    step = LANE_ROWS_PER_PASS * REDUCTION_LANES
     mr = n - n % step
     for i in range(0, mr, step):
         prefetch_range(ahead, i, i + step)
-        for j in range(LANES):
+        for j in range(REDUCTION_LANES):
             a = q1[j]
             b = q2[j]
             m = nan[j]
             c = rest[j]
             d = mx[j]
-            for k in range(ROWS):
-                x = float(w[i + k * LANES + j])
-                ok = x == x
-                x = x if ok else 0.0
-                m += 0.0 if ok else 1.0
-                h = (sig1 + x) - sig1
-                r = x - h
-                g = (sig2 + r) - sig2
-                a += h
-                b += g
-                y = float_bits(x) & _ABS
-                c |= float_bits(r - g) | (((y - 1) >> 52) == 0)
-                d = y if y > d else d
+            for k in range(LANE_ROWS_PER_PASS):
+                a, b, m, c, d = _extract_step(float(w[i + k * REDUCTION_LANES + j]), sig1,
+                                              sig2, a, b, m, c, d)
             q1[j] = a
             q2[j] = b
             nan[j] = m
             rest[j] = c
             mx[j] = d
     for i in range(mr, n):
-        j = (i - mr) % LANES
-        x = float(w[i])
-        ok = x == x
-        x = x if ok else 0.0
-        nan[j] += 0.0 if ok else 1.0
-        h = (sig1 + x) - sig1
-        r = x - h
-        g = (sig2 + r) - sig2
-        q1[j] += h
-        q2[j] += g
-        y = float_bits(x) & _ABS
-        rest[j] |= float_bits(r - g) | (((y - 1) >> 52) == 0)
-        mx[j] = y if y > mx[j] else mx[j]
+        j = (i - mr) % REDUCTION_LANES
+        q1[j], q2[j], nan[j], rest[j], mx[j] = _extract_step(
+            float(w[i]), sig1, sig2, q1[j], q2[j], nan[j], rest[j], mx[j])
+
+
+@njit_cached
+def _extract_one_step(x, sig1, a, m, c, d):
+    """One element of :func:`_extract_one_lanes` added to its lane's level sum ``a``, NaN
+    count ``m``, left-over flag ``c`` and largest magnitude ``d``."""
+    ok = x == x
+    x = x if ok else 0.0
+    h = (sig1 + x) - sig1
+    y = abs(x)
+    return a + h, m + (0.0 if ok else 1.0), c if x - h == 0.0 else 1.0, y if y > d else d
 
 
 @njit_cached
@@ -156,44 +161,32 @@ def _extract_one_lanes(w, sig1, q1, nan, rest, mx, ahead):
 
     ``rest`` gets 1 where a left-over ``x - h`` was not zero, ``mx`` the largest
     ``|x|`` (floating-point: fewer operations than the bit checks of two levels).
-    Prefetches ``ahead`` (the next chunk) as it goes.
+    Prefetches ``ahead`` (the next chunk) as it goes. The loop repeats the first
+    level of :func:`_extract_lanes` on purpose: it is the float32 fast path, and a
+    shared loop would carry the second level's work or a test per element.
     """
     n = w.shape[0]
-    step = ROWS * LANES
+    step = LANE_ROWS_PER_PASS * REDUCTION_LANES
     mr = n - n % step
     for i in range(0, mr, step):
         prefetch_range(ahead, i, i + step)
-        for j in range(LANES):
+        for j in range(REDUCTION_LANES):
             a = q1[j]
             m = nan[j]
             c = rest[j]
             d = mx[j]
-            for k in range(ROWS):
-                x = float(w[i + k * LANES + j])
-                ok = x == x
-                x = x if ok else 0.0
-                m += 0.0 if ok else 1.0
-                h = (sig1 + x) - sig1
-                a += h
-                c = c if x - h == 0.0 else 1.0
-                y = abs(x)
-                d = y if y > d else d
+            for k in range(LANE_ROWS_PER_PASS):
+                a, m, c, d = _extract_one_step(float(w[i + k * REDUCTION_LANES + j]), sig1,
+                                               a, m, c, d)
             q1[j] = a
             nan[j] = m
             rest[j] = c
             mx[j] = d
-    for i in range(mr, n, LANES):
-        v = w[i:min(n, i + LANES)]
+    for i in range(mr, n, REDUCTION_LANES):
+        v = w[i:min(n, i + REDUCTION_LANES)]
         for j in range(v.shape[0]):
-            x = float(v[j])
-            ok = x == x
-            x = x if ok else 0.0
-            nan[j] += 0.0 if ok else 1.0
-            h = (sig1 + x) - sig1
-            q1[j] += h
-            rest[j] = rest[j] if x - h == 0.0 else 1.0
-            y = abs(x)
-            mx[j] = y if y > mx[j] else mx[j]
+            q1[j], nan[j], rest[j], mx[j] = _extract_one_step(float(v[j]), sig1, q1[j],
+                                                              nan[j], rest[j], mx[j])
 
 
 @njit_cached
@@ -253,7 +246,7 @@ def _try_levels(w, acc, cell, bits, e, lanes, ints, ahead):
                    ints[0], ints[1], ahead)
     big = _lanes_max(ints[1])
     rest = 0
-    for j in range(LANES):
+    for j in range(REDUCTION_LANES):
         rest |= ints[0, j]
     if big >= _EXP_INF or _exponent(big) > k1 - 1 - _HEAD or rest & _ABS != 0:
         return False, 0, big
@@ -303,9 +296,9 @@ def exact_accumulate(x, acc, single=False):
     """Add every element of 3-D ``x`` exactly into accumulator ``acc`` (normalised on exit).
 
     With ``single`` (float32 data), a chunk tries the single extraction level when the
-    previous one could use it, and every ``_RETRY_ONE``-th chunk anyway. (float64 data
-    always takes the two levels, whose bit checks also catch subnormals that a
-    denormals-are-zero mode would hide from the arithmetic.)
+    previous one could use it, and every ``SINGLE_LEVEL_RETRY_CHUNKS``-th chunk anyway.
+    (float64 data always takes the two levels, whose bit checks also catch subnormals
+    that a denormals-are-zero mode would hide from the arithmetic.)
 
     Parameters
     ----------
@@ -317,21 +310,22 @@ def exact_accumulate(x, acc, single=False):
         Try the single level (for float32 data).
     """
     n = x.shape[0] * x.shape[1] * x.shape[2]
-    buf = np.empty(min(n, CHUNK), x.dtype)
+    buf = np.empty(min(n, REDUCTION_CHUNK_ELEMENTS), x.dtype)
     cell = np.empty(1, np.float64)
     bits = cell.view(np.int64)
-    lanes = np.empty((4, LANES))
-    ints = np.empty((2, LANES), np.int64)
+    lanes = np.empty((4, REDUCTION_LANES))
+    ints = np.empty((2, REDUCTION_LANES), np.int64)
     pending = 0
     guess = _NO_GUESS
     one = single
-    for c, start in enumerate(range(0, n, CHUNK)):
-        count, guess, one = _chunk_accumulate(chunk_view(x, start, min(CHUNK, n - start), buf),
-                                              acc, cell, bits, lanes, ints, guess,
-                                              single and (one or c % _RETRY_ONE == 0),
-                                              chunk_ahead(x, start + CHUNK, CHUNK, buf))
+    size = REDUCTION_CHUNK_ELEMENTS
+    for c, start in enumerate(range(0, n, size)):
+        count, guess, one = _chunk_accumulate(
+            chunk_view(x, start, min(size, n - start), buf), acc, cell, bits, lanes, ints,
+            guess, single and (one or c % SINGLE_LEVEL_RETRY_CHUNKS == 0),
+            chunk_ahead(x, start + size, size, buf))
         pending += count
-        if pending > FLUSH - CHUNK:
+        if pending > FLUSH - size:
             acc_normalize(acc)
             pending = 0
     acc_normalize(acc)

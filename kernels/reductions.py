@@ -6,29 +6,33 @@ by chunk. Over some axes (:func:`axis_sums`, :func:`axis_moments`) it is
 split into 3-D views of two forms
 (:func:`~._flat.axis_pieces`): "outer" ``(R1, K, R2)``, whose rows are reduced
 by the lane loops of the full reductions, and "middle" ``(P, R, Q)``, whose
-rows are added element by element into accumulators of ``_TILE`` columns
-that stay in L1 cache while the ``R`` rows stream past. Either way the
-array is read once, with no temporaries, whatever its strides; the results
-go into (are combined with) caller-owned outputs, so that MPI can combine the
-ranks' partial results in place.
+rows are added element by element into accumulators of a tile of columns
+(``REDUCTION_TILE_COLUMNS``) that stay in L1 cache while the ``R`` rows stream
+past. Either way the array is read once, with no temporaries, whatever its
+strides; the results go into (are combined with) caller-owned outputs, so that
+MPI can combine the ranks' partial results in place. The chunk, lane and tile
+sizes are in ``_tuning``.
 """
 
 import numpy as np
 
 from ._checks import check_array
 from ._combine import chan_combine
-from ._flat import CHUNK, LANES, axis_pieces, chunk_ahead, chunk_view, reduction_input, row_span
+from ._flat import axis_pieces, chunk_ahead, chunk_view, reduction_input, row_span
 from ._jit import njit_cached
-from ._lanes import (ROWS, lane_tree_sum, shifted_columns, shifted_lanes, sq_dev_columns,
+from ._lanes import (lane_tree_sum, shifted_columns, shifted_lanes, sq_dev_columns,
                      sq_dev_lanes, sum_columns, sum_lanes)
+from ._tuning import (LANE_ROWS_PER_PASS, MOMENTS_CHUNK_ELEMENTS, REDUCTION_CHUNK_ELEMENTS,
+                      REDUCTION_LANES, REDUCTION_TILE_COLUMNS)
 
 __all__ = ["axis_moments", "axis_sums", "local_moments"]
 
-_TILE = 1024  # columns per tile of the middle-form loops (4 float64 accumulators: 32 KiB)
-_SHIFT_BITS = 8  # bits the one-pass (shifted) moments may lose to cancellation before a
-#                  chunk or tile is redone by two passes
-
-_MCHUNK = 4 * CHUNK  # elements per chunk of the moments (one pass: L2 is near enough)
+# An accuracy bound, not tuning (the argument is in _chunk_moments): the bits the
+# one-pass (shifted) moments may lose to cancellation before a chunk or tile is redone
+# by two passes.
+_SHIFT_BITS = 8
+if LANE_ROWS_PER_PASS != 8:
+    raise ImportError("reductions: _rows spells out 8 rows; LANE_ROWS_PER_PASS must be 8")
 
 
 @njit_cached
@@ -66,27 +70,27 @@ def _chunk_moments(w, skipnan, shift, la, lb, lc, ahead):
     count = lane_tree_sum(la) if skipnan else float(w.shape[0])
     mean = lane_tree_sum(lb) / count
     lb[:] = 0.0
-    sq_dev_lanes(w, skipnan, mean, lb, w[:0])
+    sq_dev_lanes(w, skipnan, mean, lb)
     return int(count), mean, lane_tree_sum(lb)
 
 
 @njit_cached
 def _moments(x, skipnan):
     n = x.shape[0] * x.shape[1] * x.shape[2]
-    buf = np.empty(min(n, _MCHUNK), x.dtype)
-    la = np.empty(LANES)
-    lb = np.empty(LANES)
-    lc = np.empty(LANES)
+    buf = np.empty(min(n, MOMENTS_CHUNK_ELEMENTS), x.dtype)
+    la = np.empty(REDUCTION_LANES)
+    lb = np.empty(REDUCTION_LANES)
+    lc = np.empty(REDUCTION_LANES)
     shift = 0.0
     sn = np.zeros(65, np.int64)
     sm = np.zeros(65)
     s2 = np.zeros(65)
     depth = 0
     nb = 0
-    for start in range(0, n, _MCHUNK):
-        cn, cm, cq = _chunk_moments(chunk_view(x, start, min(_MCHUNK, n - start), buf),
-                                    skipnan, shift, la, lb, lc,
-                                    chunk_ahead(x, start + _MCHUNK, _MCHUNK, buf))
+    size = MOMENTS_CHUNK_ELEMENTS
+    for start in range(0, n, size):
+        cn, cm, cq = _chunk_moments(chunk_view(x, start, min(size, n - start), buf), skipnan,
+                                    shift, la, lb, lc, chunk_ahead(x, start + size, size, buf))
         if cn > 0 and cm == cm and abs(cm) < np.inf:
             shift = cm  # the next chunk's shift
         sn[depth] = cn
@@ -116,20 +120,19 @@ def _moments(x, skipnan):
 def local_moments(x, *, skipna=False):
     """Count, mean and sum of squared deviations (M2) of all elements.
 
-    Blocked Welford/Chan update in float64: the elements (C order) are cut
-    into chunks of 16384; each chunk's count, mean and M2 come from one pass
-    of sums of ``d = x - shift`` and ``d*d`` with the previous chunk's mean as
-    the shift (``M2 = sum d*d - (sum d)**2/n``), in 64 lanes (element ``i`` to
-    lane ``i % 64``, lanes added pairwise), leaving out the chunk's NaNs when
-    ``skipna``. A chunk whose mean is so far from the shift that the
-    difference could lose more than ``_SHIFT_BITS`` bits to cancellation
-    (``(sum d)**2/n > 2**_SHIFT_BITS * M2``) is redone by the two-pass
+    Blocked Welford/Chan update in float64: the elements (C order) are cut into
+    chunks of ``MOMENTS_CHUNK_ELEMENTS``; each chunk's count, mean and M2 come from
+    one pass of sums of ``d = x - shift`` and ``d*d`` with the previous chunk's mean
+    as the shift (``M2 = sum d*d - (sum d)**2/n``), in ``REDUCTION_LANES`` lanes
+    (element ``i`` to lane ``i % REDUCTION_LANES``, lanes added pairwise), leaving
+    out the chunk's NaNs when ``skipna``. A chunk whose mean is so far from the
+    shift that the difference could lose more than ``_SHIFT_BITS`` bits to
+    cancellation (``(sum d)**2/n > 2**_SHIFT_BITS * M2``) is redone by the two-pass
     algorithm while it is in cache. The chunks are merged with Chan's formula
-    pairwise (binary-counter order; Welford's per-element update is the
-    chunk-size-1 case). The result depends only on the values and their C
-    order (strided views and contiguous copies give the same bits). Partial
-    results combine with Chan's formula; the variance is ``M2 / n``
-    (``M2 / (n-1)`` sample).
+    pairwise (binary-counter order; Welford's per-element update is the chunk-size-1
+    case). The result depends only on the values and their C order (strided views
+    and contiguous copies give the same bits). Partial results combine with Chan's
+    formula; the variance is ``M2 / n`` (``M2 / (n-1)`` sample).
 
     Parameters
     ----------
@@ -159,7 +162,7 @@ def local_moments(x, *, skipna=False):
 @njit_cached
 def _sums_outer(x, skipnan, s, c):
     n0, n1, n2 = x.shape
-    if n2 < LANES:  # short rows: one by one (lanes would cost more than they save)
+    if n2 < REDUCTION_LANES:  # short rows: one by one (lanes would cost more than they save)
         for i0 in range(n0):
             for k in range(n1):
                 v = x[i0, k]
@@ -173,15 +176,15 @@ def _sums_outer(x, skipnan, s, c):
                 s[k] += rs
                 c[k] += rc
         return
-    buf = np.empty(min(n2, CHUNK), x.dtype)
-    la = np.empty(LANES)
-    lb = np.empty(LANES)
+    buf = np.empty(min(n2, REDUCTION_CHUNK_ELEMENTS), x.dtype)
+    la = np.empty(REDUCTION_LANES)
+    lb = np.empty(REDUCTION_LANES)
     for i0 in range(n0):
         for k in range(n1):
             rs = 0.0
             rc = 0.0
-            for start in range(0, n2, CHUNK):
-                m = min(CHUNK, n2 - start)
+            for start in range(0, n2, REDUCTION_CHUNK_ELEMENTS):
+                m = min(REDUCTION_CHUNK_ELEMENTS, n2 - start)
                 la[:] = 0.0
                 lb[:] = 0.0
                 sum_lanes(row_span(x, i0, k, start, m, buf), skipnan, la, lb)
@@ -215,24 +218,24 @@ def _short_row_moments(v, skipnan):
 @njit_cached
 def _moments_outer(x, skipnan, n, mean, m2):
     n0, n1, n2 = x.shape
-    if n2 < LANES:  # short rows: two passes each, in cache
+    if n2 < REDUCTION_LANES:  # short rows: two passes each, in cache
         for i0 in range(n0):
             for k in range(n1):
                 bn, bm, bq = _short_row_moments(x[i0, k], skipnan)
                 n[k], mean[k], m2[k] = chan_combine(n[k], mean[k], m2[k], bn, bm, bq)
         return
-    buf = np.empty(min(n2, _MCHUNK), x.dtype)
-    la = np.empty(LANES)
-    lb = np.empty(LANES)
-    lc = np.empty(LANES)
+    buf = np.empty(min(n2, MOMENTS_CHUNK_ELEMENTS), x.dtype)
+    la = np.empty(REDUCTION_LANES)
+    lb = np.empty(REDUCTION_LANES)
+    lc = np.empty(REDUCTION_LANES)
     shift = 0.0
     for i0 in range(n0):
         for k in range(n1):
             cn = n[k]
             cm = mean[k]
             cq = m2[k]
-            for start in range(0, n2, _MCHUNK):
-                w = row_span(x, i0, k, start, min(_MCHUNK, n2 - start), buf)
+            for start in range(0, n2, MOMENTS_CHUNK_ELEMENTS):
+                w = row_span(x, i0, k, start, min(MOMENTS_CHUNK_ELEMENTS, n2 - start), buf)
                 bn, bm, bq = _chunk_moments(w, skipnan, shift, la, lb, lc, buf[:0])
                 if bn > 0 and bm == bm and abs(bm) < np.inf:
                     shift = bm  # the next row's (a neighbour's mean is a good shift)
@@ -246,7 +249,8 @@ def _moments_outer(x, skipnan, n, mean, m2):
 
 @njit_cached
 def _rows(x, p, r, q, m, buf):
-    """Columns ``q .. q+m-1`` of the ``ROWS`` rows ``x[p, r:r+ROWS]``, as 1-D arrays."""
+    """Columns ``q .. q+m-1`` of the 8 (``LANE_ROWS_PER_PASS``) rows ``x[p, r:r+8]``, as
+    1-D arrays."""
     return (row_span(x, p, r, q, m, buf[0]), row_span(x, p, r + 1, q, m, buf[1]),
             row_span(x, p, r + 2, q, m, buf[2]), row_span(x, p, r + 3, q, m, buf[3]),
             row_span(x, p, r + 4, q, m, buf[4]), row_span(x, p, r + 5, q, m, buf[5]),
@@ -256,15 +260,15 @@ def _rows(x, p, r, q, m, buf):
 @njit_cached
 def _sums_middle(x, skipnan, s, c):
     n0, n1, n2 = x.shape
-    buf = np.empty((ROWS, min(n2, _TILE)), x.dtype)
+    buf = np.empty((LANE_ROWS_PER_PASS, min(n2, REDUCTION_TILE_COLUMNS)), x.dtype)
     for p in range(n0):
-        for q in range(0, n2, _TILE):
-            m = min(_TILE, n2 - q)
+        for q in range(0, n2, REDUCTION_TILE_COLUMNS):
+            m = min(REDUCTION_TILE_COLUMNS, n2 - q)
             so = s[p, q:q + m]
             co = c[p, q:q + m]
-            for r in range(0, n1 - n1 % ROWS, ROWS):
+            for r in range(0, n1 - n1 % LANE_ROWS_PER_PASS, LANE_ROWS_PER_PASS):
                 sum_columns(_rows(x, p, r, q, m, buf), skipnan, so, co)
-            for r in range(n1 - n1 % ROWS, n1):
+            for r in range(n1 - n1 % LANE_ROWS_PER_PASS, n1):
                 sum_columns((row_span(x, p, r, q, m, buf[0]),), skipnan, so, co)
             if not skipnan:
                 co += float(n1)
@@ -277,35 +281,36 @@ def _tile_two_pass(x, p, q, m, skipnan, buf, cnt, mu, sq):
     mu[:] = 0.0
     sq[:] = 0.0
     cnt[:] = 0.0 if skipnan else float(n1)
-    for r in range(0, n1 - n1 % ROWS, ROWS):
+    for r in range(0, n1 - n1 % LANE_ROWS_PER_PASS, LANE_ROWS_PER_PASS):
         sum_columns(_rows(x, p, r, q, m, buf), skipnan, mu, cnt)
-    for r in range(n1 - n1 % ROWS, n1):
+    for r in range(n1 - n1 % LANE_ROWS_PER_PASS, n1):
         sum_columns((row_span(x, p, r, q, m, buf[0]),), skipnan, mu, cnt)
     for k in range(m):
         mu[k] = mu[k] / cnt[k] if cnt[k] > 0.0 else 0.0
-    for r in range(0, n1 - n1 % ROWS, ROWS):
+    for r in range(0, n1 - n1 % LANE_ROWS_PER_PASS, LANE_ROWS_PER_PASS):
         sq_dev_columns(_rows(x, p, r, q, m, buf), skipnan, mu, sq)
-    for r in range(n1 - n1 % ROWS, n1):
+    for r in range(n1 - n1 % LANE_ROWS_PER_PASS, n1):
         sq_dev_columns((row_span(x, p, r, q, m, buf[0]),), skipnan, mu, sq)
 
 
 @njit_cached
 def _moments_middle(x, skipnan, n, mean, m2):
     """One pass of sums of ``d = x - h`` and ``d*d`` per column, ``h`` the column's first
-    value (with ``skipnan`` its first non-NaN one among the first ``ROWS`` rows, else 0);
-    ``M2 = sum d*d - (sum d)**2 / n``. A tile where that difference could lose more
-    than ``_SHIFT_BITS`` bits (a shift far from its column's mean) is redone by two
-    passes. Tiles are combined into the outputs with Chan's formula."""
+    value (with ``skipnan`` its first non-NaN one among the first
+    ``LANE_ROWS_PER_PASS`` rows, else 0); ``M2 = sum d*d - (sum d)**2 / n``. A tile
+    where that difference could lose more than ``_SHIFT_BITS`` bits (a shift far from
+    its column's mean) is redone by two passes. Tiles are combined into the outputs
+    with Chan's formula."""
     n0, n1, n2 = x.shape
-    t = min(n2, _TILE)
-    buf = np.empty((ROWS, t), x.dtype)
+    t = min(n2, REDUCTION_TILE_COLUMNS)
+    buf = np.empty((LANE_ROWS_PER_PASS, t), x.dtype)
     cnt = np.empty(t)
     sd = np.empty(t)
     sq = np.empty(t)
     sh = np.empty(t)
     for p in range(n0):
-        for q in range(0, n2, _TILE):
-            m = min(_TILE, n2 - q)
+        for q in range(0, n2, REDUCTION_TILE_COLUMNS):
+            m = min(REDUCTION_TILE_COLUMNS, n2 - q)
             c_, d_, s_, h_ = cnt[:m], sd[:m], sq[:m], sh[:m]
             c_[:] = 0.0 if skipnan else float(n1)
             d_[:] = 0.0
@@ -314,16 +319,16 @@ def _moments_middle(x, skipnan, n, mean, m2):
             for k in range(m):
                 h_[k] = float(v[k])
             if skipnan:  # the first non-NaN value among the first rows, else 0
-                for r in range(1, min(ROWS, n1)):
+                for r in range(1, min(LANE_ROWS_PER_PASS, n1)):
                     v = row_span(x, p, r, q, m, buf[0])
                     for k in range(m):
                         y = float(v[k])
                         h_[k] = y if h_[k] != h_[k] else h_[k]
                 for k in range(m):
                     h_[k] = h_[k] if h_[k] == h_[k] else 0.0
-            for r in range(0, n1 - n1 % ROWS, ROWS):
+            for r in range(0, n1 - n1 % LANE_ROWS_PER_PASS, LANE_ROWS_PER_PASS):
                 shifted_columns(_rows(x, p, r, q, m, buf), skipnan, h_, c_, d_, s_)
-            for r in range(n1 - n1 % ROWS, n1):
+            for r in range(n1 - n1 % LANE_ROWS_PER_PASS, n1):
                 shifted_columns((row_span(x, p, r, q, m, buf[0]),), skipnan, h_, c_, d_, s_)
             redo = False
             for k in range(m):
@@ -390,8 +395,8 @@ def axis_sums(x, axes, sums, counts, *, skipna=False):
     """Add the sums of ``x`` over ``axes`` to ``sums`` and the numbers of elements summed
     to ``counts`` (leaving NaNs out of both with ``skipna``).
 
-    Rows are summed in :data:`LANES` lanes, columns element by element, in float64:
-    the order depends only on the shape and strides (deterministic).
+    Rows are summed in ``REDUCTION_LANES`` lanes, columns element by element, in
+    float64: the order depends only on the shape and strides (deterministic).
     """
     for form, x3, (s, c) in _pieces(x, axes, (("sums", sums), ("counts", counts))):
         (_sums_outer if form == "outer" else _sums_middle)(x3, bool(skipna), s, c)

@@ -13,7 +13,8 @@ from clusterkit.kernels import exactsum as ex
 from clusterkit.kernels import reductions as red
 from clusterkit.kernels._combine import chan_combine
 from clusterkit.kernels._exactacc import acc_normalize
-from clusterkit.kernels._flat import LANES, axis_pieces
+from clusterkit.kernels._flat import axis_pieces
+from clusterkit.kernels._tuning import MOMENTS_CHUNK_ELEMENTS, REDUCTION_LANES
 
 EPS = np.finfo(np.float64).eps
 BIG = np.finfo(np.float64).max
@@ -253,6 +254,33 @@ def test_reductions_module_does_not_pull_in_mpi():
     assert "mpi4py" not in sys.modules or "clusterkit.comm" in sys.modules
 
 
+#: Module-level numbers of the reduction modules that results rely on (formats and proven
+#: bounds, next to their arguments); every other number is tuning and lives in _tuning.
+CORRECTNESS_CONSTANTS = {
+    "_exactacc": {"NDIGITS", "EXACT_ACC_LEN", "ACC_NAN", "_PINF", "_NINF", "_MASK32", "_FRAC",
+                  "FLUSH"},
+    "exactsum": {"_HEAD", "_LEVEL", "_FAST_EXP", "_FAST_MIN_EXP", "_ABS", "_EXP_INF",
+                 "_NO_GUESS"},
+    "reductions": {"_SHIFT_BITS"},
+}
+
+
+def test_reduction_tuning_constants_live_in_tuning():
+    """No reduction module defines a tuning number of its own (chunk, lane, tile sizes...):
+    they are in kernels/_tuning.py with their units in their names."""
+    import ast
+    import pathlib
+    folder = pathlib.Path(red.__file__).parent
+    for name in ("_combine", "_exactacc", "_flat", "_lanes", "exactsum", "reductions"):
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        numbers = {t.id for node in tree.body if isinstance(node, ast.Assign)
+                   and (isinstance(node.value, (ast.BinOp, ast.UnaryOp)) or isinstance(
+                       getattr(node.value, "value", None), (int, float)))
+                   for t in node.targets if isinstance(t, ast.Name)
+                   and t.id.strip("_").isupper()}
+        assert numbers <= CORRECTNESS_CONSTANTS.get(name, set()), (name, numbers)
+
+
 # ------------------------------------------------- lanes, chunks and layouts (vectorised loops)
 
 EDGE_LENGTHS = [0, 1, 3, 7, 8, 9, 63, 64, 65, 511, 512, 513, 4095, 4096, 4097, 3 * 4096 + 517]
@@ -420,7 +448,7 @@ def test_lane_reductions_read_only_and_broadcast_inputs():
 def test_moments_over_many_chunks_with_level_jumps(skipna):
     """Each chunk after the first is summed in one pass, shifted by the previous chunk's
     mean; levels that jump between chunks (and NaNs) must not cost accuracy."""
-    c = red._MCHUNK
+    c = MOMENTS_CHUNK_ELEMENTS
     rng = np.random.default_rng(5)
     x = np.concatenate([rng.standard_normal(3 * c + 17), 1e9 + 1e-3 * rng.standard_normal(2 * c),
                         -5.0 + rng.standard_normal(c + 5)])
@@ -436,7 +464,7 @@ def test_moments_of_values_whose_squares_overflow_from_the_first_shift():
     """The first chunk's shift is 0: (x - 0)**2 overflows for x ~ 1e160 although the
     deviations from the mean do not; the two passes then give the finite M2."""
     rng = np.random.default_rng(7)
-    x = 1e160 * (1.0 + 1e-10 * rng.standard_normal(3 * red._MCHUNK))
+    x = 1e160 * (1.0 + 1e-10 * rng.standard_normal(3 * MOMENTS_CHUNK_ELEMENTS))
     count, mean, m2 = red.local_moments(x)
     rc, rmean, rm2 = moments_ref(x)
     assert count == rc and math.isclose(mean, rmean, rel_tol=1e-14)
@@ -452,7 +480,7 @@ def test_chunk_moments_with_a_shift_far_from_the_chunk_mean(skipna, shift):
     w = 1e3 + 1e-3 * rng.standard_normal(1000)   # M2 ~ 1e-3, mean**2 ~ 1e6
     if skipna:
         w[::7] = np.nan
-    la, lb, lc = np.empty(LANES), np.empty(LANES), np.empty(LANES)
+    la, lb, lc = np.empty(REDUCTION_LANES), np.empty(REDUCTION_LANES), np.empty(REDUCTION_LANES)
     count, mean, m2 = red._chunk_moments(w, skipna, shift, la, lb, lc, w[:0])
     rc, rmean, rm2 = moments_ref(w[~np.isnan(w)])
     assert count == rc
@@ -517,7 +545,7 @@ def test_exact_sum_single_level_for_short_mantissas():
     acc = np.zeros(ex.EXACT_ACC_LEN, dtype=np.int64)
     cell = np.empty(1)
     bits = cell.view(np.int64)
-    lanes, ints = np.empty((4, LANES)), np.empty((2, LANES), np.int64)
+    lanes, ints = np.empty((4, REDUCTION_LANES)), np.empty((2, REDUCTION_LANES), np.int64)
     narrow = (250 + 50 * rng.random(4096)).astype(np.float32)
     narrow[::7] = np.nan
     wide = rng.standard_normal(4096) * np.exp(rng.uniform(-30, 30, 4096))
