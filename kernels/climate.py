@@ -8,12 +8,10 @@ squares as accurate as Welford's update (the cancellation in ``Σd² - (Σd)²/n
 the size of the variance, not of the mean) while every operation is an add or a
 multiply, so the loop vectorises: no division per element. The time coordinate is
 centred the same way by the caller. Rows are independent: the parallel variant
-splits them over threads; each row is processed in tiles of up to ``_TILE`` lon
-points whose accumulators stay in L2 cache across the chunk's time steps, and runs
-of four time steps in one month are folded at once, so each accumulator is loaded
-and stored once per four values. Measured here (one core, 73x360x1440 float32):
-tiles of 128 points 1.2 ns/value, whole rows 0.53 ns/value (fewer per-tile view
-set-ups); the previous one-step loop 2.6 ns/value.
+splits them over threads; each row is processed in tiles of up to
+``CLIMATE_TILE_COLUMNS`` (``_tuning``) lon points whose accumulators stay in L2 cache
+across the chunk's time steps, and runs of four time steps in one month are folded at
+once, so each accumulator is loaded and stored once per four values.
 """
 
 import numpy as np
@@ -24,11 +22,9 @@ from ._decode import RAW_DTYPES as _RAW_DTYPES
 from ._decode import decode_vector as _decode_vector
 from ._decode import decoded as _decoded
 from ._jit import njit_cached, serial_and_parallel
+from ._tuning import CLIMATE_TILE_COLUMNS
 
 __all__ = ["TimeStats", "accumulate_time_stats", "climate_anomalies"]
-
-_TILE = 4096  # lon points per tile: 8 accumulators x 32 KiB fit in L2
-
 
 def _accumulate_body(x, month, tc, decode, shift, s2, vmin, vmax, st, stt, stv, msum, mcnt,
                      zsum, zcnt):
@@ -47,8 +43,8 @@ def _accumulate_body(x, month, tc, decode, shift, s2, vmin, vmax, st, stt, stv, 
         for t in range(nt):
             zsum[t, z, y] = 0.0
             zcnt[t, z, y] = 0.0
-        for x0 in range(0, nx, _TILE):
-            x1 = min(nx, x0 + _TILE)
+        for x0 in range(0, nx, CLIMATE_TILE_COLUMNS):
+            x1 = min(nx, x0 + CLIMATE_TILE_COLUMNS)
             w_ = x1 - x0
             # 1-D views indexed from 0: LLVM can then prove the indices non-negative
             # and vectorise the loop (no wrap-around checks)

@@ -19,10 +19,10 @@ from numba import prange
 from ._checks import check_array
 from ._decode import RAW_DTYPES, decode_vector, decoded
 from ._jit import njit_cached, serial_and_parallel
+from ._tuning import PERCENTILE_TILE_POINTS
 
 __all__ = ["nan_percentiles"]
 
-_TILE = 64  # points gathered at once (64 x T float64 buffer per tile)
 
 
 @njit_cached
@@ -64,11 +64,11 @@ def _percentiles_body(x, decode, frac, out):
     scale, offset, miss1, miss2 = decode[0], decode[1], decode[2], decode[3]
     nt, npt = x.shape
     nq = frac.shape[0]
-    for tile in prange((npt + _TILE - 1) // _TILE):
-        p0 = tile * _TILE
-        w = min(npt, p0 + _TILE) - p0
-        buf = np.empty((_TILE, max(nt, 1)))
-        cnt = np.zeros(_TILE, np.int64)
+    for tile in prange((npt + PERCENTILE_TILE_POINTS - 1) // PERCENTILE_TILE_POINTS):
+        p0 = tile * PERCENTILE_TILE_POINTS
+        w = min(npt, p0 + PERCENTILE_TILE_POINTS) - p0
+        buf = np.empty((PERCENTILE_TILE_POINTS, max(nt, 1)))
+        cnt = np.zeros(PERCENTILE_TILE_POINTS, np.int64)
         for t in range(nt):
             row = x[t, p0:p0 + w]
             for j in range(w):

@@ -108,9 +108,9 @@ def test_in_kernel_decoding_of_packed_values_matches_decode_then_accumulate():
 
 def test_rows_longer_than_one_tile():
     """Rows wider than the kernel's lon tile are split; the split must not show."""
-    from clusterkit.kernels.climate import _TILE
+    from clusterkit.kernels._tuning import CLIMATE_TILE_COLUMNS
     rng = np.random.default_rng(3)
-    shape = (9, 1, 2, _TILE + 5)
+    shape = (9, 1, 2, CLIMATE_TILE_COLUMNS + 5)
     x = 280 + rng.standard_normal(shape)
     x[rng.random(shape) < 0.1] = np.nan
     month = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1])
