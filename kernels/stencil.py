@@ -86,7 +86,11 @@ def _kernel_body(pattern, radius):
             i = radius + b * block
             stencil_rows(a, w, out, i, min(block, n0 - radius - i), pattern, radius)
 
-    body.__name__ = body.__qualname__ = f"{pattern}_body"
+    # a name per pattern and radius: each kernel gets its own cache index and data files
+    # and its own machine-code symbols (with one name for every radius, kernels compiled
+    # in different processes could share a symbol, and a jitted caller linking one of
+    # them could be linked to another radius's code)
+    body.__name__ = body.__qualname__ = f"{pattern}_r{radius}_body"
     return body
 
 

@@ -301,3 +301,12 @@ def test_kernels_are_cached_per_pattern_and_radius():
         st.unchecked("star", 0)
     with pytest.raises(ValueError, match="pattern"):
         st.unchecked("cross", 1)
+
+
+def test_every_pattern_and_radius_is_its_own_kernel():
+    """Each (pattern, radius) kernel has its own name: its own Numba cache files and
+    machine-code symbols, never shared with another radius's code."""
+    names = {getattr(k, "py_func", k).__qualname__ for k in
+             (st.unchecked(p, r, par)
+             for p in ("star", "box") for r in (1, 2, 3) for par in (False, True))}
+    assert len(names) == 12

@@ -82,7 +82,7 @@ def test_ranks_compiling_into_one_fresh_cache_then_loading_from_it(tmp_path):
     # every rank compiled, or loaded what another rank had just written
     assert all(sum(s) >= 1 for r in first for s in r["stats"].values()), first
     files = _cache_files(cache)
-    for name in ("star_body__serial", "diffusion_body__serial", "triad_body__serial",
+    for name in ("star_r2_body__serial", "diffusion_body__serial", "triad_body__serial",
                  "triad_body__parallel"):
         assert any(name in f and f.endswith(".nbi") for f in files), (name, files)
         assert any(name in f and f.endswith(".nbc") for f in files), (name, files)
