@@ -46,8 +46,14 @@ def reference(path, q=None):
         ref["percentile"] = x.quantile(np.asarray(q) / 100, dim="time")
     cal = CALENDARS[ds["time"].encoding.get("calendar", "standard")]
     raw = xr.open_dataset(path, engine="h5netcdf", decode_times=False)["time"].values
-    t = (raw - raw[0]) / YEAR_DAYS[cal]
-    v = np.moveaxis(x.values, 0, -1)
+    ref["trend"] = trend_reference((raw - raw[0]) / YEAR_DAYS[cal], x.values)
+    return ref
+
+
+def trend_reference(t, values):
+    """Least-squares slope per point of ``values`` (time first) against ``t`` (years),
+    NaNs left out; NaN where fewer than 2 values."""
+    v = np.moveaxis(values, 0, -1)
     valid = ~np.isnan(v)
     n = valid.sum(-1)
     with np.errstate(all="ignore"):
@@ -55,8 +61,7 @@ def reference(path, q=None):
         vm = np.where(valid, v, 0).sum(-1) / n
         cov = np.where(valid, (t - tm[..., None]) * (v - vm[..., None]), 0).sum(-1)
         var = np.where(valid, (t - tm[..., None]) ** 2, 0).sum(-1)
-        ref["trend"] = np.where(n >= 2, cov / var, np.nan)
-    return ref
+        return np.where(n >= 2, cov / var, np.nan)
 
 
 def compare(out_path, ref):

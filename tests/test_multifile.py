@@ -17,6 +17,8 @@ import pytest
 from clusterkit.io.cf import CALENDARS, YEAR_DAYS, attr_str
 from clusterkit.testing import run_mpi
 
+from test_climate_stats import trend_reference
+
 h5py = pytest.importorskip("h5py")
 netCDF4 = pytest.importorskip("netCDF4")
 cftime = pytest.importorskip("cftime")
@@ -128,16 +130,7 @@ def compare_with_xarray(out_path, paths, q):
            "percentile": x.quantile(np.asarray(q) / 100, dim="time")}
     cal = CALENDARS[ds["time"].values[0].calendar]
     days = cftime.date2num(ds["time"].values, "days since 2000-01-01", calendar=cal)
-    t = (days - days[0]) / YEAR_DAYS[cal]
-    v = np.moveaxis(x.values, 0, -1)
-    valid = ~np.isnan(v)
-    n = valid.sum(-1)
-    with np.errstate(all="ignore"):
-        tm = np.where(valid, t, 0).sum(-1) / n
-        vm = np.where(valid, v, 0).sum(-1) / n
-        cov = np.where(valid, (t - tm[..., None]) * (v - vm[..., None]), 0).sum(-1)
-        var = np.where(valid, (t - tm[..., None]) ** 2, 0).sum(-1)
-        ref["trend"] = np.where(n >= 2, cov / var, np.nan)
+    ref["trend"] = trend_reference((days - days[0]) / YEAR_DAYS[cal], x.values)
     out = xr.open_dataset(out_path, engine="h5netcdf", decode_times=CODER)
     assert list(out["time"].values) == list(ds["time"].values)
     for name, want in ref.items():
