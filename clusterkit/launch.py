@@ -235,7 +235,8 @@ def trace_exports(env):
 
 
 def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
-                   python=None, mpirun="mpirun", module=True, export=(), report=False):
+                   python=None, mpirun="mpirun", module=True, export=(), report=False,
+                   local=True):
     """Return the argument list that launches ``target`` on ``nranks`` ranks.
 
     Parameters
@@ -266,6 +267,10 @@ def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
         :func:`start_mpirun`), where the launcher reads which rank a signal ended; the
         ranks keep writing theirs to stderr. For launches whose ranks all run on this node
         only: remote daemons would inherit the variable without the descriptor.
+    local : bool
+        Whether every rank runs on this node (:func:`single_node`). Only then are
+        ``--oversubscribe`` and ``--bind-to none`` chosen from this node's core count;
+        with a hostfile or a multi-node allocation the placement is the allocation's.
     """
     if isinstance(nranks, bool) or not isinstance(nranks, int) or nranks < 1:
         raise InputError(f"number of ranks must be a positive integer, got {nranks!r}")
@@ -275,9 +280,9 @@ def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
     if flavour == "openmpi":
         argv += ["-x", f"{REPORT_FD_VARIABLE}=2"] if report else ["-q"]
         threads = max(1, cores // nranks)
-        if nranks > cores:
+        if local and nranks > cores:
             argv += ["--oversubscribe", "--bind-to", "none"]
-        elif threads > 1:
+        elif local and threads > 1:
             argv += ["--bind-to", "none"]
         argv += ["-x", "NUMBA_NUM_THREADS"]
         for name in export:

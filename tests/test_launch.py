@@ -32,6 +32,34 @@ def test_threaded_ranks_are_not_bound_to_one_core():
     assert "--bind-to" not in eight  # one thread per rank: keep Open MPI's core binding
 
 
+def test_ranks_on_other_nodes_keep_the_allocations_placement():
+    """With a hostfile or a multi-node allocation, this node's core count says nothing
+    about where ranks go: no --oversubscribe / --bind-to none from it."""
+    for n in (1, 4, 64):
+        argv = mpirun_command(n, "pkg.job", cores=2, python="py", local=False)
+        assert "--oversubscribe" not in argv and "--bind-to" not in argv, argv
+
+
+def test_dry_run_inside_a_multi_node_allocation_or_with_a_hostfile(tmp_path):
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text("localhost slots=64\n")
+    for extra in ({"SLURM_JOB_NUM_NODES": "3", "SLURM_NTASKS": "64"},
+                  {"OMPI_MCA_orte_default_hostfile": str(hostfile)}):
+        env = dict(os.environ, **extra)
+        out = subprocess.run([sys.executable, "-m", "clusterkit.cli.main", "run", "-n", "8",
+                              "--dry-run", "demo"], env=env, capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert "--oversubscribe" not in out.stdout and "--bind-to" not in out.stdout, extra
+    from clusterkit.threads import available_cores
+    more = str(2 * available_cores())
+    out = subprocess.run([sys.executable, "-m", "clusterkit.cli.main", "run", "-n", more,
+                          "--dry-run", "demo"], capture_output=True, text=True, timeout=60,
+                         env={k: v for k, v in os.environ.items()
+                              if not k.startswith("SLURM_")})
+    assert "--oversubscribe" in out.stdout   # on this node alone, as before
+
+
 def test_script_target_and_mpich_flags():
     argv = mpirun_command(3, "/x/job.py", ["--k", "1"], flavour="mpich", cores=2,
                           python="py", module=False)

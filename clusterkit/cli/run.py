@@ -125,18 +125,18 @@ def handle(args):
     env = trace_environment(job_environment(args.ranks, cores=cores), args.profile, args.trace)
     check_rank_count(args.ranks, env, cores)
     flavour = mpi_flavour()
+    local = single_node(env)
     if args.dry_run:
         argv = mpirun_command(args.ranks, target, args.job_args, flavour=flavour, cores=cores,
-                              module=is_module, export=trace_exports(env))
+                              module=is_module, export=trace_exports(env), local=local)
         print(shell_command(argv, env, show=("NUMBA_NUM_THREADS",) + trace_exports(env)))
         return 0
     sys.stdout.flush()
-    local = single_node(env)
     report = flavour == "openmpi" and local      # Open MPI's messages to a file, not -q
     channel = status_channel(env)   # non-zero statuses come back without mpirun's kill delay
     argv = mpirun_command(args.ranks, target, args.job_args, flavour=flavour, cores=cores,
                           module=is_module, export=trace_exports(env) + (STATUS_VARIABLE,),
-                          report=report)
+                          report=report, local=local)
     report_path = os.path.join(channel, "mpirun-report.txt") if report else None
     checkpointing = any(a == "--checkpoint-dir" or a.startswith("--checkpoint-dir=")
                         for a in args.job_args)
