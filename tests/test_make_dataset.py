@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from clusterkit.io.staged import temporary_name
+from clusterkit.io.temporaries import temporary_name
 from clusterkit.testing import run_mpi
 
 OPTS = {

@@ -14,7 +14,8 @@ import pytest
 from clusterkit.grid import Grid
 from clusterkit.io.dataset import parallel_io
 from clusterkit.io.ncwrite import NCWriter
-from clusterkit.io.staged import StagedFile, temporary_name
+from clusterkit.io.staged import StagedFile
+from clusterkit.io.temporaries import temporary_name
 from clusterkit.testing import assert_all, assert_equal_all
 
 pytestmark = pytest.mark.mpi

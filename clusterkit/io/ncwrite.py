@@ -14,7 +14,8 @@ import numpy as np
 from .. import comm as _comm
 from .dataset import funnel_write, parallel_io
 from .output_path import check_output_path
-from .staged import StagedFile, remove_stale_temporaries, temporary_name
+from .staged import StagedFile
+from .temporaries import remove_stale_temporaries, temporary_name
 from ..trace import traced
 
 __all__ = ["NCWriter"]
