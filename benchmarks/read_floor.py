@@ -9,7 +9,8 @@ import argparse
 
 from clusterkit.comm import MPI, world
 from clusterkit.io.dataset import Dataset
-from clusterkit.jobs.climate_stats import Layout, _chunk_steps, _grid
+from clusterkit.jobs._climate_layout import Layout
+from clusterkit.jobs.climate_stats import _chunk_steps, _grid
 
 
 def main(argv=None):
