@@ -8,6 +8,7 @@ import tempfile
 import pytest
 
 from slurm_fixture import slurm  # noqa: F401  (the one local Slurm, shared by test files)
+from multinode_fixture import nodes_fixture  # noqa: F401  (the 3-node cluster, shared)
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 TEST_JOBS = pathlib.Path(__file__).resolve().parent / "jobs"

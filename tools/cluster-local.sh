@@ -1,0 +1,470 @@
+#!/usr/bin/env bash
+# A real multi-node Slurm cluster on this one machine: network namespaces as hosts.
+#
+#   tools/cluster-local.sh up [N]   build N nodes (2 or 3, default 3) and start Slurm on them
+#   tools/cluster-local.sh env      print the `export ...` lines that point Slurm's client
+#                                   commands and Open MPI's mpirun at the cluster
+#   tools/cluster-local.sh status   exit 0 if every daemon runs and every node responds
+#   tools/cluster-local.sh down     stop exactly what `up` started and remove its network
+#
+# What `up` builds: a Linux bridge (ckbr0) in the root namespace, the head node, with the
+# first address of a private /24 that no address or route of this machine overlaps
+# (checked before use; the first free one of a few candidates); one network namespace per
+# node (ckn1..ckn3) joined to the bridge by a veth pair, and a UTS namespace of its own
+# (hostname ckn1...), both kept as files so the launch agent can enter them. The head runs
+# munged and slurmctld; each node runs its own `slurmd -N NAME` inside its namespaces. One
+# slurm.conf for all, with %n in the node daemons' paths; the file system and process
+# table stay shared, as on a cluster with a shared home.
+#
+# Everything lives in $CLUSTERKIT_CLUSTER_DIR (default build/cluster-local in the repo):
+# config, munge key and socket, state, logs, pid files, the namespace files and the list
+# of network objects made here (`down` removes those and nothing else). Ports:
+# $CLUSTERKIT_CLUSTER_PORT (slurmctld, default 16917) and the next one (each slurmd, in its
+# own namespace). Its own cluster name, ports and directory, so it runs beside
+# tools/slurm-local.sh's single-node cluster. Idempotent: `up` on a running cluster of
+# that size only checks it; `down` on a stopped one does nothing.
+#
+# Exit status: 0 done; 1 failed (the last line of stderr says why); 2 usage; 3 cannot run
+# here (not root, no `ip`/`nsenter`/`unshare`, no Slurm, namespaces or bridges refused by
+# the kernel) - one line saying why, and the multi-node tests skip with it.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+ACTION="${1:-}"
+NODES="${2:-3}"
+DIR="${CLUSTERKIT_CLUSTER_DIR:-$ROOT/build/cluster-local}"
+PORT="${CLUSTERKIT_CLUSTER_PORT:-16917}"
+TIMEOUT="${CLUSTERKIT_CLUSTER_TIMEOUT:-60}"
+AGENT="$ROOT/tools/ck-node-agent.sh"
+BRIDGE=ckbr0
+PREFIX=ckn            # node names ckn1..ckn3 (also the network namespaces' names)
+VETH=ckv              # root-namespace ends of the veth pairs: ckv1..ckv3
+# First three octets of the /24 candidates, tried in this order.
+CANDIDATES=(10.213.17 10.197.53 172.29.213 192.168.213 10.251.7)
+
+say() { printf 'cluster-local: %s\n' "$*" >&2; }
+cannot() { say "cannot build a multi-node cluster here: $*"; exit 3; }
+fail() { say "$*"; exit 1; }
+
+case "$ACTION" in
+    up|env|status|down) ;;
+    *) say "usage: tools/cluster-local.sh up [2|3] | env | status | down"; exit 2 ;;
+esac
+case "$NODES" in
+    2|3) ;;
+    *) say "up: the number of nodes must be 2 or 3, got '$NODES'"; exit 2 ;;
+esac
+case "$PORT" in
+    ''|*[!0-9]*) fail "CLUSTERKIT_CLUSTER_PORT must be a port number, got '$PORT'" ;;
+esac
+
+[[ "$(id -u)" == 0 ]] || cannot "needs root (network namespaces, a bridge, slurmd as root)"
+for c in ip nsenter unshare flock; do
+    command -v "$c" >/dev/null || cannot "no '$c' command (iproute2 / util-linux)"
+done
+
+mkdir -p "$DIR" || fail "cannot create directory $DIR"
+DIR="$(cd "$DIR" && pwd)"
+CONF="$DIR/etc/slurm.conf"
+MADE="$DIR/run/made"          # one network object made here per line: "netns ckn1" ...
+NET="$DIR/run/subnet"         # the /24 in use, e.g. 10.213.17
+# munged's socket path must fit a unix socket address (108 bytes).
+((${#DIR} <= 80)) || fail "directory path too long for munge's socket (${#DIR} > 80): $DIR"
+export SLURM_CONF="$CONF"
+
+pidfile() { echo "$DIR/run/$1.pid"; }
+utsfile() { echo "$DIR/ns/$1.uts"; }
+
+alive() {  # process $1 exists and is not a zombie waiting to be reaped
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    [[ "${stat:0:1}" != Z ]]
+}
+
+# The pid of daemon $2 (pid file name $1) if it runs and is ours (its command line names
+# this directory).
+ourpid() {
+    local f pid cmd
+    f="$(pidfile "$1")"
+    [[ -s "$f" ]] || return 1
+    pid="$(tr -dc 0-9 <"$f")"
+    [[ -n "$pid" ]] && alive "$pid" || return 1
+    [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$2" ]] || return 1
+    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+    [[ "$cmd" == *"$DIR/"* ]] || return 1
+    echo "$pid"
+}
+
+made() { [[ -f "$MADE" ]] && grep -qxF "$1" "$MADE"; }
+record() { echo "$1" >>"$MADE"; }
+
+recorded_nodes() {  # the node names whose namespaces this directory made
+    [[ -f "$MADE" ]] || return 0
+    sed -n "s/^netns //p" "$MADE"
+}
+
+subnet() { [[ -s "$NET" ]] && cat "$NET"; }
+
+node_states() {  # "NAME STATE" per node of our cluster, as sinfo reports them
+    timeout 10 sinfo -h -N -o '%N %T' 2>/dev/null | sort -u
+}
+
+logs_tail() {
+    local log
+    for log in "$DIR"/log/*.log; do
+        [[ -s "$log" ]] || continue
+        printf -- '----- tail of %s\n' "$log" >&2
+        tail -n 15 "$log" >&2
+    done
+}
+
+# --- the subnet ----------------------------------------------------------------------
+
+ip2int() {
+    local a b c d
+    IFS=. read -r a b c d <<<"$1"
+    echo $(((a << 24) | (b << 16) | (c << 8) | d))
+}
+
+# Whether prefix $1 (A.B.C.D/LEN) overlaps the /24 starting at $2 (A.B.C).
+overlaps() {
+    local addr="${1%/*}" len=32 mask net cand
+    [[ "$1" == */* ]] && len="${1#*/}"
+    ((len > 24)) && len=24
+    ((len == 0)) && return 1          # a default route overlaps everything; not a clash
+    mask=$(((0xffffffff << (32 - len)) & 0xffffffff))
+    net=$(($(ip2int "$addr") & mask))
+    cand=$(($(ip2int "$2.0") & mask))
+    ((net == cand))
+}
+
+subnet_free() {  # no address or route of the root namespace overlaps candidate $1
+    local p
+    while read -r p; do
+        [[ -n "$p" ]] && overlaps "$p" "$1" && return 1
+    done < <({ ip -4 -o addr show | awk '{print $4}'
+               ip -4 route show table all | awk '$1 ~ /^[0-9]/ {print $1}'; } 2>/dev/null)
+    return 0
+}
+
+choose_subnet() {
+    local c
+    for c in "${CANDIDATES[@]}"; do
+        if subnet_free "$c"; then echo "$c"; return 0; fi
+    done
+    fail "every candidate subnet (${CANDIDATES[*]/%/.0/24}) overlaps an address or route here"
+}
+
+# --- stopping --------------------------------------------------------------------------
+
+stop_pid() {  # stop process $2 (named $1 in messages): TERM, then KILL after 10 s
+    local i
+    kill -TERM "$2" 2>/dev/null || return 0
+    for ((i = 0; i < 100; i++)); do
+        alive "$2" || return 0
+        sleep 0.1
+    done
+    say "$1 (pid $2) ignored SIGTERM for 10 s; sending SIGKILL"
+    kill -KILL "$2" 2>/dev/null || true
+}
+
+cancel_jobs() {  # our own cluster: every job on it is ours; end them before the daemons
+    local jobs i
+    ourpid slurmctld slurmctld >/dev/null && command -v squeue >/dev/null || return 0
+    jobs="$(timeout 10 squeue -h -o %A 2>/dev/null | sort -u | tr '\n' ' ')" || true
+    [[ -n "${jobs// /}" ]] || return 0
+    # shellcheck disable=SC2086
+    timeout 10 scancel $jobs 2>/dev/null || true
+    for ((i = 0; i < 40; i++)); do
+        [[ -z "$(timeout 10 squeue -h -t R,CG -o %A 2>/dev/null)" ]] && break
+        sleep 0.25
+    done
+}
+
+stop_daemons() {
+    local node pid
+    cancel_jobs
+    for node in $(recorded_nodes); do
+        if pid="$(ourpid "slurmd-$node" slurmd)"; then stop_pid "slurmd on $node" "$pid"; fi
+        rm -f "$(pidfile "slurmd-$node")"
+    done
+    for d in slurmctld munged; do
+        if pid="$(ourpid "$d" "$d")"; then stop_pid "$d" "$pid"; fi
+        rm -f "$(pidfile "$d")"
+    done
+}
+
+remove_network() {  # remove the network objects listed in $MADE, nodes first
+    local node pid pids kind name
+    for node in $(recorded_nodes); do
+        # Whatever still runs in a node's namespace was started through this cluster
+        # (a job step, an orted of the launch agent): it ends with its node.
+        pids="$(ip netns pids "$node" 2>/dev/null | tr '\n' ' ')" || true
+        for pid in $pids; do
+            if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+        done
+        ip netns del "$node" 2>/dev/null || true
+        if [[ -e "$(utsfile "$node")" ]]; then
+            umount "$(utsfile "$node")" 2>/dev/null || true
+            rm -f "$(utsfile "$node")"
+        fi
+    done
+    [[ -f "$MADE" ]] || return 0
+    while read -r kind name; do
+        case "$kind" in
+            link) ip link del "$name" 2>/dev/null || true ;;
+        esac
+    done < <(tac "$MADE")
+    rm -f "$MADE" "$NET"
+}
+
+down() {
+    stop_daemons
+    remove_network
+}
+
+# --- starting --------------------------------------------------------------------------
+
+all_running() {
+    local node
+    ourpid slurmctld slurmctld >/dev/null && ourpid munged munged >/dev/null || return 1
+    for node in $(recorded_nodes); do
+        ourpid "slurmd-$node" slurmd >/dev/null || return 1
+        [[ -e /run/netns/$node ]] || return 1
+    done
+}
+
+running_size() {  # the number of nodes of the running cluster, 0 if not (all) running
+    local n
+    n="$(recorded_nodes | wc -l)"
+    if ((n > 0)) && all_running; then echo "$n"; else echo 0; fi
+}
+
+all_idle() {
+    local states
+    states="$(node_states)"
+    [[ -n "$states" ]] || return 1
+    ! grep -qv ' idle$' <<<"$states" && (($(wc -l <<<"$states") == NODES))
+}
+
+check_installed() {
+    local c
+    for c in munged mungekey slurmctld slurmd sbatch sinfo; do
+        command -v "$c" >/dev/null ||
+            cannot "no '$c': install slurm-wlm and munge (tools/slurm-local.sh start does)"
+    done
+}
+
+build_network() {
+    local net="$1" i node veth out
+    if ip link show "$BRIDGE" >/dev/null 2>&1 && ! made "link $BRIDGE"; then
+        fail "a link named $BRIDGE exists and was not made by this script (another cluster?)"
+    fi
+    for ((i = 1; i <= NODES; i++)); do
+        [[ -e /run/netns/$PREFIX$i ]] && ! made "netns $PREFIX$i" &&
+            fail "network namespace $PREFIX$i exists and was not made with $DIR (another" \
+                 "cluster's? its directory's \`tools/cluster-local.sh down\` or \`ip netns del" \
+                 "$PREFIX$i\` removes it)"
+    done
+    echo "$net" >"$NET"
+    if ! made "link $BRIDGE"; then
+        out="$(ip link add "$BRIDGE" type bridge 2>&1)" ||
+            cannot "the kernel refused a bridge ($BRIDGE): $out"
+        record "link $BRIDGE"
+    fi
+    ip addr replace "$net.1/24" dev "$BRIDGE"
+    ip link set "$BRIDGE" up
+    for ((i = 1; i <= NODES; i++)); do
+        node="$PREFIX$i"; veth="$VETH$i"
+        if ! made "netns $node"; then
+            out="$(ip netns add "$node" 2>&1)" ||
+                cannot "the kernel refused a network namespace ($node): $out"
+            record "netns $node"
+        fi
+        if ! ip link show "$veth" >/dev/null 2>&1; then
+            ip -n "$node" link del eth0 2>/dev/null || true
+            ip link add "$veth" type veth peer name eth0 netns "$node"
+        fi
+        ip link set "$veth" master "$BRIDGE" up
+        ip -n "$node" addr replace "$net.1$i/24" dev eth0
+        ip -n "$node" link set eth0 up
+        ip -n "$node" link set lo up
+        if ! mountpoint -q "$(utsfile "$node")" 2>/dev/null; then
+            mkdir -p "$DIR/ns"; touch "$(utsfile "$node")"
+            unshare --uts="$(utsfile "$node")" hostname "$node"
+        fi
+    done
+}
+
+write_config() {
+    local net="$1" hw head i
+    head="$(hostname -s)"
+    # slurmd -C prints this machine's node line; every node gets its CPUs and memory.
+    hw="$(slurmd -C 2>/dev/null | grep -m1 '^NodeName=')" || fail "slurmd -C printed no node line"
+    hw="${hw#NodeName=* }"
+    mkdir -p "$DIR/etc"
+    {
+        cat <<EOF
+# Multi-node Slurm for clusterkit's tests, written by tools/cluster-local.sh.
+# Nodes are network namespaces on this machine; %n gives each node daemon its own files.
+ClusterName=clusterkit-nodes
+SlurmctldHost=$head($net.1)
+SlurmctldPort=$PORT
+SlurmdPort=$((PORT + 1))
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$DIR/munge/munge.socket.2,cred_expire=10
+StateSaveLocation=$DIR/state
+SlurmdSpoolDir=$DIR/spool/%n
+TmpFS=$DIR/tmp/%n
+SlurmctldPidFile=$(pidfile slurmctld)
+SlurmdPidFile=$DIR/run/slurmd-%n.pid
+SlurmctldLogFile=$DIR/log/slurmctld.log
+SlurmdLogFile=$DIR/log/slurmd-%n.log
+SlurmctldDebug=info
+SlurmdDebug=info
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerType=sched/backfill
+SchedulerParameters=bf_interval=2,sched_interval=2
+MpiDefault=none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$DIR/log/jobcomp.txt
+ReturnToService=2
+# A node that stops answering is marked down after this many seconds.
+SlurmdTimeout=30
+# Job IDs unique to this cluster's port, as in tools/slurm-local.sh.
+FirstJobId=$((PORT * 1000))
+DependencyParameters=kill_invalid_depend
+KillWait=5
+MinJobAge=600
+MailProg=/bin/true
+EOF
+        for ((i = 1; i <= NODES; i++)); do
+            echo "NodeName=$PREFIX$i NodeAddr=$net.1$i $hw State=UNKNOWN"
+        done
+        # The partition is named as in tools/slurm-local.sh, so the `local` site profile
+        # submits here too.
+        echo "PartitionName=local Nodes=ALL Default=YES MaxTime=INFINITE State=UP"
+    } >"$CONF.tmp"
+    mv "$CONF.tmp" "$CONF"
+    for ((i = 1; i <= NODES; i++)); do echo "$PREFIX$i slots=1"; done >"$DIR/etc/hostfile.tmp"
+    mv "$DIR/etc/hostfile.tmp" "$DIR/etc/hostfile"
+}
+
+start_daemons() {
+    local i node
+    mkdir -p "$DIR"/{state,log,run,munge,spool,tmp}
+    chmod 700 "$DIR/munge"; chmod 711 "$DIR/run"
+    if [[ ! -s "$DIR/munge/munge.key" ]]; then
+        mungekey --create --keyfile="$DIR/munge/munge.key" >/dev/null 2>&1 ||
+            dd if=/dev/urandom of="$DIR/munge/munge.key" bs=1024 count=1 status=none ||
+            fail "cannot create the munge key"
+    fi
+    chmod 600 "$DIR/munge/munge.key"
+    munged --force --socket="$DIR/munge/munge.socket.2" --key-file="$DIR/munge/munge.key" \
+        --pid-file="$(pidfile munged)" --log-file="$DIR/log/munged.log" \
+        --seed-file="$DIR/munge/munged.seed" >>"$DIR/log/start.log" 2>&1 9>&- ||
+        { logs_tail; fail "munged did not start (see $DIR/log/munged.log)"; }
+    rm -rf "${DIR:?}/state" "${DIR:?}/spool"
+    mkdir -p "$DIR/state"
+    slurmctld -c -f "$CONF" >>"$DIR/log/start.log" 2>&1 9>&- ||
+        { logs_tail; fail "slurmctld did not start (see $DIR/log/slurmctld.log)"; }
+    for ((i = 1; i <= NODES; i++)); do
+        node="$PREFIX$i"
+        mkdir -p "$DIR/spool/$node" "$DIR/tmp/$node"
+        # Not `ip netns exec`: it remounts /sys, which hides the cgroup tree slurmd needs.
+        nsenter --net="/run/netns/$node" --uts="$(utsfile "$node")" \
+            slurmd -f "$CONF" -N "$node" >>"$DIR/log/start.log" 2>&1 9>&- ||
+            { logs_tail; fail "slurmd on $node did not start (see $DIR/log/slurmd-$node.log)"; }
+    done
+}
+
+wait_idle() {
+    local t0=$SECONDS
+    while ((SECONDS - t0 < TIMEOUT)); do
+        all_idle && return 0
+        if ! all_running; then
+            sleep 0.5   # pid files appear a moment after the fork
+            all_running || { logs_tail; down; fail "a Slurm daemon exited during start-up"; }
+        fi
+        sleep 0.2
+    done
+    logs_tail
+    local states
+    states="$(node_states | tr '\n' ' ')"
+    down
+    fail "nodes not idle after ${TIMEOUT} s (${states:-no answer from slurmctld})"
+}
+
+up() {
+    check_installed
+    local size
+    size="$(running_size)"
+    if ((size == NODES)) && all_idle; then
+        say "already running in $DIR: $NODES nodes on $(subnet).0/24"
+        return 0
+    fi
+    down   # a partial, stale or differently sized cluster: start over cleanly
+    local net
+    net="$(choose_subnet)"
+    mkdir -p "$DIR/run"
+    build_network "$net"
+    write_config "$net"
+    start_daemons
+    wait_idle
+    say "running in $DIR: nodes $(node_states | awk '{print $1}' | tr '\n' ' ')on" \
+        "$net.0/24, bridge $BRIDGE ($net.1, head), ports $PORT/$((PORT + 1));" \
+        "tools/cluster-local.sh env prints the settings"
+}
+
+print_env() {
+    local net
+    if ! net="$(subnet)" || [[ ! -f "$CONF" ]]; then
+        fail "not running (tools/cluster-local.sh up first)"
+    fi
+    printf 'export CLUSTERKIT_CLUSTER_DIR=%q\n' "$DIR"
+    printf 'export SLURM_CONF=%q\n' "$CONF"
+    printf 'export OMPI_MCA_btl_tcp_if_include=%q\n' "$net.0/24"
+    printf 'export OMPI_MCA_oob_tcp_if_include=%q\n' "$net.0/24"
+    printf 'export OMPI_MCA_orte_default_hostfile=%q\n' "$DIR/etc/hostfile"
+    printf 'export OMPI_MCA_plm_rsh_agent=%q\n' "$AGENT"
+    # The nodes share this machine's cores: mpirun's default binding would pin a rank on
+    # each node to the same core.
+    printf 'export OMPI_MCA_hwloc_base_binding_policy=none\n'
+}
+
+status() {
+    local pid rc=0 node
+    for d in munged slurmctld; do
+        if pid="$(ourpid "$d" "$d")"; then echo "$d: running (pid $pid)"
+        else echo "$d: stopped"; rc=1; fi
+    done
+    for node in $(recorded_nodes); do
+        if pid="$(ourpid "slurmd-$node" slurmd)"; then echo "slurmd on $node: running (pid $pid)"
+        else echo "slurmd on $node: stopped"; rc=1; fi
+    done
+    [[ -n "$(recorded_nodes)" ]] || { echo "no nodes"; rc=1; }
+    if ((rc == 0)); then
+        echo "subnet: $(subnet).0/24"
+        node_states | sed 's/^/node /'
+    fi
+    return $rc
+}
+
+mkdir -p "$DIR/log" "$DIR/run"
+exec 9>"$DIR/run/lock"
+flock -w 120 9 || fail "another tools/cluster-local.sh holds $DIR/run/lock"
+case "$ACTION" in
+    up) up ;;
+    env) print_env ;;
+    status) status ;;
+    down) down; say "down (nothing of ours runs in $DIR)" ;;
+esac
