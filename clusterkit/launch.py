@@ -261,8 +261,10 @@ def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
         More environment variables to pass to every rank (``-x`` / ``-genvlist``),
         e.g. :func:`trace_exports` of the job environment.
     report : bool
-        Open MPI only. False: ``-q``, Open MPI's own messages are suppressed (its banners
-        would bury the job's one-line errors). True: they go to the file descriptor that
+        Open MPI only. False: ``-q`` where every rank runs on this node, Open MPI's own
+        messages are suppressed (its banners would bury the job's one-line errors); across
+        nodes they stay on stderr, the only account of a rank that cannot reach another or
+        of a node that failed. True: they go to the file descriptor that
         :data:`REPORT_FD_VARIABLE` names in ``mpirun``'s environment (set by
         :func:`start_mpirun`), where the launcher reads which rank a signal ended; the
         ranks keep writing theirs to stderr. For launches whose ranks all run on this node
@@ -278,7 +280,10 @@ def mpirun_command(nranks, target, args=(), *, flavour="openmpi", cores=None,
     python = python or sys.executable
     argv = [mpirun, "-n", str(nranks)]
     if flavour == "openmpi":
-        argv += ["-x", f"{REPORT_FD_VARIABLE}=2"] if report else ["-q"]
+        if report:
+            argv += ["-x", f"{REPORT_FD_VARIABLE}=2"]
+        elif local:
+            argv += ["-q"]
         threads = max(1, cores // nranks)
         if local and nranks > cores:
             argv += ["--oversubscribe", "--bind-to", "none"]

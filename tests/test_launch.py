@@ -14,6 +14,7 @@ from clusterkit.launch import (LOCAL_RANKS_PER_CORE, MIN_LOCAL_RANK_LIMIT, REPOR
                                allocation_tasks, check_rank_count, job_environment,
                                local_rank_limit, mpirun_command, shell_command,
                                single_node)
+from clusterkit.testing import run_command
 from clusterkit.threads import threads_per_rank
 
 
@@ -215,6 +216,21 @@ def test_report_mode_sends_open_mpi_messages_to_a_descriptor_not_to_silence():
     report = mpirun_command(2, "pkg.job", cores=2, python="py", report=True)
     assert "-q" in quiet and "-q" not in report
     assert report[report.index("OPAL_OUTPUT_STDERR_FD=2") - 1] == "-x"   # ranks keep stderr
+    # across nodes the report cannot come back through a descriptor: Open MPI's messages
+    # must then reach stderr, not be silenced
+    assert "-q" not in mpirun_command(2, "pkg.job", cores=2, python="py", local=False)
+
+
+def test_open_mpis_own_explanation_of_a_failed_start_is_shown(tmp_path):
+    # only the self transport: the two ranks cannot reach each other, MPI_Init fails, and
+    # Open MPI's report is the only account of it (it was dropped: exit 1, no output)
+    env = dict(os.environ, OMPI_MCA_btl="self")
+    proc = run_command([sys.executable, "-m", "clusterkit.cli.main", "run", "-n", "2",
+                        "stencil", "4", "100"], timeout=120, env=env, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "unable to reach each other" in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("clusterkit run: error: mpirun ended the job with status"), last
 
 
 def test_killed_rank_reads_open_mpis_report():

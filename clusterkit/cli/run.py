@@ -171,6 +171,11 @@ def _read(path):
         return ""
 
 
+#: Open MPI's banner after a rank called MPI_Abort: clusterkit's abort guard has already
+#: printed that rank's traceback, so the banner is not repeated
+_ABORT_BANNER = "MPI_ABORT was invoked"
+
+
 def _verdict(launch, returncode, status, report_text, report):
     """``(one-line message or None, exit status)`` of a finished launch."""
     if launch.stop is not None:
@@ -189,6 +194,12 @@ def _verdict(launch, returncode, status, report_text, report):
     if report and returncode != 0 and not report_text.strip():
         return (f"mpirun ended the job with status {returncode} without giving a reason "
                 "(it does so when it receives SIGTERM, SIGINT or SIGHUP)"), status
+    if report and returncode != 0 and _ABORT_BANNER not in report_text:
+        # Open MPI's own explanation (a rank that cannot reach another, a launch that
+        # failed, a rank that exited without finalizing): the only account of the failure
+        sys.stderr.write(report_text if report_text.endswith("\n") else report_text + "\n")
+        return (f"mpirun ended the job with status {returncode}; Open MPI's report is "
+                "above"), status
     return None, status
 
 
