@@ -77,16 +77,21 @@ def slurm():
         stop()
         pytest.fail(f"tools/slurm-local.sh start failed ({proc.returncode}):\n"
                     f"{proc.stderr[-4000:]}", pytrace=False)
-    previous = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = os.path.join(directory, "etc", "slurm.conf")
+    # jobs keep their Numba cache under XDG_CACHE_HOME (slurm/templates): the session's
+    # jobs share one in the cluster's directory instead of the user's home
+    values = {"SLURM_CONF": os.path.join(directory, "etc", "slurm.conf"),
+              "XDG_CACHE_HOME": os.path.join(directory, "cache")}
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield directory
     finally:
         stop()
-        if previous is None:
-            os.environ.pop("SLURM_CONF", None)
-        else:
-            os.environ["SLURM_CONF"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class PrivateCluster:

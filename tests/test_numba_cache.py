@@ -112,3 +112,211 @@ def test_library_stamp_changes_with_any_kernel_source(tmp_path):
     assert _jit.library_stamp(str(copy)) != _jit.STAMP
     from clusterkit.kernels import climate
     assert climate._ACCUMULATE[0].py_func.__qualname__.endswith(_jit.STAMP)
+
+
+# -------------------------------------------------------------------- concurrent writers
+# One cached function; process r compiles it for DTYPES[r] into one cache directory. A
+# test hook (methods of Numba's IndexDataCacheFile wrapped in this script, which
+# clusterkit's key-named files inherit) forces the interleaving that Numba's own numbering
+# loses: every process reads the function's index before any writes it (a barrier after
+# each index read), the index is written in rank order 0, 1, 2, and data files in the
+# reverse order 2, 1, 0. Numba's save (index, then data file) makes all three take
+# NAME.1.nbc: the index ends with rank 2's entry only, the data file with rank 0's machine
+# code. The ordering is by marker files in SYNC, not by sleeps. The kernel squares (a sum
+# would not show it: float code adding small integers' bit patterns, denormals, is exact).
+RACE_MODULE = '''
+from clusterkit.kernels._jit import njit_cached
+
+
+def square_body(a, out):
+    for i in range(a.size):
+        out[i] = a[i] * a[i]
+
+
+square = njit_cached(square_body)
+'''
+
+RACE_WRITER = r'''
+import pathlib, sys, time
+import numpy as np
+from numba.core import caching
+
+rank, nranks, sync = int(sys.argv[1]), int(sys.argv[2]), pathlib.Path(sys.argv[3])
+DTYPES = sys.argv[4].split(",")
+
+
+def mark(name):
+    (sync / name).touch()
+
+
+def wait(name):
+    deadline = time.monotonic() + 60
+    while not (sync / name).exists():
+        if time.monotonic() > deadline:
+            sys.exit(f"rank {rank}: no {name} within 60 s")
+        time.sleep(0.005)
+
+
+files = caching.IndexDataCacheFile   # Numba's class (clusterkit's files inherit these)
+load_index, save_index, save_data = files._load_index, files._save_index, files._save_data
+reads = [0]
+
+
+def hooked_load_index(self):
+    n, reads[0] = reads[0], reads[0] + 1
+    out = load_index(self)
+    mark(f"read{n}.{rank}")
+    for r in range(nranks):
+        wait(f"read{n}.{r}")
+    return out
+
+
+def hooked_save_index(self, overloads):
+    if rank > 0:
+        wait(f"index.{rank - 1}")
+    save_index(self, overloads)
+    mark(f"index.{rank}")
+
+
+def hooked_save_data(self, name, data):
+    if rank < nranks - 1:
+        wait(f"data.{rank + 1}")
+    save_data(self, name, data)
+    mark(f"data.{rank}")
+
+
+files._load_index, files._save_index, files._save_data = \
+    hooked_load_index, hooked_save_index, hooked_save_data
+
+sys.path.insert(0, str(sync.parent))
+from racemod import square
+
+a = np.arange(1, 8).astype(DTYPES[rank])
+out = np.zeros_like(a)
+square(a, out)
+assert np.array_equal(out, a * a), (rank, out)
+assert sum(square.stats.cache_misses.values()) == 1, square.stats   # compiled, saved
+'''
+
+RACE_READER = r'''
+import json, pathlib, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from racemod import square
+
+report = {}
+for dtype in sys.argv[2].split(","):
+    a = np.arange(1, 8).astype(dtype)
+    out = np.zeros_like(a)
+    square(a, out)
+    report[dtype] = {"right": bool(np.array_equal(out, a * a)), "got": out.tolist()}
+report["hits"] = sum(square.stats.cache_hits.values())
+print(json.dumps(report))
+'''
+
+DTYPES = ("float64", "int64", "uint64")   # 8-byte elements: foreign code reads no further
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"),
+                    reason="nothing is compiled or cached with NUMBA_DISABLE_JIT")
+@pytest.mark.timeout(300)
+def test_processes_saving_different_signatures_at_once_never_mix_up_machine_code(tmp_path):
+    import subprocess
+    import sys
+    (tmp_path / "racemod.py").write_text(RACE_MODULE)
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    (tmp_path / "writer.py").write_text(RACE_WRITER)
+    (tmp_path / "reader.py").write_text(RACE_READER)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_NUM_THREADS="1")
+    env.pop("CLUSTERKIT_NUMBA_CACHE", None)
+    writers = [subprocess.Popen([sys.executable, str(tmp_path / "writer.py"), str(r),
+                                 str(len(DTYPES)), str(sync), ",".join(DTYPES)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+               for r in range(len(DTYPES))]
+    try:
+        results = [w.communicate(timeout=240) for w in writers]
+    finally:
+        for w in writers:
+            if w.poll() is None:
+                os.killpg(w.pid, 9)
+                w.wait()
+    for r, (w, (out, err)) in enumerate(zip(writers, results)):
+        assert w.returncode == 0, (r, out, err)
+    # the interleaving really happened: every process read, wrote its index, wrote its data
+    marks = {p.name for p in sync.iterdir()}
+    assert {f"{what}.{r}" for what in ("index", "data") for r in range(len(DTYPES))} <= marks
+    assert {f"read1.{r}" for r in range(len(DTYPES))} <= marks
+
+    run = subprocess.run([sys.executable, str(tmp_path / "reader.py"), str(tmp_path),
+                          ",".join(DTYPES)], env=env, capture_output=True, text=True,
+                         timeout=240)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    wrong = {d: report[d]["got"] for d in DTYPES if not report[d]["right"]}
+    assert not wrong, f"a fresh process ran another signature's cached machine code: {wrong}"
+    assert report["hits"] >= 1, report    # the cache is used (some entries may be redone)
+
+
+# -------------------------------------------------------------------- the shared cache root
+DIR_PROBE = r'''
+import json, os
+import numpy as np
+from clusterkit.kernels import _jit, stream
+triad = stream.unchecked(False)
+a = np.zeros(8)
+triad(a, a, a, 1.0)
+print(json.dumps({"dir": os.environ.get("NUMBA_CACHE_DIR"), "key": _jit.cache_key(),
+                  "hits": sum(triad.stats.cache_hits.values())}))
+'''
+
+
+def _probe(env):
+    import subprocess
+    import sys
+    env = {k: v for k, v in env.items() if v is not None}
+    run = subprocess.run([sys.executable, "-c", DIR_PROBE], env=env, capture_output=True,
+                         text=True, timeout=240)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"),
+                    reason="nothing is compiled or cached with NUMBA_DISABLE_JIT")
+@pytest.mark.timeout(600)
+def test_each_cpu_type_and_numba_version_has_its_own_directory_below_the_shared_root(
+        tmp_path):
+    """CLUSTERKIT_NUMBA_CACHE (set by the Slurm templates) is a root: each process caches
+    in the directory named for what Numba compiles for on its node. A node of another CPU
+    type (NUMBA_CPU_NAME stands in for one) gets another directory and loads nothing
+    compiled for this one; NUMBA_CACHE_DIR, when set, is used as it is."""
+    import llvmlite.binding as llvm
+    import numba
+    root = tmp_path / "root"
+    base = dict(os.environ, CLUSTERKIT_NUMBA_CACHE=str(root), NUMBA_CACHE_DIR=None,
+                NUMBA_CPU_NAME=None, NUMBA_CPU_FEATURES=None, NUMBA_NUM_THREADS="1")
+    host = _probe(base)
+    assert host["dir"] == str(root / host["key"])
+    assert host["key"].startswith(llvm.get_host_cpu_name() + "-numba" + numba.__version__)
+    assert any((root / host["key"]).rglob("*triad_body__serial*.nbi"))
+    assert _probe(base)["hits"] == 1                       # the next process loads it
+
+    other = _probe(dict(base, NUMBA_CPU_NAME="generic"))
+    assert other["key"].startswith("generic-numba") and other["dir"] == \
+        str(root / other["key"])
+    assert other["hits"] == 0                              # compiled for its own CPU
+    assert sorted(p.name for p in root.iterdir()) == sorted([host["key"], other["key"]])
+
+    mine = tmp_path / "mine"
+    assert _probe(dict(base, NUMBA_CACHE_DIR=str(mine)))["dir"] == str(mine)
+    assert any(mine.rglob("*.nbi")) and len(list(root.iterdir())) == 2
+
+
+def test_every_numba_cache_made_after_the_kernels_import_names_data_files_by_key(tmp_path):
+    """Also the implementations Numba compiles for @overload(jit_options={"cache": True})
+    (kernels/_flat.py, _prefetch.py), which no decorator of clusterkit's sees."""
+    from numba.core import caching
+
+    from clusterkit.kernels import _jit
+    assert caching.IndexDataCacheFile is _jit._KeyNamedCacheFile

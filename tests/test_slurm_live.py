@@ -453,3 +453,37 @@ def test_real_job_checkpoints_requeues_and_resumes_bitwise(slurm, tmp_path):
     _requeue_explained(job_id, err)
     assert "wrote a checkpoint at step" in text and "(step " in text, text
     assert np.load(dump).tobytes() == np.load(ref).tobytes()
+
+
+# --------------------------------------------------------------------------- Numba cache
+def test_a_second_submission_loads_the_kernels_the_first_compiled(slurm, tmp_path):
+    """Two submissions of one small stencil job: the first compiles its kernels into the
+    user's shared Numba cache, the second loads them from there. Told apart by what the
+    profile records (clusterkit.jit: Numba's compiler lock held with or without a
+    compilation), not by time."""
+    xdg, out = tmp_path / "xdg", tmp_path / "jobs"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_CACHE_DIR", "CLUSTERKIT_NUMBA_CACHE", "XDG_CACHE_HOME")}
+    profiles = []
+    for run in (1, 2):
+        profiles.append(tmp_path / f"profile-{run}.json")
+        proc = subprocess.run(
+            [sys.executable, "-m", "clusterkit.cli.main", "submit", "stencil",
+             "--ntasks-per-node", "2", "--time", "5", "--output-dir", str(out),
+             "--env", f"XDG_CACHE_HOME={xdg}", "--env",
+             f"CLUSTERKIT_PROFILE_JSON={profiles[-1]}", "--", "2", "64"],
+            env=env, capture_output=True, text=True, timeout=120)
+        job_id = proc.stdout.strip()
+        assert proc.returncode == 0 and job_id.isdigit(), proc.stderr
+        (rec,) = wait_for(job_id, {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"},
+                          timeout=240)
+        err = (out / f"slurm-{job_id}.err").read_text()
+        assert rec["JobState"] == "COMPLETED", ((out / f"slurm-{job_id}.out").read_text(), err)
+        assert "cannot write the Numba cache" not in err
+    first, second = (json.loads(p.read_text()) for p in profiles)
+    assert max(first["jit_compiles"]) >= 1, first        # a fresh cache: compiled
+    assert second["jit_compiles"] == [0, 0], second       # every rank loaded, none compiled
+    assert min(second["regions"]["jit"]["calls"]) >= 1, second["regions"]["jit"]
+    (key,) = (xdg / "clusterkit" / "numba").iterdir()     # one CPU type, one Numba version
+    assert re.fullmatch(r"[\w.+-]+-numba[\w.]+-[0-9a-f]{12}", key.name), key.name
+    assert any(key.rglob("*stencil*.nbi")) and any(key.rglob("*.nbc"))

@@ -450,7 +450,7 @@ def test_hostile_strings_arrive_verbatim_and_run_nothing(tmp_path, name, args, v
     subprocess.run(["bash", "-n"], input=text, encoding="utf-8", check=True, timeout=30)
     assert f"--job-name={name}" in sbatch_options(text)       # sbatch reads the name back
     call, _ = _run_script(tmp_path, text, extra_env={"SLURM_ARRAY_TASK_ID": "7"},
-                          env_names=("USER_VALUE", "SITE_VALUE"))
+                          env_names=("USER_VALUE", "SITE_VALUE", "CLUSTERKIT_NUMBA_CACHE"))
     expected = [a.replace("{array_index}", "7") if array else a for a in args]
     prefix = ["--map-by", "slot:PE=1", "--bind-to", "core"] if mpirun else ["--mpi=pmix"]
     assert call["argv"] == prefix + [PY, "-m", "clusterkit.jobs.demo", *expected]
@@ -458,7 +458,8 @@ def test_hostile_strings_arrive_verbatim_and_run_nothing(tmp_path, name, args, v
     if not mpirun:
         assert call["env"]["SITE_VALUE"] == value
     assert call["env"]["NUMBA_NUM_THREADS"] == "3"
-    assert call["env"]["NUMBA_CACHE_DIR"] == str(tmp_path / "clusterkit-numba-4242")
+    assert call["env"]["NUMBA_CACHE_DIR"] is None
+    assert call["env"]["CLUSTERKIT_NUMBA_CACHE"] == str(tmp_path / ".cache/clusterkit/numba")
     assert not list(tmp_path.glob("CANARY*")), "a hostile string was executed"
 
 
@@ -478,6 +479,11 @@ _PWN = "touch pwned"
     ('modules = ["$(touch${IFS}pwned)"]', None),
     ('[launcher]\ncommand = "mpirun"\nargs = ["$(touch pwned)", "; touch pwned"]', None),
     (f'[env]\nX = "a\\n{_PWN}\\n$({_PWN})`{_PWN}`"', None),
+    (f'numba_cache = "/c/$({_PWN})"', "numba_cache"),
+    (f'numba_cache = "/c/`{_PWN}`"', "numba_cache"),
+    (f'numba_cache = "/c/\\"; {_PWN}; \\""', "numba_cache"),
+    (f'numba_cache = "/c/\\n{_PWN}"', "numba_cache"),
+    (f'numba_cache = "$HOME/a b;{_PWN};#"', None),
 ])
 def test_site_profile_values_cannot_add_script_lines(tmp_path, toml, refused_key):
     """A profile value reaching an #SBATCH line or the script body is refused if it could
@@ -589,3 +595,73 @@ def test_regular_install_ships_templates_and_sites(tmp_path):
                          check=True, timeout=120).stdout
     assert out.splitlines()[0] == str(target / "clusterkit" / "slurm" / "data")
     assert "module load openmpi/4.1.5" in out
+
+
+# --------------------------------------------------------------------------- Numba cache
+_CACHE_VARS = ("CLUSTERKIT_NUMBA_CACHE",)
+_PLAIN = Site(name="plain", launcher="srun", mpi="pmix")
+
+
+def _cache_env(tmp_path, site, spec_env=(), **extra):
+    """What the launcher received from a rendered script: (NUMBA_CACHE_DIR,
+    CLUSTERKIT_NUMBA_CACHE), and the script's stderr."""
+    spec = JobSpec("clusterkit.jobs.demo", python=PY, output_dir="/tmp/ck", env=spec_env)
+    call, proc = _run_script(tmp_path, render(spec, site), extra, env_names=_CACHE_VARS)
+    return (call["env"]["NUMBA_CACHE_DIR"], call["env"]["CLUSTERKIT_NUMBA_CACHE"]), proc.stderr
+
+
+def test_jobs_share_a_numba_cache_under_the_users_home_by_default(tmp_path):
+    """No fresh per-job cache any more: every job of the user points its ranks at one
+    root in $HOME (shared by the nodes), below which each rank takes its node's key."""
+    got, err = _cache_env(tmp_path, _PLAIN)
+    assert got == (None, str(tmp_path / ".cache/clusterkit/numba"))
+    assert (tmp_path / ".cache/clusterkit/numba").is_dir() and err.count("\n") == 1
+    xdg = tmp_path / "xdg"
+    assert _cache_env(tmp_path, _PLAIN, XDG_CACHE_HOME=str(xdg))[0] == \
+        (None, str(xdg / "clusterkit/numba"))
+
+
+def test_numba_cache_dir_given_at_submit_time_is_used_as_it_is(tmp_path):
+    mine = str(tmp_path / "mine")
+    assert _cache_env(tmp_path, _PLAIN, NUMBA_CACHE_DIR=mine)[0] == (mine, None)
+    assert _cache_env(tmp_path, _PLAIN, spec_env=(("NUMBA_CACHE_DIR", mine),))[0] == \
+        (mine, None)                                   # clusterkit submit --env
+    site = dataclasses.replace(_PLAIN, numba_cache="/scratch/shared")
+    assert _cache_env(tmp_path, site, NUMBA_CACHE_DIR=mine)[0] == (mine, None)
+    assert not (tmp_path / ".cache").exists()
+
+
+def test_site_profile_numba_cache_root_with_variables(tmp_path):
+    path = tmp_path / "site.toml"
+    path.write_text('numba_cache = "$SCRATCH/ck cache/${LOGNAME}"\n')
+    site = load_site(str(path), env={})
+    assert site.numba_cache == "$SCRATCH/ck cache/${LOGNAME}"
+    assert 'ck_numba_cache="$SCRATCH/ck cache/${LOGNAME}"' in render(
+        JobSpec("clusterkit.jobs.demo", python=PY, output_dir="/tmp/ck"), site)
+    got, _ = _cache_env(tmp_path, site, SCRATCH=str(tmp_path / "scr"), LOGNAME="me")
+    assert got == (None, str(tmp_path / "scr" / "ck cache" / "me"))
+
+
+def test_site_profile_numba_cache_false_keeps_a_cache_per_job(tmp_path):
+    site = site_from_dict("per-job", {"numba_cache": False})
+    got, err = _cache_env(tmp_path, site)
+    assert got == (str(tmp_path / "clusterkit-numba-4242"), None)
+    assert "cannot write" not in err and not (tmp_path / ".cache").exists()
+
+
+def test_an_unwritable_numba_cache_root_falls_back_to_a_cache_per_job(tmp_path):
+    """Root may write anywhere, so the root is made impossible: below a regular file."""
+    (tmp_path / "notadir").write_text("")
+    site = dataclasses.replace(_PLAIN, numba_cache=str(tmp_path / "notadir" / "numba"))
+    got, err = _cache_env(tmp_path, site)
+    assert got == (str(tmp_path / "clusterkit-numba-4242"), None)
+    assert f"clusterkit: cannot write the Numba cache {tmp_path}/notadir/numba; this job " \
+           "compiles its kernels into a cache of its own" in err
+
+
+@pytest.mark.parametrize("value", ["relative/dir", "~/numba", "/a/$(id)", "/a/`id`", '/a/"b',
+                                   "/a\\b", "/a\nb", "/a/$", "/a/${X:-y}", True, 3, ""])
+def test_site_profile_numba_cache_refuses_what_is_not_a_plain_path(value):
+    with pytest.raises(ValueError, match=r"^<dict>: numba_cache must be false or an "
+                                         r"absolute path"):
+        site_from_dict("x", {"numba_cache": value})

@@ -3,7 +3,7 @@
 import re
 import shlex
 
-from .sites import data_dir
+from .sites import DEFAULT_NUMBA_CACHE, data_dir
 from .spec import ARRAY_INDEX, RUN_INDEX, check_signal_offset, parse_time
 
 __all__ = ["render", "template_for", "sbatch_lines", "sbatch_quote", "launch_command",
@@ -162,6 +162,14 @@ def template_for(spec):
     return "array.sh.tmpl" if spec.array else "mpi.sh.tmpl"
 
 
+def _numba_cache_word(site):
+    """The site's Numba cache root as one double-quoted shell word (its ``$NAME``
+    variables expanded in the job; the site profile admits nothing else special there),
+    or ``""`` for a cache per job."""
+    root = DEFAULT_NUMBA_CACHE if site.numba_cache is None else site.numba_cache or ""
+    return f'"{root}"'
+
+
 def _read(name):
     return (data_dir() / "templates" / name).read_text(encoding="utf-8")
 
@@ -188,6 +196,7 @@ def render(spec, site):
         "modules": "\n".join(modules),
         "site_env": "\n".join(map(env_line, site.env)),
         "job_env": "\n".join(env_line(kv) for kv in spec.env if kv not in per_run),
+        "numba_cache": _numba_cache_word(site),
     }).rstrip("\n")
     values = {"shell": site.shell, "site": site.name,
               "ranks": f"{spec.ntasks} rank" + ("s" if spec.ntasks > 1 else ""),

@@ -18,7 +18,7 @@ from .spec import check_env, check_name, check_sbatch_option, check_text, parse_
 from ..errors import InputError, InputFileNotFoundError
 
 __all__ = ["Site", "data_dir", "site_dirs", "known_sites", "load_site", "site_from_dict",
-           "DEFAULT_SITE"]
+           "DEFAULT_SITE", "DEFAULT_NUMBA_CACHE"]
 
 #: The profile used when neither ``--site`` nor ``CLUSTERKIT_SITE`` names one.
 DEFAULT_SITE = "local"
@@ -29,6 +29,13 @@ _DEFAULT_CHECKS = {"partition": lambda key, v: check_name(key, v, list_ok=True),
                    "account": check_name, "qos": check_name,
                    "time": lambda key, v: parse_time(v, option=key)}
 _DEFAULT_KEYS = tuple(_DEFAULT_CHECKS)
+#: Root of the Numba cache a user's jobs share unless the site's ``numba_cache`` says
+#: otherwise (shell text, expanded in the job: on a cluster $HOME is on every node)
+DEFAULT_NUMBA_CACHE = "${XDG_CACHE_HOME:-$HOME/.cache}/clusterkit/numba"
+#: a ``numba_cache`` path: text without double quotes, backslashes or backticks; ``$`` only as
+#: ``$NAME`` or ``${NAME}``; starting with ``/`` or a variable
+_NUMBA_CACHE_RE = re.compile(r"(?=[/$])(?:[^$`\\\"\x00-\x1f\x7f-\x9f]|\$[A-Za-z_]\w*|"
+                             r"\$\{[A-Za-z_]\w*\})+")
 
 
 class _SiteError(InputError):
@@ -129,6 +136,12 @@ class Site:
     sbatch : tuple of str
         Extra ``--option=value`` lines for every job at this site.
     description : str
+    numba_cache : str or False, optional
+        Root of the Numba cache shared by a user's jobs at this site (each node uses the
+        directory for its CPU type and Numba version below it): an absolute path that may
+        use ``$NAME``/``${NAME}`` variables of the job's environment (``$SCRATCH/numba``),
+        expanded on the compute node. None: :data:`DEFAULT_NUMBA_CACHE`. False: a fresh
+        cache per job, removed at its end (where nodes cannot write a shared directory).
 
     Raises
     ------
@@ -155,6 +168,7 @@ class Site:
     defaults: dict = dataclasses.field(default_factory=dict)
     sbatch: tuple = ()
     description: str = ""
+    numba_cache: str | bool | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _SITE_NAME_RE.fullmatch(self.name):
@@ -195,6 +209,12 @@ class Site:
             raise InputError(f"module_purge must be true or false, got {self.module_purge!r}")
         if not isinstance(self.description, str):
             raise InputError(f"description must be text, got {self.description!r}")
+        if self.numba_cache is not None and self.numba_cache is not False and (
+                not isinstance(self.numba_cache, str)
+                or not _NUMBA_CACHE_RE.fullmatch(self.numba_cache)):
+            raise InputError(f"numba_cache must be false or an absolute path (variables as "
+                             f"$NAME or ${{NAME}}; no double quotes, backslashes, backticks or "
+                             f"control characters), got {self.numba_cache!r}")
         for module in self.modules:
             check_text("modules entry", module, spaces=False)
         for arg in self.launcher_args:

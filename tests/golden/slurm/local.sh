@@ -26,12 +26,27 @@ export NUMBA_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"
 export OMP_NUM_THREADS="$NUMBA_NUM_THREADS"
 # srun (Slurm >= 22.05) does not inherit --cpus-per-task from the batch allocation.
 export SRUN_CPUS_PER_TASK="${SLURM_CPUS_PER_TASK:-1}"
-# A Numba cache of this job's own: no clashes with other jobs' compiled kernels.
-export NUMBA_CACHE_DIR="${TMPDIR:-/tmp}/clusterkit-numba-${SLURM_JOB_ID:-$$}"
-trap 'rm -rf -- "$NUMBA_CACHE_DIR"' EXIT
 # Open MPI's mpirun refuses to start as root unless told to (containers, test clusters).
 if [ "$(id -u)" = 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+# Numba's compiled kernels, kept for this user's later jobs: every rank uses the directory
+# for its node's CPU type and Numba version below CLUSTERKIT_NUMBA_CACHE (clusterkit's
+# kernel library picks it). A NUMBA_CACHE_DIR given at submit time is used as it is; where
+# the shared directory cannot be written (or the site says so), a cache of this job's own.
+ck_numba_cache="${XDG_CACHE_HOME:-$HOME/.cache}/clusterkit/numba"
+if [ -z "${NUMBA_CACHE_DIR:-}" ]; then
+    if [ -n "$ck_numba_cache" ] && mkdir -p -- "$ck_numba_cache" 2>/dev/null \
+            && [ -w "$ck_numba_cache" ]; then
+        export CLUSTERKIT_NUMBA_CACHE="$ck_numba_cache"
+    else
+        if [ -n "$ck_numba_cache" ]; then
+            echo "clusterkit: cannot write the Numba cache $ck_numba_cache;" \
+                 "this job compiles its kernels into a cache of its own" >&2
+        fi
+        export NUMBA_CACHE_DIR="${TMPDIR:-/tmp}/clusterkit-numba-${SLURM_JOB_ID:-$$}"
+        trap 'rm -rf -- "$NUMBA_CACHE_DIR"' EXIT
+    fi
 fi
 echo "clusterkit: job ${SLURM_JOB_ID:-?}" \
      "${SLURM_ARRAY_TASK_ID:+task $SLURM_ARRAY_TASK_ID }on ${SLURM_JOB_NODELIST:-?}:" \
