@@ -5,9 +5,13 @@ import os
 from clusterkit import comm as _comm
 from clusterkit.errors import InputError, InputNotADirectoryError
 from clusterkit.io.checkpoint import Checkpointer, install_signal_handlers
+from clusterkit.log import rprint
 from clusterkit.options import integer_at_least, positive_number
 
-__all__ = ["add_checkpoint_arguments", "checkpointer_from_args"]
+__all__ = ["add_checkpoint_arguments", "checkpointer_from_args", "RESTART_VARIABLE"]
+
+#: set to 1 by the requeue template on a requeued run: resume from the newest checkpoint
+RESTART_VARIABLE = "CLUSTERKIT_RESTART"
 
 
 def _not_a_file(path):
@@ -30,11 +34,11 @@ def add_checkpoint_arguments(parser):
                    help="write a checkpoint when T seconds have passed since the last one")
     g.add_argument("--checkpoint-keep", type=integer_at_least(1), default=3, metavar="K",
                    help="keep the last K checkpoints (default 3)")
-    g.add_argument("--restart", action="store_true",
-                   default=os.environ.get("CLUSTERKIT_RESTART") == "1",
+    g.add_argument("--restart", action="store_true", default=None,
                    help="resume from the newest valid checkpoint in --checkpoint-dir "
                         "(implied by CLUSTERKIT_RESTART=1, which the requeue template sets "
-                        "on a requeued run)")
+                        "on a requeued run: there, a directory with no checkpoint yet "
+                        "starts the run from the beginning)")
 
 
 def checkpointer_from_args(args, job, meta, comm):
@@ -50,6 +54,8 @@ def checkpointer_from_args(args, job, meta, comm):
         a file; a fresh run (no ``--restart``) into a directory that already holds
         checkpoints.
     """
+    implied = args.restart is None and os.environ.get(RESTART_VARIABLE) == "1"
+    args.restart = bool(args.restart)
     if args.checkpoint_dir is None:
         for flag, value in (("--restart", args.restart or None),
                             ("--checkpoint-every", args.checkpoint_every),
@@ -61,6 +67,13 @@ def checkpointer_from_args(args, job, meta, comm):
     ck = Checkpointer(args.checkpoint_dir, comm=comm, every=args.checkpoint_every,
                       seconds=args.checkpoint_seconds, keep=args.checkpoint_keep, job=job,
                       meta=meta)
+    if implied:
+        # a requeued run: resume if the job got as far as a checkpoint (a node may fail
+        # before the first one), else start again from the beginning
+        args.restart = ck.has_checkpoints()
+        if not args.restart:
+            rprint(f"{job}: {RESTART_VARIABLE}=1 but no checkpoint in "
+                   f"{args.checkpoint_dir!r} yet: starting from the beginning", comm=comm)
     if not args.restart and ck.has_checkpoints():
         raise InputError(f"--checkpoint-dir {args.checkpoint_dir!r} already holds "
                          f"checkpoints; pass --restart to resume from them or use an "

@@ -184,6 +184,18 @@ def test_sigusr1_checkpoints_exits_99_and_resumes(tmp_path, reference):
     assert_same(finish(res, out, DIFF), reference[DIFF])
 
 
+def test_a_requeued_run_before_the_first_checkpoint_starts_again(tmp_path, reference):
+    # a node can fail before the job wrote its first checkpoint; Slurm's rerun then has
+    # CLUSTERKIT_RESTART=1 and an empty directory: it must start over, not fail
+    ck, out = tmp_path / "ck", tmp_path / "out.npy"
+    res = run(2, DIFF, job_args(DIFF, ck, out), CLUSTERKIT_RESTART=1)
+    assert "no checkpoint" in res.stdout and "starting from the beginning" in res.stdout
+    assert_same(finish(res, out, DIFF), reference[DIFF])
+    # asked for by the user, a restart without a checkpoint stays an error
+    again = run(2, DIFF, job_args(DIFF, tmp_path / "empty", out, restart=True))
+    assert again.returncode == 2 and "--restart: no checkpoint" in again.stderr
+
+
 # -- corrupt checkpoints ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def full_dir(tmp_path_factory):

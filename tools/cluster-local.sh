@@ -22,7 +22,8 @@
 # $CLUSTERKIT_CLUSTER_PORT (slurmctld, default 16917) and the next one (each slurmd, in its
 # own namespace). Its own cluster name, ports and directory, so it runs beside
 # tools/slurm-local.sh's single-node cluster. Idempotent: `up` on a running cluster of
-# that size only checks it; `down` on a stopped one does nothing.
+# that size only checks it (running jobs are no fault), `up` where node daemons have died
+# restarts just those (a node failure survived), and `down` on a stopped one does nothing.
 #
 # Exit status: 0 done; 1 failed (the last line of stderr says why); 2 usage; 3 cannot run
 # here (not root, no `ip`/`nsenter`/`unshare`, no Slurm, namespaces or bridges refused by
@@ -241,6 +242,13 @@ running_size() {  # the number of nodes of the running cluster, 0 if not (all) r
     if ((n > 0)) && all_running; then echo "$n"; else echo 0; fi
 }
 
+serving() {  # every node answers and takes jobs (idle, or running some: a job is no fault)
+    local states
+    states="$(node_states)"
+    [[ -n "$states" ]] && (($(wc -l <<<"$states") == NODES)) || return 1
+    ! grep -Evq ' (idle|mixed|allocated|completing)$' <<<"$states"
+}
+
 all_idle() {
     local states
     states="$(node_states)"
@@ -338,8 +346,13 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=$DIR/log/jobcomp.txt
 ReturnToService=2
-# A node that stops answering is marked down after this many seconds.
-SlurmdTimeout=30
+# A node whose slurmd stops answering is marked DOWN this many seconds after its last
+# answer (slurmctld pings every SlurmdTimeout/3 s); its jobs are then requeued (batch jobs
+# that allow it) or ended with NODE_FAIL. Until then the ranks of a job that lost a node
+# wait: Open MPI does not end a job when a TCP peer vanishes, and srun waits for the lost
+# node's tasks. Slurm's default is 300 s; 10 s here keeps the node-failure test short
+# (tests/test_node_failure.py), and slurmd answers pings even on a loaded machine.
+SlurmdTimeout=10
 # Job IDs unique to this cluster's port, as in tools/slurm-local.sh.
 FirstJobId=$((PORT * 1000))
 DependencyParameters=kill_invalid_depend
@@ -378,13 +391,49 @@ start_daemons() {
     slurmctld -c -f "$CONF" >>"$DIR/log/start.log" 2>&1 9>&- ||
         { logs_tail; fail "slurmctld did not start (see $DIR/log/slurmctld.log)"; }
     for ((i = 1; i <= NODES; i++)); do
-        node="$PREFIX$i"
-        mkdir -p "$DIR/spool/$node" "$DIR/tmp/$node"
-        # Not `ip netns exec`: it remounts /sys, which hides the cgroup tree slurmd needs.
-        nsenter --net="/run/netns/$node" --uts="$(utsfile "$node")" \
-            slurmd -f "$CONF" -N "$node" >>"$DIR/log/start.log" 2>&1 9>&- ||
-            { logs_tail; fail "slurmd on $node did not start (see $DIR/log/slurmd-$node.log)"; }
+        start_slurmd "$PREFIX$i"
     done
+}
+
+start_slurmd() {  # the node daemon of node $1, inside its namespaces
+    mkdir -p "$DIR/spool/$1" "$DIR/tmp/$1"
+    # Not `ip netns exec`: it remounts /sys, which hides the cgroup tree slurmd needs.
+    nsenter --net="/run/netns/$1" --uts="$(utsfile "$1")" \
+        slurmd -f "$CONF" -N "$1" >>"$DIR/log/start.log" 2>&1 9>&- ||
+        { logs_tail; fail "slurmd on $1 did not start (see $DIR/log/slurmd-$1.log)"; }
+}
+
+# Bring back the nodes whose slurmd has died (a node failure: tests/test_node_failure.py
+# kills every process of a node's namespace) while the head's daemons and the network
+# still run, leaving the other nodes and their jobs alone. Like a reboot, whatever is left
+# in a dead node's namespace is ended first; the restarted slurmd registers, and
+# ReturnToService=2 returns a node that Slurm had set DOWN to service. Status 1 (and
+# nothing done) when the cluster is not in that state; then `up` starts over.
+revive() {
+    local node pid dead=() t0
+    ourpid slurmctld slurmctld >/dev/null && ourpid munged munged >/dev/null || return 1
+    [[ -f "$CONF" ]] && (($(recorded_nodes | wc -l) == NODES)) || return 1
+    for node in $(recorded_nodes); do
+        [[ -e /run/netns/$node ]] && mountpoint -q "$(utsfile "$node")" || return 1
+        ourpid "slurmd-$node" slurmd >/dev/null || dead+=("$node")
+    done
+    ((${#dead[@]} > 0)) || return 1
+    for node in "${dead[@]}"; do
+        for pid in $(ip netns pids "$node" 2>/dev/null); do
+            if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+        done
+        start_slurmd "$node"
+    done
+    t0=$SECONDS
+    until serving; do
+        if ((SECONDS - t0 >= TIMEOUT)); then
+            logs_tail
+            fail "restarted slurmd on ${dead[*]}, but not every node takes jobs after" \
+                 "${TIMEOUT} s: $(node_states | tr '\n' ' ')"
+        fi
+        sleep 0.2
+    done
+    say "revived ${dead[*]} (slurmd restarted; the other nodes and their jobs untouched)"
 }
 
 wait_idle() {
@@ -408,10 +457,11 @@ up() {
     check_installed
     local size
     size="$(running_size)"
-    if ((size == NODES)) && all_idle; then
+    if ((size == NODES)) && serving; then
         say "already running in $DIR: $NODES nodes on $(subnet).0/24"
         return 0
     fi
+    revive && return 0
     down   # a partial, stale or differently sized cluster: start over cleanly
     local net
     net="$(choose_subnet)"

@@ -29,7 +29,8 @@ def add_parser(sub):
         "arguments go after --; in an array job, {array_index} in them becomes the task's "
         "index.")
     add = p.add_argument
-    add("-N", "--nodes", default="1", metavar="N", help="nodes (default 1)")
+    add("-N", "--nodes", default="1", metavar="N",
+        help="nodes: N, or MIN-MAX to start on as many as are free (default 1)")
     add("--ntasks-per-node", default="1", metavar="N", help="MPI ranks per node (default 1)")
     add("-c", "--cpus-per-task", default="1", metavar="N",
         help="cores per rank; NUMBA_NUM_THREADS follows it (default 1)")

@@ -73,6 +73,13 @@ def _defaults(spec, site):
             else site.defaults.get(key) for key in ("partition", "account", "qos", "time")}
 
 
+def _per_node(spec):
+    """``--ntasks-per-node``, left out for a node range (``-N 2-3``): with it sbatch fixes
+    the task count at MIN x per-node and never gives the job more than MIN nodes; without
+    it the job gets what is free in the range and ``srun`` starts one rank per node."""
+    return None if spec.nodes.maximum > spec.nodes else spec.ntasks_per_node
+
+
 def sbatch_lines(spec, site):
     """Return the ``#SBATCH`` lines for ``spec`` at ``site``, in a fixed order."""
     d = _defaults(spec, site)
@@ -83,7 +90,7 @@ def sbatch_lines(spec, site):
                                 f"site {site.name}'s default time")
     stdout, stderr = output_patterns(spec)
     opts = [("job-name", spec.job_name), ("nodes", spec.nodes),
-            ("ntasks-per-node", spec.ntasks_per_node), ("cpus-per-task", spec.cpus_per_task),
+            ("ntasks-per-node", _per_node(spec)), ("cpus-per-task", spec.cpus_per_task),
             ("time", d["time"]), ("partition", d["partition"]), ("account", d["account"]),
             ("qos", d["qos"]), ("mem", spec.mem), ("mem-per-cpu", spec.mem_per_cpu),
             ("constraint", spec.constraint), ("exclusive", True if spec.exclusive else None),

@@ -6,7 +6,8 @@ import re
 import sys
 from ..errors import InputError
 
-__all__ = ["JobSpec", "ARRAY_INDEX", "RUN_INDEX", "MAIL_TYPES", "parse_time", "check_array",
+__all__ = ["JobSpec", "CountRange", "check_nodes", "ARRAY_INDEX", "RUN_INDEX", "MAIL_TYPES",
+           "parse_time", "check_array",
            "check_dependency", "check_memory", "check_count", "check_text", "check_job_id",
            "check_sbatch_option", "check_name", "check_env", "check_signal_offset",
            "CHECKPOINT_OPTION", "takes_checkpoints"]
@@ -79,6 +80,61 @@ def check_count(option, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InputError(f"{option} must be a positive integer, got {value!r}")
     return value
+
+
+class CountRange(int):
+    """A count that may be a range: the int value is the minimum, ``maximum`` the largest.
+
+    ``str()`` (and ``f"{x}"``) give Slurm's ``MIN-MAX`` text, or just ``N`` when both
+    are equal, so ``#SBATCH --nodes={x}`` and a launcher's ``{nodes}`` read the range,
+    while arithmetic and comparisons (a partition's node limits) use the minimum: the
+    least the job can run on.
+    """
+
+    def __new__(cls, minimum, maximum=None):
+        self = super().__new__(cls, minimum)
+        self.maximum = int(minimum) if maximum is None else int(maximum)
+        return self
+
+    def __str__(self):
+        low = int(self)
+        return str(low) if self.maximum == low else f"{low}-{self.maximum}"
+
+    def __format__(self, spec):
+        return str(self) if not spec else int(self).__format__(spec)
+
+    def __repr__(self):
+        return f"CountRange({int(self)}, {self.maximum})"
+
+    def __reduce__(self):
+        return (CountRange, (int(self), self.maximum))
+
+
+def check_nodes(value, option="--nodes"):
+    """Return ``value`` as a :class:`CountRange`: a positive count ``N`` or ``MIN-MAX``.
+
+    ``MIN-MAX`` lets Slurm start the job on as many nodes as it has, at least MIN: a
+    job requeued after a node failure then runs again on the nodes left (the requeue
+    template resumes it from its newest checkpoint, on fewer ranks).
+
+    Raises
+    ------
+    InputError
+        Unless ``value`` is a positive integer or ``MIN-MAX`` with ``1 <= MIN <= MAX``.
+    """
+    if isinstance(value, CountRange):
+        return value
+    text = value.strip() if isinstance(value, str) else None
+    low, dash, high = text.partition("-") if text else ("", "", "")
+    if dash and low.isdigit() and high.isdigit():
+        if 1 <= int(low) <= int(high):
+            return CountRange(int(low), int(high))
+        raise InputError(f"{option} must be N or MIN-MAX with 1 <= MIN <= MAX (the job runs "
+                         f"on as many nodes as Slurm can give, at least MIN), got {value!r}")
+    if dash and not text.lstrip("+-").isdigit():
+        raise InputError(f"{option} must be a positive integer N or a range MIN-MAX such as "
+                         f"2-3, got {value!r}")
+    return CountRange(check_count(option, value))
 
 
 def parse_time(text, option="--time"):
@@ -299,7 +355,13 @@ class JobSpec:
         Interpreter on the compute nodes (default: this one).
     job_name : str, optional
         Default: the last part of ``target``.
-    nodes, ntasks_per_node, cpus_per_task : int
+    nodes : int or str
+        Positive count, or ``"MIN-MAX"`` (:func:`check_nodes`): Slurm gives the job as
+        many nodes as it can, at least MIN (a requeued job then runs on the nodes left
+        after a node failure). Stored as a :class:`CountRange`. A range runs one rank per
+        node (``ntasks_per_node`` 1), on the nodes Slurm gave: a site's launcher
+        arguments then should not fix ``{ntasks}``.
+    ntasks_per_node, cpus_per_task : int
         Positive counts; ranks = nodes × ntasks_per_node, each with cpus_per_task cores.
     time : str, optional
         Time limit in a format :func:`parse_time` accepts.
@@ -341,7 +403,7 @@ class JobSpec:
     module: bool = True
     python: str = dataclasses.field(default_factory=lambda: sys.executable)
     job_name: str | None = None
-    nodes: int = 1
+    nodes: int | str = 1
     ntasks_per_node: int = 1
     cpus_per_task: int = 1
     time: str | None = None
@@ -380,8 +442,14 @@ class JobSpec:
             base = os.path.basename(self.target)
             setv("job_name", base[:-3] if base.endswith(".py") else base.rsplit(".", 1)[-1])
         check_text("--job-name", self.job_name)
-        for option in ("nodes", "ntasks_per_node", "cpus_per_task"):
+        setv("nodes", check_nodes(self.nodes))
+        for option in ("ntasks_per_node", "cpus_per_task"):
             setv(option, check_count("--" + option.replace("_", "-"), getattr(self, option)))
+        if self.nodes.maximum > self.nodes and self.ntasks_per_node > 1:
+            raise InputError(f"--nodes {self.nodes} (a range) runs one rank per node; got "
+                             f"--ntasks-per-node {self.ntasks_per_node}: Slurm fixes a job's "
+                             "rank count when it is submitted, so the job would never get "
+                             "more than MIN nodes; give -N N or --ntasks-per-node 1")
         if self.time is not None:
             parse_time(self.time)
         check_name("--partition", self.partition, list_ok=True)
@@ -446,5 +514,6 @@ class JobSpec:
 
     @property
     def ntasks(self):
-        """Total number of MPI ranks."""
-        return self.nodes * self.ntasks_per_node
+        """Total number of MPI ranks (a :class:`CountRange` when ``nodes`` is one)."""
+        return CountRange(self.nodes * self.ntasks_per_node,
+                          self.nodes.maximum * self.ntasks_per_node)

@@ -81,8 +81,8 @@ export CLUSTERKIT_CHECKPOINT_SIGNAL=USR1
 ck_run=$((${SLURM_RESTART_COUNT:-0} + 1))
 if [ "$ck_run" -gt 1 ]; then
     export CLUSTERKIT_RESTART=1
-    echo "clusterkit: run $ck_run of job $SLURM_JOB_ID resumes from its newest checkpoint" \
-         "on ${SLURM_JOB_NODELIST:-?}" >&2
+    echo "clusterkit: run $ck_run of job $SLURM_JOB_ID resumes from its newest" \
+         "checkpoint, if any, on ${SLURM_JOB_NODELIST:-?}" >&2
 fi
 requeue_on_usr1() {
     trap '' USR1
