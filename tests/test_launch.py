@@ -221,6 +221,30 @@ def test_report_mode_sends_open_mpi_messages_to_a_descriptor_not_to_silence():
     assert "-q" not in mpirun_command(2, "pkg.job", cores=2, python="py", local=False)
 
 
+_DASH = "-" * 74 + "\n"
+#: Open MPI 4.1's report of a rank that exited with status 2 (sys.exit(2) after MPI_Init)
+_EXIT2 = (_DASH + "Primary job  terminated normally, but 1 process returned\na non-zero exit "
+          "code. Per user-direction, the job has been aborted.\n" + _DASH + _DASH +
+          "mpirun detected that one or more processes exited with non-zero status, thus "
+          "causing\nthe job to be terminated. The first process to do so was:\n\n  Process "
+          "name: [[16020,1],0]\n  Exit code:    2\n" + _DASH)
+_ABORT = (_DASH + "MPI_ABORT was invoked on rank 1 in communicator MPI_COMM_WORLD\nwith "
+          "errorcode 1.\n\nNOTE: invoking MPI_ABORT causes Open MPI to kill all MPI "
+          "processes.\n" + _DASH)
+_UNREACHABLE = (_DASH + "At least one pair of MPI processes are unable to reach each other "
+                "for\nMPI communications.\n" + _DASH + "[vm:1] *** An error occurred in "
+                "MPI_Init_thread\n")
+
+
+def test_only_open_mpis_explanations_are_relayed_not_its_notices():
+    from clusterkit.cli.run import _explanation
+    assert _explanation(_EXIT2) == "" and _explanation(_ABORT) == ""
+    assert _explanation(_EXIT2 + _ABORT) == ""
+    relayed = _explanation(_EXIT2 + _UNREACHABLE)
+    assert "unable to reach each other" in relayed and "MPI_Init_thread" in relayed
+    assert "non-zero" not in relayed
+
+
 def test_open_mpis_own_explanation_of_a_failed_start_is_shown(tmp_path):
     # only the self transport: the two ranks cannot reach each other, MPI_Init fails, and
     # Open MPI's report is the only account of it (it was dropped: exit 1, no output)

@@ -5,6 +5,7 @@ launcher."""
 import argparse
 import importlib.util
 import os
+import re
 import select
 import signal
 import sys
@@ -171,9 +172,9 @@ def _read(path):
         return ""
 
 
-#: Open MPI's banner after a rank called MPI_Abort: clusterkit's abort guard has already
-#: printed that rank's traceback, so the banner is not repeated
-_ABORT_BANNER = "MPI_ABORT was invoked"
+#: Open MPI's notices of what a job has already reported itself: a rank that called
+#: MPI_Abort (clusterkit's abort guard printed its traceback), a non-zero exit status
+_NOTICES = ("MPI_ABORT was invoked", "a non-zero exit code", "exited with non-zero status")
 
 
 def _verdict(launch, returncode, status, report_text, report):
@@ -194,13 +195,24 @@ def _verdict(launch, returncode, status, report_text, report):
     if report and returncode != 0 and not report_text.strip():
         return (f"mpirun ended the job with status {returncode} without giving a reason "
                 "(it does so when it receives SIGTERM, SIGINT or SIGHUP)"), status
-    if report and returncode != 0 and _ABORT_BANNER not in report_text:
-        # Open MPI's own explanation (a rank that cannot reach another, a launch that
-        # failed, a rank that exited without finalizing): the only account of the failure
-        sys.stderr.write(report_text if report_text.endswith("\n") else report_text + "\n")
+    explanation = _explanation(report_text) if report and returncode != 0 else ""
+    if explanation:
+        # Open MPI's own account (ranks that cannot reach each other, a launch that
+        # failed, a rank that exited without finalizing MPI): the only one there is
+        sys.stderr.write(explanation + "\n")
         return (f"mpirun ended the job with status {returncode}; Open MPI's report is "
                 "above"), status
     return None, status
+
+
+def _explanation(report_text):
+    """Open MPI's messages in ``report_text`` that explain a failure, without its notices
+    of what the job has already said (a rank's non-zero exit status, its MPI_Abort after
+    clusterkit's abort guard printed the traceback); "" if nothing is left."""
+    blocks = re.split(r"^-{20,}$", report_text, flags=re.M)
+    kept = [b.strip("\n") for b in blocks
+            if b.strip() and not any(m in " ".join(b.split()) for m in _NOTICES)]
+    return "\n".join(kept)
 
 
 def _noted(signum, frame):  # noqa: ARG001 - the wakeup fd carries the signal number
