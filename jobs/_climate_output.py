@@ -21,31 +21,47 @@ def _only_if(cond, block):
     return block if cond else block[tuple(slice(0, 0) for _ in block.shape)]
 
 
-def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q):
-    """Write every statistic of one climate-stats run to ``path``. Collective."""
+def _global_mean_spec(area_source):
+    """long_name, cell_methods and extra attributes of global_mean: cos-latitude
+    weighted, or (``area_source``: where the areas came from) cell-area weighted."""
+    if area_source is None:
+        return ("area-weighted (cos latitude) mean over lat and lon",
+                "area: mean (weights: cos(latitude))", {})
+    return ("area-weighted (cell area) mean over lat and lon",
+            f"area: mean (weights: cell area from {area_source})",
+            {"weights": f"cell area from {area_source}"})
+
+
+def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q,
+                     area_source=None):
+    """Write every statistic of one climate-stats run to ``path``. Collective.
+
+    ``area_source`` (None: cos-latitude weights) names where the cell areas weighting
+    global_mean came from; it goes into its cell_methods and a ``weights`` attribute.
+    """
     local = grid.local_shape
     extra_local = tuple(local[1:-2])
     start = grid.local_start
     e0, y0, x0 = tuple(start[1:-2]), start[-2], start[-1]
     coords = grid.topology.coords
     units = attr_str(layout.attrs, "units")
-    name = layout.var
+    name = layout.name
     E, lat, lon, time = layout.extra, layout.lat_dim, layout.lon_dim, layout.time_dim
     months = np.unique(layout.months)
+    g_long, g_methods, g_extra = _global_mean_spec(area_source)
 
     def field(a, lead=()):
         return a.reshape(tuple(lead) + extra_local + tuple(local[-2:]))
 
     with NCWriter(path, comm=grid.comm, overwrite=overwrite,
                   attrs={"title": f"clusterkit climate-stats of {name}",
-                         "source_variable": name}) as w:
+                         "source_variable": layout.var}) as w:
         for d in (time,) + E + (lat, lon):
             _coord(w, layout, d)
         w.dimension("month", (months + 1).astype(np.int32),
                     {"long_name": "calendar month", "units": "1"})
         specs = [
-            ("global_mean", (time,) + E, "area-weighted (cos latitude) mean over lat and lon",
-             units, "area: mean (weights: cos(latitude))"),
+            ("global_mean", (time,) + E, g_long, units, g_methods),
             ("zonal_mean", (time,) + E + (lat,), "mean over longitude", units,
              f"{lon}: mean"),
             ("climatology", ("month",) + E + (lat, lon), "mean per calendar month", units,
@@ -65,8 +81,9 @@ def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q):
                           "percentile over time (linear interpolation)", units,
                           "time: percentile"))
         for var, dims, long_name, u, methods in specs:
+            extra = g_extra if var == "global_mean" else {}
             w.variable(var, dims, "f8", {"long_name": f"{name} {long_name}", "units": u,
-                                         "cell_methods": methods}, prefill=False)
+                                         "cell_methods": methods, **extra}, prefill=False)
         nt = layout.shape[0]
         w.write("global_mean", _only_if(coords[-2] == 0 and coords[-1] == 0,
                                         glob.reshape((nt,) + extra_local)), (0,) + e0)
@@ -101,11 +118,11 @@ def write_anomalies(path, overwrite, ds, grid, layout, climatology, chunk, progr
     decode, read = ds.chunk_reader(layout.var, steps * int(np.prod(local[1:])))
     anom = np.empty((steps, z) + tuple(local[-2:]), dtype)
     with NCWriter(path, comm=grid.comm, overwrite=overwrite,
-                  attrs={"title": f"clusterkit anomalies of {layout.var}"}) as w:
+                  attrs={"title": f"clusterkit anomalies of {layout.name}"}) as w:
         for d in (layout.time_dim,) + layout.extra + (layout.lat_dim, layout.lon_dim):
             _coord(w, layout, d)
         w.variable("anomaly", layout.dims, dtype,
-                   {"long_name": f"{layout.var} minus its monthly climatology",
+                   {"long_name": f"{layout.name} minus its monthly climatology",
                     "units": attr_str(layout.attrs, "units")}, prefill=False)
         for t0 in range(0, nt, chunk):
             t1 = min(nt, t0 + chunk)

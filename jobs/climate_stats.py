@@ -2,15 +2,19 @@
 
     clusterkit run -n N climate-stats INPUT [INPUT ...] OUTPUT [--var NAME]
                                       [--percentiles 5,95] [--anomalies PATH] [--overwrite]
+                                      [--weights coslat|area] [--area FILE]
     mpirun -n N python -m clusterkit.jobs.climate_stats INPUT [INPUT ...] OUTPUT ...
 
 Several INPUTs (files or quoted glob patterns) are one time series split across files
 (clusterkit.io.multifile): same variable, grid and calendar, in any order.
 
-For x(time, [extra dims...], lat, lon) OUTPUT (NetCDF-4) holds global_mean
-(cos-latitude weighted, NaN-skipping), zonal_mean, climatology (per calendar
-month present), time_mean, time_std (ddof 0), time_min, time_max, trend (OLS
-slope per year of the file's calendar) and, with --percentiles, percentile.
+For x with one time, one latitude and one longitude dimension and any others, stored in
+any order (processed, and written, as (time, extra..., lat, lon): clusterkit.io.reorder;
+a variable in a group as --var /group/name), OUTPUT (NetCDF-4) holds global_mean
+(cos-latitude or, with --weights area, cell-area weighted; NaN-skipping), zonal_mean,
+climatology (per calendar month present), time_mean, time_std (ddof 0), time_min,
+time_max, trend (OLS slope per year of the file's calendar) and, with --percentiles,
+percentile.
 The ranks split lat/lon (and extra dims), keep time whole, and stream the
 variable through in time chunks, so memory per rank stays bounded.
 """
@@ -25,10 +29,12 @@ from clusterkit.comm import MPI
 from clusterkit.errors import InputError
 from clusterkit.grid import Grid
 from clusterkit.io import cf
+from clusterkit.io.cellmeasures import cell_area_weights
 from clusterkit.io.dataset import open_dataset
 from clusterkit.io.inputs import expand_inputs
 from clusterkit.io.multifile import OPEN_FILE_BYTES
 from clusterkit.io.output_path import check_output_path
+from clusterkit.io.reorder import copy_bytes, reordered
 from clusterkit.memory import check_fits_in_memory
 from clusterkit.kernels import TimeStats, accumulate_time_stats, nan_percentiles
 from clusterkit.log import rprint
@@ -71,15 +77,18 @@ def _chunk_steps(grid, layout, chunk_mb, comm):
     return int(comm.allreduce(min(steps, layout.shape[0]), op=MPI.MIN))
 
 
-def _memory_needed(grid, layout, chunk, itemsize, nq, rows_mb):
-    """Bytes this rank allocates at least: the accumulators, the results, the zonal sums,
-    one time chunk and (with ``nq`` percentiles) the percentile pass's buffers."""
+def _memory_needed(grid, layout, chunk, itemsize, nq, rows_mb, weighted=False):
+    """Bytes this rank allocates at least: the accumulators, the results, the zonal sums
+    (and, ``weighted``, the weighted row sums and the block's weights), one time chunk
+    and (with ``nq`` percentiles) the percentile pass's buffers."""
     local = [int(n) for n in grid.local_shape]
     points = math.prod(local[1:])
     nt, z = layout.shape[0], math.prod(local[1:-2])
     ny, nx = local[-2], local[-1]
     per_point = 7 + 24 + 5 + 12           # TimeStats fields and months, results, climatology
     zonal = 5 * nt * z * ny               # zonal sums and counts, their combined copy, means
+    if weighted:
+        zonal += 2 * nt * z * ny + ny * nx   # weighted row sums (Σ w·x, Σ w), the weights
     need = 8 * (per_point * points + zonal) + min(chunk, nt) * points * itemsize
     if nq:
         rows = min(ny, max(1, int(rows_mb * 2 ** 20) // max(1, nt * z * nx * 8)))
@@ -92,13 +101,18 @@ def _threaded():
     return numba.get_num_threads() > 1
 
 
-def _stream(ds, grid, layout, chunk, progress):
-    """First pass: per-point statistics and zonal partial sums, chunk by chunk."""
+def _stream(ds, grid, layout, chunk, progress, weights=None):
+    """First pass: per-point statistics and zonal partial sums, chunk by chunk; with
+    ``weights`` (the block's (Y, X) cell areas) also the weighted row sums
+    ``(ws, wc)`` of the global mean (else None)."""
     local = grid.local_shape
     z = int(np.prod(local[1:-2]))
     nt = layout.shape[0]
     zs = np.zeros((nt, z, local[-2]))
     zc = np.zeros_like(zs)
+    ws = wc = None
+    if weights is not None:
+        ws, wc = np.zeros_like(zs), np.zeros_like(zs)
     sel = grid.local_slices
     tc = layout.tyears - 0.5 * (layout.tyears[0] + layout.tyears[-1])  # centred time
     # raw values are decoded inside the kernel (no extra pass)
@@ -112,9 +126,11 @@ def _stream(ds, grid, layout, chunk, progress):
             if stats is None:
                 stats = TimeStats.from_first_chunk(x, decode=decode)
             accumulate_time_stats(x, layout.months[t0:t1], tc[t0:t1], stats, zs[t0:t1],
-                                  zc[t0:t1], decode=decode, parallel=parallel)
+                                  zc[t0:t1], decode=decode, parallel=parallel,
+                                  weights=weights, wsum=None if ws is None else ws[t0:t1],
+                                  wcnt=None if wc is None else wc[t0:t1])
         progress.advance(t1 - t0)
-    return stats, zs, zc
+    return stats, zs, zc, (None if ws is None else (ws, wc))
 
 
 def _grid(layout, comm):
@@ -127,14 +143,21 @@ def _grid(layout, comm):
         return Grid(layout.shape, keep=(0,), allow_empty=True, comm=comm)
 
 
-def _zonal_and_global(grid, layout, zs, zc):
-    """Zonal means (T, Z, Yloc) and cos-latitude weighted global means (T, Z)."""
+def _zonal_and_global(grid, layout, zs, zc, weighted=None):
+    """Zonal means (T, Z, Yloc) and global means (T, Z): cos-latitude weighted from the
+    zonal sums, or from ``weighted`` = the weighted row sums ``(ws, wc)`` of
+    :func:`_stream` (any (Y, X) weights)."""
     ndim = grid.ndim
     sums = np.stack([zs, zc])                    # one message for sums and counts
     grid.topology.sub((ndim - 1,)).Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
     zs_all, zc_all = sums
-    w = np.cos(np.deg2rad(layout.lat[grid.local_slices[-2]]))
-    partial = np.stack([zs @ w, zc @ w]) if zs.size else np.zeros((2,) + zs.shape[:2])
+    if weighted is not None:
+        partial = np.stack([weighted[0].sum(axis=2), weighted[1].sum(axis=2)])
+    elif zs.size:
+        w = np.cos(np.deg2rad(layout.lat[grid.local_slices[-2]]))
+        partial = np.stack([zs @ w, zc @ w])
+    else:
+        partial = np.zeros((2,) + zs.shape[:2])
     total = np.empty_like(partial)
     grid.topology.sub((ndim - 2, ndim - 1)).Allreduce(partial, total, op=MPI.SUM)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -178,11 +201,21 @@ def main(argv=None, comm=None):
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--chunk-mb", type=positive_number("MiB"), default=128.0,
                    help="MiB of input per rank per time chunk (default 128)")
+    p.add_argument("--weights", choices=("coslat", "area"), default="coslat",
+                   help="global_mean weights: cos(latitude) (default) or cell area (from "
+                   "the cell_measures variable, else the coordinates' bounds, else the "
+                   "cell centres as CDO does)")
+    p.add_argument("--area", metavar="FILE", help="with --weights area: the file holding "
+                   "the cell-area variable (CMIP's areacella/areacello)")
     args = p.parse_args(argv)
     q = args.percentiles
+    if args.area is not None and args.weights != "area":
+        raise InputError(f"--area {args.area!r} gives cell areas for --weights area; add "
+                         "--weights area (the default, coslat, uses no areas)")
     # before any work: writable, and never an input or each other (also through links)
     inputs = expand_inputs(args.inputs, comm)
-    check_output_path(args.output, args.overwrite, comm, distinct_from=inputs)
+    check_output_path(args.output, args.overwrite, comm,
+                      distinct_from=inputs + ([args.area] if args.area else []))
     if args.anomalies:
         check_output_path(args.anomalies, args.overwrite, comm,
                           distinct_from=inputs + [args.output])
@@ -191,24 +224,34 @@ def main(argv=None, comm=None):
         with region("climate.layout"):
             layout = Layout(ds, ds.find_variable(args.var))
             grid = _grid(layout, comm)
+        ds = reordered(ds, layout.var, layout.axes)   # seen as (time, extra..., lat, lon)
         chunk = _chunk_steps(grid, layout, args.chunk_mb, comm)
         need = _memory_needed(grid, layout, chunk, ds.dtype(layout.var).itemsize,
-                              0 if q is None else q.size, args.chunk_mb)
+                              0 if q is None else q.size, args.chunk_mb,
+                              weighted=args.weights == "area")
+        need += copy_bytes(ds, layout.var, min(chunk, layout.shape[0]) *
+                           math.prod(grid.local_shape[1:]))   # reordered: a chunk as read
         need += (len(inputs) - 1) * OPEN_FILE_BYTES    # the other input files, kept open
         check_fits_in_memory(need, f"climate-stats of {layout.var}{layout.shape} on "
                              f"{comm.Get_size()} rank{'s' * (comm.Get_size() > 1)}", comm)
         passes = (2 if args.anomalies else 1) * layout.shape[0]
         progress = Progress(passes, comm, label="climate-stats")
-        stats, zs, zc = _stream(ds, grid, layout, chunk, progress)
+        weights = source = None
+        if args.weights == "area":
+            with region("climate.weights"):
+                weights, source = cell_area_weights(ds, layout.var, layout.lat_dim,
+                                                    layout.lon_dim, *grid.local_slices[-2:],
+                                                    area_path=args.area)
+        stats, zs, zc, wsums = _stream(ds, grid, layout, chunk, progress, weights)
         with region("climate.combine"):
-            zonal, glob = _zonal_and_global(grid, layout, zs, zc)
+            zonal, glob = _zonal_and_global(grid, layout, zs, zc, wsums)
             results = stats.results()
         if q is not None:
             with region("climate.percentiles"):
                 results["percentile"] = _percentiles(ds, grid, layout, q, args.chunk_mb)
         with region("climate.write"):
             write_statistics(args.output, args.overwrite, grid, layout, results, zonal, glob,
-                             q)
+                             q, area_source=source)
         if args.anomalies:
             with region("climate.anomalies"):
                 write_anomalies(args.anomalies, args.overwrite, ds, grid, layout,
@@ -218,8 +261,9 @@ def main(argv=None, comm=None):
     elapsed = comm.allreduce(MPI.Wtime() - t0, op=MPI.MAX)
     n = comm.Get_size()
     files = f" from {len(inputs)} files" if len(inputs) > 1 else ""
+    weighted = f", weights: cell area from {source}" if source else ""
     rprint(f"climate-stats: {layout.var}{layout.shape}{files} on {n} rank{'s' * (n > 1)} "
-           f"(grid {grid.dims}) -> {args.output} in {elapsed:.2f} s", comm=comm)
+           f"(grid {grid.dims}{weighted}) -> {args.output} in {elapsed:.2f} s", comm=comm)
     _summary(layout, glob, results, comm)
     return 0
 

@@ -11,7 +11,9 @@ centred the same way by the caller. Rows are independent: the parallel variant
 splits them over threads; each row is processed in tiles of up to
 ``CLIMATE_TILE_COLUMNS`` (``_tuning``) lon points whose accumulators stay in L2 cache
 across the chunk's time steps, and runs of four time steps in one month are folded at
-once, so each accumulator is loaded and stored once per four values.
+once, so each accumulator is loaded and stored once per four values. Given a (Y, X)
+field of weights (cell areas), the same pass also adds up ``Σ w·v`` and ``Σ w`` per row
+for a weighted global mean; without, Numba compiles the variant without that code.
 """
 
 import numpy as np
@@ -27,8 +29,12 @@ from ._tuning import CLIMATE_TILE_COLUMNS
 __all__ = ["TimeStats", "accumulate_time_stats", "climate_anomalies"]
 
 def _accumulate_body(x, month, tc, decode, shift, s2, vmin, vmax, st, stt, stv, msum, mcnt,
-                     zsum, zcnt):
+                     zsum, zcnt, wts, wsum, wcnt):
     """Fold a chunk ``x`` (T, Z, Y, X) into per-point shifted sums (Z, Y, X); see the module.
+
+    With ``wts`` (Y, X) an array, also the weighted row sums ``wsum[t, z, y] = Σ_x w·v``
+    and ``wcnt[t, z, y] = Σ_x w`` over the valid values; with ``wts`` None (Numba then
+    compiles a variant without those branches) ``wsum`` and ``wcnt`` are None too.
 
     ``decode`` = (scale, offset, missing_1, missing_2): a raw value r is missing if it
     is NaN or equals a missing value, else it means ``r * scale + offset`` (float64).
@@ -43,6 +49,9 @@ def _accumulate_body(x, month, tc, decode, shift, s2, vmin, vmax, st, stt, stv, 
         for t in range(nt):
             zsum[t, z, y] = 0.0
             zcnt[t, z, y] = 0.0
+            if wts is not None:
+                wsum[t, z, y] = 0.0
+                wcnt[t, z, y] = 0.0
         for x0 in range(0, nx, CLIMATE_TILE_COLUMNS):
             x1 = min(nx, x0 + CLIMATE_TILE_COLUMNS)
             w_ = x1 - x0
@@ -55,6 +64,8 @@ def _accumulate_body(x, month, tc, decode, shift, s2, vmin, vmax, st, stt, stv, 
             stvr = stv[z, y, x0:x1]
             mnr = vmin[z, y, x0:x1]
             mxr = vmax[z, y, x0:x1]
+            if wts is not None:
+                wr = wts[y, x0:x1]
             t = 0
             while t < nt:
                 m = month[t]
@@ -67,6 +78,8 @@ def _accumulate_body(x, month, tc, decode, shift, s2, vmin, vmax, st, stt, stv, 
                     xg, xd = x[t + 2, z, y, x0:x1], x[t + 3, z, y, x0:x1]
                     za = zb = zg = zd = 0.0
                     ca = cb = cg = cd = 0.0
+                    ua = ub = ug = ud = 0.0    # weighted sums and weights (with wts)
+                    ea = eb = eg = ed = 0.0
                     for i in range(w_):
                         s = sh[i]
                         wa, da, va, lo_a, hi_a = _decoded(xa[i], scale, offset, miss1, miss2, s)
@@ -89,6 +102,16 @@ def _accumulate_body(x, month, tc, decode, shift, s2, vmin, vmax, st, stt, stv, 
                         cb += wb
                         cg += wg
                         cd += wd
+                        if wts is not None:
+                            q = wr[i]
+                            ua += q * va
+                            ub += q * vb
+                            ug += q * vg
+                            ud += q * vd
+                            ea += q * wa
+                            eb += q * wb
+                            eg += q * wg
+                            ed += q * wd
                     zsum[t, z, y] += za
                     zsum[t + 1, z, y] += zb
                     zsum[t + 2, z, y] += zg
@@ -97,12 +120,23 @@ def _accumulate_body(x, month, tc, decode, shift, s2, vmin, vmax, st, stt, stv, 
                     zcnt[t + 1, z, y] += cb
                     zcnt[t + 2, z, y] += cg
                     zcnt[t + 3, z, y] += cd
+                    if wts is not None:
+                        wsum[t, z, y] += ua
+                        wsum[t + 1, z, y] += ub
+                        wsum[t + 2, z, y] += ug
+                        wsum[t + 3, z, y] += ud
+                        wcnt[t, z, y] += ea
+                        wcnt[t + 1, z, y] += eb
+                        wcnt[t + 2, z, y] += eg
+                        wcnt[t + 3, z, y] += ed
                     t += 4
                 else:
                     tv = tc[t]
                     xr = x[t, z, y, x0:x1]
                     zs = 0.0
                     zc = 0.0
+                    us = 0.0
+                    uc = 0.0
                     for i in range(w_):
                         w, d, v, lo, hi = _decoded(xr[i], scale, offset, miss1, miss2, sh[i])
                         s2r[i] += d * d
@@ -115,8 +149,14 @@ def _accumulate_body(x, month, tc, decode, shift, s2, vmin, vmax, st, stt, stv, 
                         mcr[i] += w
                         zs += v
                         zc += w
+                        if wts is not None:
+                            us += wr[i] * v
+                            uc += wr[i] * w
                     zsum[t, z, y] += zs
                     zcnt[t, z, y] += zc
+                    if wts is not None:
+                        wsum[t, z, y] += us
+                        wcnt[t, z, y] += uc
                     t += 1
 
 
@@ -277,8 +317,13 @@ class TimeStats:
         return out
 
 
-def accumulate_time_stats(x, month, tc, stats, zsum, zcnt, *, decode=None, parallel=False):
+def accumulate_time_stats(x, month, tc, stats, zsum, zcnt, *, decode=None, parallel=False,
+                          weights=None, wsum=None, wcnt=None):
     """Fold the chunk ``x`` (T, Z, Y, X) into ``stats`` (a :class:`TimeStats`).
+
+    With ``weights``, the same pass also adds up the weighted sums a global mean with
+    any (Y, X) field of weights needs (cell areas of a regular or curvilinear grid), so
+    no second pass over the chunk is made; without, the code run is today's.
 
     Parameters
     ----------
@@ -299,6 +344,13 @@ def accumulate_time_stats(x, month, tc, stats, zsum, zcnt, *, decode=None, paral
         one of ``missing_values`` (at most two) treated as missing.
     parallel : bool
         Threaded variant.
+    weights : numpy.ndarray, optional
+        (Y, X) float64 weight of each point of the block (e.g. its cell area), finite
+        and non-negative.
+    wsum, wcnt : numpy.ndarray, optional
+        (T, Z, Y) float64 outputs, required with ``weights``: per row, ``Σ_x w·v`` and
+        ``Σ_x w`` over the valid values (the caller adds the rows up: a weighted global
+        mean is ``Σ wsum / Σ wcnt``).
     """
     check_array("x", x, ndim=4, dtypes=_RAW_DTYPES)
     dec = _decode_vector(decode)
@@ -315,7 +367,21 @@ def accumulate_time_stats(x, month, tc, stats, zsum, zcnt, *, decode=None, paral
         check_array(name, arr, ndim=3, dtypes=(np.dtype(np.float64),), writeable=True)
         if arr.shape != (nt,) + stats.shape[:2]:
             raise ValueError(f"{name} must have shape {(nt,) + stats.shape[:2]}")
+    if weights is None:
+        if wsum is not None or wcnt is not None:
+            raise ValueError("wsum and wcnt are outputs of the weighted sums: pass weights")
+    else:
+        check_array("weights", weights, ndim=2, dtypes=(np.dtype(np.float64),))
+        if weights.shape != stats.shape[1:]:
+            raise ValueError(f"weights must have shape {stats.shape[1:]} (Y, X), "
+                             f"got {weights.shape}")
+        for name, arr in (("wsum", wsum), ("wcnt", wcnt)):
+            if arr is None:
+                raise ValueError(f"{name} is required with weights")
+            check_array(name, arr, ndim=3, dtypes=(np.dtype(np.float64),), writeable=True)
+            if arr.shape != zsum.shape:
+                raise ValueError(f"{name} must have shape {zsum.shape}")
     kernel = _ACCUMULATE[1 if parallel else 0]
     kernel(x, month, tc, dec, stats.shift, stats.s2, stats.vmin, stats.vmax, stats.st,
-           stats.stt, stats.stv, stats.msum, stats.mcnt, zsum, zcnt)
+           stats.stt, stats.stv, stats.msum, stats.mcnt, zsum, zcnt, weights, wsum, wcnt)
     return stats

@@ -144,3 +144,76 @@ def test_anomalies_match_numpy(parallel, out_dtype):
         np.testing.assert_array_equal(out, want)
     with pytest.raises(ValueError, match="shapes do not fit"):
         climate_anomalies(x, month[:3], clim, np.empty(x.shape))
+
+
+def weighted_twin(x, weights):
+    """NumPy twin of the weighted row sums: Σ_x w·v and Σ_x w over the valid values."""
+    valid = ~np.isnan(x)
+    return (np.where(valid, x * weights, 0).sum(axis=3),
+            np.where(valid, weights, 0.0).sum(axis=3))
+
+
+@pytest.mark.parametrize("shape", [(17, 1, 5, 7), (30, 2, 3, 11), (5, 1, 1, 1), (9, 3, 4, 13)])
+@pytest.mark.parametrize("dtype", ["f4", "f8"])
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("months", ["shuffled", "runs"])
+def test_weighted_row_sums_match_numpy(shape, dtype, parallel, months):
+    """With ``weights`` the same pass adds Σ w·v and Σ w per row (both the one-step and
+    the four-step paths); every other output is what the unweighted call gives."""
+    rng = np.random.default_rng(sum(shape) + 1)
+    x = (280 + 10 * rng.standard_normal(shape)).astype(dtype)
+    x[rng.random(shape) < 0.3] = np.nan
+    month = rng.integers(0, 12, size=shape[0]) if months == "shuffled" else \
+        np.sort(rng.integers(0, 3, size=shape[0]))
+    ty = np.linspace(-1, 1, shape[0])
+    w = rng.uniform(0, 2, shape[2:])
+    a, b = TimeStats.from_first_chunk(x), TimeStats.from_first_chunk(x)
+    za, ca, zb, cb, ws, wc = (np.empty((shape[0],) + shape[1:3]) for _ in range(6))
+    cuts = sorted({0, shape[0], *rng.integers(0, shape[0], size=2).tolist()})
+    for t0, t1 in zip(cuts[:-1], cuts[1:]):
+        accumulate_time_stats(x[t0:t1], month[t0:t1], ty[t0:t1], a, za[t0:t1], ca[t0:t1],
+                              parallel=parallel)
+        accumulate_time_stats(x[t0:t1], month[t0:t1], ty[t0:t1], b, zb[t0:t1], cb[t0:t1],
+                              parallel=parallel, weights=w, wsum=ws[t0:t1], wcnt=wc[t0:t1])
+    want_s, want_c = weighted_twin(x.astype(np.float64), w)
+    np.testing.assert_allclose(ws, want_s, rtol=1e-12)
+    np.testing.assert_allclose(wc, want_c, rtol=1e-12)
+    np.testing.assert_array_equal(za, zb)
+    np.testing.assert_array_equal(ca, cb)
+    for name, value in a.results().items():
+        np.testing.assert_array_equal(value, b.results()[name], err_msg=name)
+
+
+def test_weighted_sums_of_packed_values():
+    rng = np.random.default_rng(5)
+    raw = rng.integers(-3000, 3000, size=(8, 2, 3, 5)).astype(np.int16)
+    raw[rng.random(raw.shape) < 0.2] = -32767
+    x = np.where(raw == -32767, np.nan, raw * 0.01 + 280.0)
+    w = rng.uniform(0, 1, (3, 5))
+    zs, zc, ws, wc = (np.empty((8, 2, 3)) for _ in range(4))
+    accumulate_time_stats(raw, np.arange(8) // 4, np.linspace(-1, 1, 8), TimeStats((2, 3, 5)),
+                          zs, zc, decode=(0.01, 280.0, (-32767,)), weights=w, wsum=ws,
+                          wcnt=wc)
+    want_s, want_c = weighted_twin(x, w)
+    np.testing.assert_allclose(ws, want_s, rtol=1e-12)
+    np.testing.assert_allclose(wc, want_c, rtol=1e-12)
+
+
+def test_bad_weights_arguments():
+    stats = TimeStats((1, 2, 3))
+    x, month, tc = np.zeros((4, 1, 2, 3)), np.zeros(4, int), np.zeros(4)
+    zs = np.zeros((4, 1, 2))
+    with pytest.raises(ValueError, match=r"weights must have shape \(2, 3\)"):
+        accumulate_time_stats(x, month, tc, stats, zs, zs.copy(), weights=np.ones((3, 2)),
+                              wsum=zs.copy(), wcnt=zs.copy())
+    with pytest.raises(ValueError, match="wsum is required with weights"):
+        accumulate_time_stats(x, month, tc, stats, zs, zs.copy(), weights=np.ones((2, 3)))
+    with pytest.raises(ValueError, match="pass weights"):
+        accumulate_time_stats(x, month, tc, stats, zs, zs.copy(), wsum=zs.copy())
+    with pytest.raises(ValueError, match=r"wcnt must have shape \(4, 1, 2\)"):
+        accumulate_time_stats(x, month, tc, stats, zs, zs.copy(), weights=np.ones((2, 3)),
+                              wsum=zs.copy(), wcnt=np.zeros((3, 1, 2)))
+    with pytest.raises(TypeError):
+        accumulate_time_stats(x, month, tc, stats, zs, zs.copy(),
+                              weights=np.ones((2, 3), np.float32), wsum=zs.copy(),
+                              wcnt=zs.copy())

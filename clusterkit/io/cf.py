@@ -7,7 +7,8 @@ from ..errors import InputError
 
 __all__ = ["ENCODING_ATTRS", "CALENDARS", "YEAR_DAYS", "AXIS_NEEDS", "attr_str", "axis_kind",
            "axis_refusal", "describe_axis", "check_latitudes", "check_longitudes",
-           "check_time_values", "calendar_of", "decode_time", "days_since_first", "unpack",
+           "check_time_values", "calendar_of", "has_time_units", "decode_time",
+           "days_since_first", "unpack",
            "fill_values", "raw_decoding", "decoded_dtype", "converts_exactly",
            "decode_in_place"]
 
@@ -29,12 +30,15 @@ _LON_UNITS = {"degrees_east", "degree_east", "degree_e", "degrees_e", "degreee",
 _PLAIN_DEGREES = {"", "degree", "degrees"}
 _LAT_NAMES = ("latitude", "grid_latitude")
 _LON_NAMES = ("longitude", "grid_longitude")
-_TIME_UNITS = re.compile(r"^\s*(seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h|days?|d)"
-                         r"\s+since\s+\S", re.I)
+_TIME_UNITS = re.compile(r"^\s*(seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h|days?|d"
+                         r"|months?|years?|yrs?|common_years?)\s+since\s+\S", re.I)
 _DAY_FACTOR = {"s": 1 / 86400, "sec": 1 / 86400, "secs": 1 / 86400, "second": 1 / 86400,
                "seconds": 1 / 86400, "min": 1 / 1440, "mins": 1 / 1440, "minute": 1 / 1440,
                "minutes": 1 / 1440, "h": 1 / 24, "hr": 1 / 24, "hrs": 1 / 24, "hour": 1 / 24,
                "hours": 1 / 24, "d": 1.0, "day": 1.0, "days": 1.0}
+#: ``months``/``common_years`` (as cftime spells them) → {calendar: days}: the calendars in
+#: which cftime decodes them, where that unit has a fixed length
+_CALENDAR_UNITS = {"month": {"360_day": 30.0}, "common_year": {"noleap": 365.0}}
 
 
 def attr_str(attrs, name, default=""):
@@ -160,28 +164,75 @@ def calendar_of(attrs):
     return CALENDARS[cal]
 
 
+def has_time_units(attrs):
+    """Whether ``attrs`` has units of the form ``<unit> since <date>``."""
+    return bool(_TIME_UNITS.match(attr_str(attrs, "units")))
+
+
+def _unit_refusal(units, unit, cal):
+    """Why ``units`` (whose unit is ``unit``) cannot be decoded in calendar ``cal``."""
+    if unit.startswith("month"):
+        why = (f"a month has no fixed length in the {cal!r} calendar (only 360_day has "
+               "30-day months)")
+    elif unit.startswith("common_year"):
+        why = (f"common_years are 365-day years, which only the noleap calendar has, not "
+               f"{cal!r}")
+    elif cal in ("standard", "proleptic_gregorian", "julian"):
+        why = f"a year has no fixed length in the {cal!r} calendar"
+    else:
+        why = ("CF's year is the UDUNITS year of 365.242198781 days, not a whole number of "
+               f"days of the {cal!r} calendar")
+    return InputError(f"time units {units!r} with calendar {cal!r} cannot be decoded: {why}; "
+                      "give times in days (or hours, minutes, seconds) since <date>")
+
+
 def _units(attrs):
+    """``(units, days per unit)`` of a time coordinate's attributes.
+
+    ``months since`` are decoded in the 360_day calendar and ``common_years since`` in
+    the noleap calendar (as cftime decodes them), fixed-length units in every calendar.
+
+    Raises
+    ------
+    InputError
+        Units that are not ``<unit> since <date>``; months or years in a calendar where
+        they have no fixed length (naming the units and calendar).
+    """
     units = attr_str(attrs, "units").strip()
     m = _TIME_UNITS.match(units)
     if not m:
-        raise InputError(f"time units {units!r} are not '<seconds|minutes|hours|days> since "
-                         "<date>'")
-    return units, _DAY_FACTOR[m.group(1).lower()]
+        raise InputError(f"time units {units!r} are not '<days|hours|minutes|seconds> since "
+                         "<date>' (or months since <date> in the 360_day calendar)")
+    unit = m.group(1).lower()
+    if unit in _DAY_FACTOR:
+        return units, _DAY_FACTOR[unit]
+    cal = calendar_of(attrs)
+    days = _CALENDAR_UNITS.get(unit.rstrip("s"), {}).get(cal)
+    if days is None:
+        raise _unit_refusal(units, unit, cal)
+    return units, days
 
 
 def decode_time(values, attrs, name="time"):
     """Decode numeric time values to cftime datetimes with the file's units and calendar.
 
+    ``months since`` (360_day calendar) and ``common_years since`` (noleap) decode as
+    cftime decodes them; other months or years are refused (see :func:`days_since_first`).
+
     Raises
     ------
     InputError
-        Non-finite values, units that are not ``<unit> since <date>``, an unsupported
-        calendar, or values the calendar cannot represent (overflow), naming ``name``.
+        Non-finite values, units that are not ``<unit> since <date>``, months or years in
+        a calendar where they have no fixed length, an unsupported calendar, or values
+        the calendar cannot represent (overflow), naming ``name``.
     """
     import cftime
     check_time_values(values, name)
-    units, _ = _units(attrs)
     cal = calendar_of(attrs)
+    try:
+        units, _ = _units(attrs)
+    except InputError as exc:
+        raise InputError(f"time coordinate {name!r}: {exc}") from None
     try:
         return cftime.num2date(np.asarray(values), units, calendar=cal,
                                only_use_cftime_datetimes=True)
@@ -196,7 +247,11 @@ def decode_time(values, attrs, name="time"):
 
 
 def days_since_first(values, attrs):
-    """Days elapsed since the first time step (float64), from the numeric time values."""
+    """Days elapsed since the first time step (float64), from the numeric time values.
+
+    A month is 30 days (``months since`` is decoded in the 360_day calendar only), a
+    common_year 365 (noleap only): the lengths cftime gives them there.
+    """
     _, factor = _units(attrs)
     v = np.asarray(values, dtype=np.float64)
     return (v - v[0]) * factor if v.size else v

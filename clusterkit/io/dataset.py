@@ -15,7 +15,8 @@ from .multifile import MultiFileDataset
 from .nc3 import NC3File, is_netcdf3
 from ..errors import InputError, InputFileNotFoundError, InputPermissionError
 
-__all__ = ["Dataset", "open_dataset", "INTERNAL_ATTRS", "public_attrs", "parallel_io"]
+__all__ = ["Dataset", "DimName", "open_dataset", "INTERNAL_ATTRS", "public_attrs",
+           "parallel_io"]
 
 
 def parallel_io(comm):
@@ -100,6 +101,39 @@ def _input_problem(path):
     return None
 
 
+class DimName(str):
+    """A dimension name as netCDF gives it, which remembers where in the file the dimension
+    is defined (``path``: the variable's group or the nearest ancestor that defines it, as
+    netCDF scopes dimensions; its coordinate variable is there too).
+
+    It compares, hashes and prints as the plain name, so outputs and messages use the
+    name; :class:`Dataset` looks the dimension up by its path. Only dimensions defined
+    in a group are given as a ``DimName``; root dimensions are plain strings.
+    """
+
+    def __new__(cls, name, path=None):
+        self = super().__new__(cls, name)
+        self.path = path
+        return self
+
+    def __reduce__(self):
+        return DimName, (str(self), self.path)
+
+
+def _path(name):
+    """Where ``name`` (a variable name or path, or a :class:`DimName`) is in the file."""
+    return getattr(name, "path", None) or name
+
+
+def _group_of(path):
+    """The group of the object at ``path`` (``"/"`` for a root name)."""
+    return "/" + path.strip("/").rpartition("/")[0]
+
+
+def _in_group(group, name):
+    return f"{group.rstrip('/')}/{name}" if group != "/" else name
+
+
 class Dataset:
     """A NetCDF-4/HDF5 or NetCDF-3 file opened collectively for reading.
 
@@ -108,6 +142,14 @@ class Dataset:
     default driver and reads independently. A NetCDF-3 file (classic, 64-bit offset,
     CDF-5) is opened by every rank through netCDF-C (:mod:`clusterkit.io.nc3`) and read
     independently; decoding and results are the same.
+
+    A variable inside a NetCDF-4 group is named by its path (``"/group/name"``); its
+    dimensions and their coordinate variables are the ones netCDF's scoping gives it
+    (its group's, else the nearest ancestor's), named by their plain names
+    (:class:`DimName`). A time dimension whose coordinate variable has no time units
+    (or that has none) but an auxiliary time variable (NEMO's ``time_centered`` on
+    ``time_counter``) is a time dimension; :meth:`time_coordinate` gives the values to
+    decode.
 
     Parameters
     ----------
@@ -195,8 +237,30 @@ class Dataset:
     def __contains__(self, name):
         if self.netcdf3 or not isinstance(name, str):
             return name in self._once("names", None, self._names)
-        return self._once("contains", name,
-                          lambda: isinstance(self.file.get(name), h5py.Dataset))
+        path = _path(name)
+        return self._once("contains", path,
+                          lambda: isinstance(self.file.get(path), h5py.Dataset))
+
+    def in_groups(self, name):
+        """Paths of the variables named ``name`` inside groups (not at the root), for
+        messages that suggest them."""
+        if self.netcdf3 or not isinstance(name, str) or "/" in name:
+            return []
+        found = []
+
+        def visit(path, obj):
+            if isinstance(obj, h5py.Dataset) and "/" in path and \
+                    path.rsplit("/", 1)[1] == name and not _placeholder(obj):
+                found.append("/" + path)
+        self.file.visititems(visit)
+        return found
+
+    def _not_found(self, name, listing):
+        """The InputError for a variable ``name`` this file does not have."""
+        inside = self.in_groups(name)
+        hint = f" (it is inside a group: use its path, {' or '.join(map(repr, inside))})" \
+            if inside else ""
+        return InputError(f"variable {name!r} not found in {self.path!r}{hint}; {listing}")
 
     def _var(self, name):
         """The h5py dataset of variable ``name``.
@@ -210,17 +274,17 @@ class Dataset:
         if self.netcdf3:
             obj = self.file.variable(name)
         else:
-            obj = self.file.get(name) if isinstance(name, str) else None
+            obj = self.file.get(_path(name)) if isinstance(name, str) else None
             obj = obj if isinstance(obj, h5py.Dataset) else None
         if obj is None:
-            raise InputError(f"variable {name!r} not found in {self.path!r}; variables: "
-                             f"{', '.join(self.names()) or 'none'}")
+            raise self._not_found(name, f"variables: {', '.join(self.names()) or 'none'}")
         return obj
 
     def dims(self, name):
         """Dimension names of variable ``name`` (from its dimension scales; a coordinate
-        variable is its own dimension)."""
-        return self._once("dims", name, lambda: self._dims(name))
+        variable is its own dimension); a dimension defined in a group is a
+        :class:`DimName`."""
+        return self._once("dims", _path(name), lambda: self._dims(name))
 
     def _dims(self, name):
         ds = self._var(name)
@@ -231,44 +295,129 @@ class Dataset:
             attached = [s.name for s in dim.values()]
             if not attached and ds.ndim == 1 and ds.is_scale:
                 attached = [ds.name]
-            out.append(attached[0].rsplit("/", 1)[-1] if attached else f"phony_dim_{i}")
+            if not attached:
+                out.append(f"phony_dim_{i}")
+                continue
+            base = attached[0].rsplit("/", 1)[-1]
+            out.append(base if attached[0] == "/" + base else DimName(base, attached[0]))
         return tuple(out)
 
     def attrs(self, name):
         """The public attributes of variable ``name``."""
-        return dict(self._once("attrs", name, lambda: public_attrs(self._var(name))))
+        return dict(self._once("attrs", _path(name), lambda: public_attrs(self._var(name))))
 
     def shape(self, name):
         """Shape of variable ``name``."""
-        return self._once("shape", name, lambda: tuple(self._var(name).shape))
+        return self._once("shape", _path(name), lambda: tuple(self._var(name).shape))
 
     def has_coordinate(self, dim):
         """Whether ``dim`` has a coordinate variable: a 1-D dataset of that name that is a
         real (not netCDF's placeholder) dimension scale, or carries ``units``."""
-        return self._once("has_coordinate", dim, lambda: self._has_coordinate(dim))
+        return self._once("has_coordinate", _path(dim), lambda: self._has_coordinate(dim))
 
     def _has_coordinate(self, dim):
         if self.netcdf3:
             var = self.file.variable(dim)
             return var is not None and var.dims == (dim,)
-        ds = self.file.get(dim)
+        ds = self.file.get(_path(dim))
         if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
             return False
-        a = ds.attrs
-        real_scale = cf.attr_str(a, "CLASS") == "DIMENSION_SCALE" and \
-            not cf.attr_str(a, "NAME").startswith("This is a netCDF")
-        return real_scale or "units" in a
+        return _real_scale(ds) or "units" in ds.attrs
 
     def coordinate(self, dim):
         """Values of the coordinate variable of ``dim`` (None if there is none); read once."""
-        if dim not in self._coords:
-            self._coords[dim] = self._var(dim)[...] if self.has_coordinate(dim) else None
-        return self._coords[dim]
+        key = _path(dim)
+        if key not in self._coords:
+            self._coords[key] = self._var(dim)[...] if self.has_coordinate(dim) else None
+        return self._coords[key]
 
     def axis_kinds(self, name):
-        """``{dim: "time"|"lat"|"lon"|None}`` for the dimensions of ``name`` (by CF attributes)."""
-        return {d: cf.axis_kind(self.attrs(d)) if self.has_coordinate(d) else None
-                for d in self.dims(name)}
+        """``{dim: "time"|"lat"|"lon"|None}`` for the dimensions of ``name`` (by CF
+        attributes; a dimension with an auxiliary time variable is time, see
+        :meth:`time_coordinate`)."""
+        out = {}
+        for d in self.dims(name):
+            kind = cf.axis_kind(self.attrs(d)) if self.has_coordinate(d) else None
+            out[d] = "time" if kind is None and self.auxiliary_times(d, name) else kind
+        return out
+
+    # -- time --------------------------------------------------------------------------
+    def auxiliary_times(self, dim, var=None):
+        """Names (paths inside groups) of the auxiliary time variables of ``dim``: 1-D
+        variables on ``dim`` alone, other than its coordinate variable, with
+        ``standard_name`` time and ``<unit> since <date>`` units, in the group of ``var``
+        (else of ``dim``) and its ancestors."""
+        scope = _group_of(_path(var) if var is not None else _path(dim))
+        return self._once("auxiliary_times", (_path(dim), scope),
+                          lambda: tuple(self._auxiliary_times(dim, scope)))
+
+    def _auxiliary_times(self, dim, scope):
+        groups = [scope]
+        while groups[-1] != "/":
+            groups.append(_group_of(groups[-1]))
+        for group in groups:
+            if self.netcdf3:
+                names = self.names()
+            else:
+                names = [k for k, v in self.file[group].items()
+                         if isinstance(v, h5py.Dataset) and v.ndim == 1]
+            for n in (_in_group(group, k) for k in names):
+                if n == _path(dim) or len(self.shape(n)) != 1:
+                    continue
+                (d,), attrs = self.dims(n), self.attrs(n)
+                if d == dim and _path(d) == _path(dim) and cf.has_time_units(attrs) and \
+                        cf.attr_str(attrs, "standard_name").strip().lower() == "time":
+                    yield n
+
+    def time_coordinate(self, dim, var=None, *, strict=True):
+        """``(values, attrs, name)`` of the time variable that gives the times of ``dim``.
+
+        The coordinate variable of ``dim`` when it has ``<unit> since <date>`` units;
+        else its auxiliary time variable (:meth:`auxiliary_times`: NEMO's
+        ``time_centered(time_counter)``). Of several auxiliary time variables with
+        different values or units, the one named in the ``coordinates`` attribute of
+        the data variable ``var``; with ``strict=False`` (ordering files by time, where
+        any of them does) the first. Without either: the coordinate variable (or None
+        values), which then does not decode.
+
+        Raises
+        ------
+        InputError
+            Several auxiliary time variables that differ and none chosen (``strict``),
+            naming them.
+        """
+        own = self.has_coordinate(dim)
+        attrs = self.attrs(dim) if own else {}
+        if own and cf.has_time_units(attrs):
+            return self.coordinate(dim), attrs, _path(dim)
+        names = self.auxiliary_times(dim, var)
+        if not names:
+            return self.coordinate(dim), attrs, _path(dim)
+        name = names[0]
+        if any(not self._same_times(name, n) for n in names[1:]):
+            named = [n for n in names if n.rsplit("/", 1)[-1] in self._listed(var)]
+            if len(named) == 1:
+                name = named[0]
+            elif strict:
+                of = f"variable {var!r}" if var is not None else "the data variable"
+                raise InputError(
+                    f"dimension {str(dim)!r} in {self.path!r} has several auxiliary time "
+                    f"variables with different values ({', '.join(names)}) and {of} names "
+                    f"{'several' if named else 'none'} of them in its coordinates attribute: "
+                    "name the one to use there (coordinates = \"NAME ...\")")
+        return np.asarray(self._var(name)[...]), self.attrs(name), name
+
+    def _listed(self, var):
+        """The names in the ``coordinates`` attribute of ``var``."""
+        if var is None:
+            return set()
+        return set(cf.attr_str(self.attrs(var), "coordinates").split())
+
+    def _same_times(self, a, b):
+        keys = ("units", "calendar")
+        return all(cf.attr_str(self.attrs(a), k).strip() == cf.attr_str(self.attrs(b), k)
+                   .strip() for k in keys) and \
+            np.array_equal(self._var(a)[...], self._var(b)[...])
 
     def _refused_axes(self, name):
         """``[(dim, "lat"|"lon")]``: dimensions of ``name`` whose coordinates look like
@@ -288,6 +437,9 @@ class Dataset:
     def find_variable(self, var=None):
         """The data variable to analyse: ``var``, or the one with time, lat and lon dimensions.
 
+        ``var`` may be the path of a variable inside a group (``"/group/name"``); without
+        ``var`` only the root's variables are candidates.
+
         Raises
         ------
         InputError
@@ -299,9 +451,8 @@ class Dataset:
         candidates = [n for n in names if {"time", "lat", "lon"} <=
                       set(self.axis_kinds(n).values()) and n not in self.dims(n)]
         if var is not None:
-            if var not in names:
-                raise InputError(f"variable {var!r} not found in {self.path!r}; candidates: "
-                                 f"{', '.join(candidates) or 'none'}")
+            if var not in names and not ("/" in var and var in self):
+                raise self._not_found(var, f"candidates: {', '.join(candidates) or 'none'}")
             kinds = self.axis_kinds(var)
             missing = {"time", "lat", "lon"} - set(kinds.values())
             refused = [(d, k) for d, k in self._refused_axes(var) if k in missing]
@@ -385,6 +536,17 @@ class Dataset:
     def dtype(self, name):
         """The stored dtype of variable ``name``."""
         return self._once("dtype", name, lambda: self._var(name).dtype)
+
+
+def _placeholder(ds):
+    """Whether the h5py dataset ``ds`` is netCDF-4's placeholder for a dimension without a
+    coordinate variable (not a variable)."""
+    return cf.attr_str(ds.attrs, "NAME").startswith("This is a netCDF")
+
+
+def _real_scale(ds):
+    """Whether the h5py dataset ``ds`` is a dimension scale that is a coordinate variable."""
+    return cf.attr_str(ds.attrs, "CLASS") == "DIMENSION_SCALE" and not _placeholder(ds)
 
 
 def open_dataset(paths, comm=None):

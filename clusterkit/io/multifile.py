@@ -188,9 +188,23 @@ class MultiFileDataset:
         return self.first.coordinate(dim) if s is None else s.times
 
     def axis_kinds(self, name):
-        """``{dim: "time"|"lat"|"lon"|None}`` for the dimensions of ``name``."""
-        return {d: cf.axis_kind(self.attrs(d)) if self.has_coordinate(d) else None
-                for d in self.dims(name)}
+        """``{dim: "time"|"lat"|"lon"|None}`` for the dimensions of ``name`` (the earliest
+        file's, as :meth:`Dataset.axis_kinds`)."""
+        return self.first.axis_kinds(name)
+
+    def auxiliary_times(self, dim, var=None):
+        """The auxiliary time variables of ``dim`` (the earliest file's, see
+        :meth:`Dataset.auxiliary_times`)."""
+        return self.first.auxiliary_times(dim, var)
+
+    def time_coordinate(self, dim, var=None, *, strict=True):
+        """``(values, attrs, name)`` of the time variable of ``dim`` chosen as
+        :meth:`Dataset.time_coordinate` chooses it in the earliest file, its values joined
+        over the files in the earliest file's time units (the ones the files are ordered
+        by)."""
+        values, attrs, name = self.first.time_coordinate(dim, var, strict=strict)
+        s = self._series(name) if name in self.first else None
+        return (values, attrs, name) if s is None else (s.times, dict(s.attrs), name)
 
     def find_variable(self, var=None):
         """The data variable to analyse (see :meth:`Dataset.find_variable`), checked to be
@@ -208,9 +222,12 @@ class MultiFileDataset:
 
     # -- the variables along time ----------------------------------------------------
     def _time_valued(self):
-        """Variables holding times: the time coordinate and its bounds variable."""
-        bounds = cf.attr_str(self.first.attrs(self.time_dim), "bounds").strip()
-        return {self.time_dim} | ({bounds} if bounds else set())
+        """Variables holding times: the time coordinate, the auxiliary time variables of
+        the time dimension, and their bounds variables."""
+        names = {self.time_dim, *self.first.auxiliary_times(self.time_dim)}
+        bounds = {cf.attr_str(self.first.attrs(n), "bounds").strip()
+                  for n in names if n in self.first}
+        return names | (bounds - {""})
 
     def _series(self, name):
         """The :class:`_Series` of ``name``, or None if it has no time dimension; checked
@@ -254,6 +271,8 @@ class MultiFileDataset:
         attrs = self.first.attrs(name)
         if timed:
             times = self._join_times(name, axis, files)
+            if cf.has_time_units(attrs):   # re-encoded in the time axis' units
+                attrs["units"] = self._axes[0].attrs["units"]
             s = _Series(name, axis, tuple(shape), times.dtype, attrs, files, True, times)
         elif uniform:
             s = _Series(name, axis, tuple(shape), encodings[0][0], attrs, files, True)
@@ -293,14 +312,21 @@ class MultiFileDataset:
                                  "grid")
 
     def _join_times(self, name, axis, files):
-        """The time values of ``name`` from every file, in the earliest file's units."""
+        """The time values of ``name`` from every file, in the units of the earliest
+        file's time axis; a variable without time units that is not the bounds of the
+        time axis' variable (``time_counter`` beside NEMO's ``time_centered``) as
+        stored."""
         units = cf.attr_str(self._axes[0].attrs, "units").strip()
         calendar = self._axes[0].calendar
         parts, converted = [], False
         for (f, *_), a in zip(files, self._axes):
-            values = a.values if name == self.time_dim else np.asarray(f._var(name)[...])
-            attrs = f.attrs(name) if "units" in f.attrs(name) else a.attrs
-            part = reencode_time(values, attrs, units, calendar, name, f.path)
+            values = a.values if name == a.name else np.asarray(f._var(name)[...])
+            attrs = f.attrs(name)
+            if not cf.has_time_units(attrs):
+                bounds = cf.attr_str(f.attrs(a.name), "bounds").strip()
+                attrs = a.attrs if name == bounds else None
+            part = values if attrs is None else \
+                reencode_time(values, attrs, units, calendar, name, f.path)
             converted |= part is not values
             parts.append(part)
         out = np.concatenate(parts, axis=axis)

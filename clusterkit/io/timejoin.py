@@ -14,19 +14,27 @@ def _in(path, exc):
     return InputError(f"input {path!r}: {exc}")
 
 
-def _is_time_coordinate(ds, name):
-    return ds.has_coordinate(name) and cf.axis_kind(ds.attrs(name)) == "time"
+def _is_time_dimension(ds, dim):
+    """Whether ``dim`` has a time coordinate variable or an auxiliary time variable."""
+    return (ds.has_coordinate(dim) and cf.axis_kind(ds.attrs(dim)) == "time") or \
+        bool(ds.auxiliary_times(dim))
 
 
 def time_dimension(ds):
-    """The dimension of the time coordinate of the open dataset ``ds``.
+    """The time dimension of the open dataset ``ds``: the dimension of its time coordinate
+    variable, or of its auxiliary time variable (NEMO's ``time_centered`` on
+    ``time_counter``).
 
     Raises
     ------
     InputError
-        Naming the file, if it has no time coordinate or several (none named ``time``).
+        Naming the file, if it has no time dimension or several (none named ``time``).
     """
-    found = [n for n in ds.names() if _is_time_coordinate(ds, n)]
+    found = []
+    for n in ds.names():
+        dims = ds.dims(n) if len(ds.shape(n)) == 1 else ()
+        if dims and dims[0] not in found and _is_time_dimension(ds, dims[0]):
+            found.append(dims[0])
     if len(found) == 1:
         return found[0]
     if "time" in found:
@@ -34,19 +42,22 @@ def time_dimension(ds):
     if not found:
         raise InputError(f"input {ds.path!r} has no time coordinate (a variable of its own "
                          "dimension with units '<unit> since <date>', standard_name time or "
-                         "axis T); several input files are joined along their time axis")
+                         "axis T, or an auxiliary variable on one dimension with "
+                         "standard_name time and such units); several input files are "
+                         "joined along their time axis")
     raise InputError(f"input {ds.path!r} has several time coordinates ({', '.join(found)}) "
                      "and none is named 'time': cannot tell which one joins the files")
 
 
 class TimeAxis:
-    """The time axis of one input file: its dataset, values as stored, attributes,
-    calendar, and its first, earliest and latest steps as dates."""
+    """The time axis of one input file: its dataset, the time variable's name (the
+    coordinate, or an auxiliary time variable: see ``Dataset.time_coordinate``), values
+    as stored, attributes, calendar, and its first, earliest and latest steps as dates."""
 
     def __init__(self, ds, dim):
         self.ds, self.path = ds, ds.path
-        self.values = np.asarray(ds.coordinate(dim))
-        self.attrs = ds.attrs(dim)
+        values, self.attrs, self.name = ds.time_coordinate(dim, strict=False)
+        self.values = np.asarray(values)
         if self.values.size == 0:
             raise InputError(f"input {self.path!r} has no time steps (dimension {dim!r} "
                              "has length 0)")
@@ -84,7 +95,7 @@ def join_time(datasets):
     dim = time_dimension(datasets[0])
     axes = []
     for ds in datasets:
-        other = dim if _is_time_coordinate(ds, dim) else time_dimension(ds)
+        other = dim if _is_time_dimension(ds, dim) else time_dimension(ds)
         if other != dim:
             raise InputError(f"input {ds.path!r} has time dimension {other!r} but "
                              f"{datasets[0].path!r} has {dim!r}; every input file must "

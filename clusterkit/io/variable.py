@@ -16,7 +16,8 @@ class Variable:
     ----------
     name : str
     dims : tuple of str
-        Dimension names, in storage order.
+        Dimension names, in the file's order (as xarray gives them; :meth:`transpose`
+        gives another order).
     shape : tuple of int
     dtype : numpy.dtype
         The dtype :meth:`read` decodes to by default (float32 for float32 data and
@@ -53,14 +54,39 @@ class Variable:
             kinds = self.dataset.axis_kinds(self.name)
             out = {}
             for d in self.dims:
-                values = self.dataset.coordinate(d)
-                if values is None:
+                if kinds[d] == "time":      # its coordinate, or an auxiliary time variable
+                    values, attrs, name = self.dataset.time_coordinate(d, self.name)
+                    if values is not None:
+                        out[d] = cf.decode_time(values, attrs, name)
                     continue
-                if kinds[d] == "time":
-                    values = cf.decode_time(values, self.dataset.attrs(d), d)
-                out[d] = values
+                values = self.dataset.coordinate(d)
+                if values is not None:
+                    out[d] = values
             self._coords = out
         return self._coords
+
+    def transpose(self, *dims):
+        """This variable with its dimensions in the order ``dims`` (every dimension name
+        once), as xarray's ``transpose``: :meth:`read` then takes a grid of that shape and
+        gives blocks in that order. Each read fetches the file's hyperslab in the file's
+        order and copies it once, transposed (:mod:`clusterkit.io.reorder`).
+
+        Raises
+        ------
+        InputError
+            If ``dims`` is not an order of the variable's dimensions.
+        """
+        if sorted(dims) != sorted(self.dims) or len(set(dims)) != len(dims):
+            raise InputError(f"transpose{tuple(dims)}: give every dimension of variable "
+                             f"{self.name!r} once, in any order; its dimensions are "
+                             f"{self.dims}")
+        from .reorder import Reordered, reordered
+        base = self.dataset
+        if isinstance(base, Reordered) and base.name == self.name:   # transposed again
+            base = base.dataset
+        file_dims = tuple(base.dims(self.name))
+        return Variable(reordered(base, self.name, [file_dims.index(d) for d in dims]),
+                        self.name)
 
     def time_axis(self):
         """Index of the time dimension (by CF attributes, else a dimension named

@@ -40,6 +40,15 @@ def _coordinate(dim, size, like, coords):
     if coords and dim in coords:
         given = coords[dim]
         values, attrs = given if isinstance(given, tuple) else (given, {})
+    elif like is not None and like.auxiliary_times(dim):
+        # the times as the inputs give them: an auxiliary time variable's values and
+        # units where the coordinate has none (NEMO)
+        values, attrs, _ = like.time_coordinate(dim)
+        if values is None:
+            values, attrs = np.arange(size, dtype=np.int32), {}
+        if len(values) != size:
+            raise InputError(f"dimension {dim!r} has {size} cells here but {len(values)} in "
+                             f"{like.path!r}: give its values with coords={{{dim!r}: ...}}")
     elif like is not None and like.has_coordinate(dim):
         values, attrs = like.coordinate(dim), like.attrs(dim)
         if len(values) != size:

@@ -186,12 +186,14 @@ def two_vars(path):
     return path
 
 
-def lat_first(path):
-    """``tas(lat, lon, time)``: time is not the first dimension."""
+def two_lats(path):
+    """``tas(lat, lon, time, lat2)``: any dimension order is read, but two latitude
+    dimensions are not a grid."""
     t, y, x = good_coords()
-    coords = [("time", t, TIME_ATTRS), ("lat", y, LAT_ATTRS), ("lon", x, LON_ATTRS)]
-    return write_nc(path, coords, [("tas", ("lat", "lon", "time"), _field((NY, NX, NT)),
-                                    TAS_ATTRS)])
+    coords = [("time", t, TIME_ATTRS), ("lat", y, LAT_ATTRS), ("lon", x, LON_ATTRS),
+              ("lat2", y[:2], LAT_ATTRS)]
+    return write_nc(path, coords, [("tas", ("lat", "lon", "time", "lat2"),
+                                    _field((NY, NX, NT, 2)), TAS_ATTRS)])
 
 
 def huge(path):
@@ -232,6 +234,6 @@ BUILDERS = {
     "nantime.nc": nan_time, "time1e300.nc": time_1e300, "emptytime.nc": empty_time,
     "emptylat.nc": empty_lat, "timenounits.nc": time_no_units,
     "timebadepoch.nc": time_bad_epoch, "martian.nc": martian, "onedim.nc": one_dim,
-    "twovars.nc": two_vars, "latfirst.nc": lat_first, "huge.nc": huge,
+    "twovars.nc": two_vars, "twolats.nc": two_lats, "huge.nc": huge,
     "netcdf3.nc": netcdf3, "text.nc": text, "empty.nc": empty_file,
 }

@@ -1,0 +1,198 @@
+"""Cell areas for area-weighted means: a CF cell-measure variable, coordinate bounds, or
+cell centres, read for one rank's block of the grid.
+
+The sources, in order: the data variable's ``cell_measures = "area: NAME"`` with NAME
+in the file given as ``area_path`` (CMIP's separate ``areacella``/``areacello`` files)
+or in the input itself; else the exact areas of the cells between the coordinates'
+``bounds``; else those of bounds derived from the cell centres as CDO does
+(:mod:`clusterkit.kernels.cellarea`). Whatever the source, the result is a (ny, nx)
+float64 field of weights for the rank's (rows, columns) block, which is all a weighted
+sum needs (a curvilinear grid's area variable gives the same).
+"""
+
+import numpy as np
+
+from .. import comm as _comm
+from ..errors import InputError
+from ..kernels.cellarea import bounds_from_centres, lat_lon_cell_areas
+from . import cf
+
+__all__ = ["cell_measure", "coordinate_bounds", "cell_area_weights"]
+
+#: degrees: coordinates of an area variable's grid that differ by more are another grid
+_COORD_TOLERANCE = 1e-5
+
+
+def cell_measure(attrs, measure="area"):
+    """The variable named for ``measure`` by CF ``cell_measures`` (``"area: areacella"``
+    → ``"areacella"``), or None."""
+    words = cf.attr_str(attrs, "cell_measures").split()
+    for key, value in zip(words[:-1], words[1:]):
+        if key == f"{measure}:":
+            return value
+    return None
+
+
+def coordinate_bounds(ds, dim, kind):
+    """(n, 2) float64 bounds of coordinate ``dim`` from its ``bounds`` variable, or None
+    if it names none. Latitudes (``kind`` "lat") are checked to lie within ±90.
+
+    Raises
+    ------
+    InputError
+        The bounds variable is missing, not (n, 2), not finite or beyond ±90.
+    """
+    name = cf.attr_str(ds.attrs(dim), "bounds").strip() if dim in ds else ""
+    if not name:
+        return None
+    n = ds.shape(dim)[0]
+    where = repr(ds.path)
+    if name not in ds:
+        raise InputError(f"coordinate {dim!r} names bounds {name!r}, which is not in "
+                         f"{where}; add it or remove the bounds attribute (areas are then "
+                         "derived from the cell centres)")
+    if tuple(ds.shape(name)) != (n, 2):
+        raise InputError(f"bounds {name!r} of {dim!r} in {where} has shape "
+                         f"{tuple(ds.shape(name))}; expected ({n}, 2)")
+    b = np.asarray(ds.read(name, (slice(None), slice(None)), dtype=np.float64),
+                   dtype=np.float64)
+    if not np.all(np.isfinite(b)) or (kind == "lat" and np.abs(b).max() > 90 + 1e-6):
+        valid = "finite values within [-90, 90]" if kind == "lat" else "finite values"
+        raise InputError(f"bounds {name!r} of {dim!r} in {where} must hold {valid}")
+    return np.clip(b, -90.0, 90.0) if kind == "lat" else b
+
+
+def _area_variable(ds, var, area_ds):
+    """(dataset, name) of the area variable for ``var``, or None (no cell measure, no
+    ``--area`` file). ``area_ds`` (the ``--area`` file, or None) is looked in first."""
+    name = cell_measure(ds.attrs(var))
+    if area_ds is not None:
+        if name is not None:
+            if name in area_ds:
+                return area_ds, name
+            if name in ds:
+                return ds, name
+            raise InputError(f"variable {var!r} has cell_measures 'area: {name}', but "
+                             f"neither the input nor --area {area_ds.path!r} holds "
+                             f"{name!r} (variables there: {', '.join(area_ds.names())})")
+        found = [n for n in area_ds.names()
+                 if cf.attr_str(area_ds.attrs(n), "standard_name") == "cell_area"]
+        if len(found) != 1:
+            raise InputError(f"--area {area_ds.path!r}: expected one variable with "
+                             f"standard_name 'cell_area', found {len(found)}"
+                             f"{' (' + ', '.join(found) + ')' if found else ''}")
+        return area_ds, found[0]
+    if name is None:
+        return None
+    if name not in ds:
+        raise InputError(f"variable {var!r} has cell_measures 'area: {name}', but the "
+                         f"input does not hold {name!r}: give the file that does with "
+                         f"--area FILE (e.g. CMIP's {name}_fx_... file)")
+    return ds, name
+
+
+def _grid_order(src, name, lat_dim, lon_dim, lat, lon):
+    """Whether the area variable ``name`` of ``src`` is stored (lon, lat); checks that
+    its grid is the data's: two dimensions, latitude and longitude, the same sizes and
+    (where it has coordinates) the same values."""
+    dims = tuple(src.dims(name))
+    what = f"area variable {name!r} in {src.path!r}"
+    if set(dims) == {lat_dim, lon_dim} and len(dims) == 2:
+        order = ["lat" if d == lat_dim else "lon" for d in dims]
+    else:
+        kinds = src.axis_kinds(name)
+        order = [kinds.get(d) for d in dims]
+    if sorted(map(str, order)) != ["lat", "lon"]:
+        raise InputError(f"{what} has dimensions {dims}; expected (latitude, longitude) "
+                         f"like the data ({lat_dim!r}, {lon_dim!r})")
+    want = {"lat": lat, "lon": lon}
+    shape = tuple(src.shape(name))
+    if shape != tuple(want[k].size for k in order):
+        raise InputError(f"{what} has shape {shape} on {dims}; the data's grid is "
+                         f"({lat.size}, {lon.size}) on ({lat_dim!r}, {lon_dim!r}): the area "
+                         "must be on the same grid")
+    for d, k in zip(dims, order):
+        if src.has_coordinate(d):
+            c = np.asarray(src.coordinate(d), dtype=np.float64)
+            if not np.allclose(c, want[k], rtol=0, atol=_COORD_TOLERANCE):
+                i = int(np.argmax(~np.isclose(c, want[k], rtol=0, atol=_COORD_TOLERANCE)))
+                raise InputError(f"{what}: coordinate {d!r} differs from the data's at "
+                                 f"index {i} ({c[i]!r} vs {want[k][i]!r}): the area must be "
+                                 "on the same grid")
+    return order == ["lon", "lat"]
+
+
+def _read_area(src, name, transposed, rows, cols):
+    """The area variable's (rows, cols) block as float64 (ny, nx). Collective."""
+    sel = (cols, rows) if transposed else (rows, cols)
+    block = np.asarray(src.read(name, sel, dtype=np.float64), dtype=np.float64)
+    return np.ascontiguousarray(block.T if transposed else block)
+
+
+def cell_area_weights(ds, var, lat_dim, lon_dim, rows, cols, area_path=None):
+    """Cell areas of this rank's block of ``var``'s grid, and where they came from.
+    Collective (every rank calls it, each with its own block).
+
+    Parameters
+    ----------
+    ds : Dataset or MultiFileDataset
+        The input.
+    var : str
+        The data variable (its ``cell_measures`` is read).
+    lat_dim, lon_dim : str
+        Its latitude and longitude dimensions (with 1-D coordinates in degrees).
+    rows, cols : slice
+        This rank's block along latitude and longitude.
+    area_path : str, optional
+        A file holding the area variable (``--area``).
+
+    Returns
+    -------
+    (numpy.ndarray, str)
+        (ny, nx) float64 areas (any unit: only ratios matter), and the source for
+        output metadata and messages: ``"areacella"``, ``"areacella in FILE"``,
+        ``"lat_bnds and lon_bnds"``, or ``"bounds derived from the cell centres"``.
+
+    Raises
+    ------
+    InputError
+        On every rank: the ``--area`` file is missing or not NetCDF, its area variable
+        is not on the data's grid, the cell measure is in neither file, areas are
+        negative or NaN, bounds are malformed.
+    """
+    lat = np.asarray(ds.coordinate(lat_dim), dtype=np.float64)
+    lon = np.asarray(ds.coordinate(lon_dim), dtype=np.float64)
+    area_ds = None
+    if area_path is not None:
+        from .dataset import Dataset
+        area_ds = Dataset(area_path, ds.comm)
+    try:
+        found = _area_variable(ds, var, area_ds)
+        if found is not None:
+            src, name = found
+            block = _read_area(src, name, _grid_order(src, name, lat_dim, lon_dim, lat, lon),
+                               rows, cols)
+            label = name if src is ds else f"{name} in {src.path}"
+            _comm.check(bool(np.all(np.isfinite(block) & (block >= 0))),
+                        lambda: f"area variable {name!r} in {src.path!r} has negative or "
+                        "missing (NaN/_FillValue) cell areas; cell areas must be finite and "
+                        ">= 0", comm=ds.comm)
+            return block, label
+    finally:
+        if area_ds is not None:
+            area_ds.close()
+    lat_b = coordinate_bounds(ds, lat_dim, "lat")
+    lon_b = coordinate_bounds(ds, lon_dim, "lon")
+    names = [cf.attr_str(ds.attrs(d), "bounds") for d, b in ((lat_dim, lat_b),
+                                                              (lon_dim, lon_b)) if b is not None]
+    if lat_b is None:   # one row alone: the whole sphere's height (any weight will do)
+        lat_b = bounds_from_centres(lat, clip=90.0) if lat.size > 1 else \
+            np.array([[-90.0, 90.0]])
+    if lon_b is None:   # one column alone: the whole circle
+        lon_b = bounds_from_centres(lon) if lon.size > 1 else \
+            np.array([[lon[0] - 180.0, lon[0] + 180.0]])
+    areas = lat_lon_cell_areas(lat_b[rows], lon_b[cols])
+    label = " and ".join(names) if len(names) == 2 else \
+        "bounds derived from the cell centres" if not names else \
+        f"{names[0]} and bounds derived from the cell centres"
+    return np.ascontiguousarray(areas), label
