@@ -27,6 +27,7 @@ _WHERE = {
     "TimeStats": "climate", "accumulate_time_stats": "climate",
     "climate_anomalies": "climate",
     "diffusion_kappa_dt_limit": "diffusion", "diffusion_step": "diffusion",
+    "GroupStats": "groups", "accumulate_groups": "groups",
     "exact_nan_count": "exactsum", "exact_sum_value": "exactsum",
     "local_sum_exact": "exactsum",
     "nan_percentiles": "percentiles",

@@ -10,11 +10,11 @@ not tuning and stay beside their proofs (e.g. the exact sum's chunk headroom in
 """
 
 __all__ = ["BOX_OUTPUT_ROWS_PER_PASS", "CACHE_LINE_BYTES", "CLIMATE_TILE_COLUMNS",
-           "LANE_ROWS_PER_PASS", "MOMENTS_CHUNK_ELEMENTS", "PERCENTILE_TILE_POINTS",
-           "REDUCTION_CHUNK_ELEMENTS", "REDUCTION_LANES", "REDUCTION_TILE_COLUMNS",
-           "ROW_AHEAD_BYTES", "ROW_SEGMENT_BYTES", "SINGLE_LEVEL_RETRY_CHUNKS",
-           "SPELLED_OUT_TAPS_MAX", "STAR_OUTPUT_ROWS_PER_PASS", "output_rows_per_pass",
-           "stencil_taps"]
+           "GROUP_TILE_COLUMNS", "LANE_ROWS_PER_PASS", "MOMENTS_CHUNK_ELEMENTS",
+           "PERCENTILE_TILE_POINTS", "REDUCTION_CHUNK_ELEMENTS", "REDUCTION_LANES",
+           "REDUCTION_TILE_COLUMNS", "ROW_AHEAD_BYTES", "ROW_SEGMENT_BYTES",
+           "SINGLE_LEVEL_RETRY_CHUNKS", "SPELLED_OUT_TAPS_MAX", "STAR_OUTPUT_ROWS_PER_PASS",
+           "output_rows_per_pass", "stencil_taps"]
 
 #: Bytes per cache line: one prefetch hint each.
 CACHE_LINE_BYTES = 64
@@ -71,6 +71,10 @@ CLIMATE_TILE_COLUMNS = 4096
 #: series per tile): more points read longer runs of each time step, fewer keep the
 #: buffer in a nearer cache.
 PERCENTILE_TILE_POINTS = 64
+#: Longitude points per tile of a row of the grouped sums (``groups.py``): a run's
+#: scratch sums, counts, minima and maxima (four float64 rows: 32 KiB) stay in L1 cache
+#: while the run's steps stream past.
+GROUP_TILE_COLUMNS = 1024
 
 
 def stencil_taps(pattern, radius):
