@@ -665,3 +665,37 @@ def test_site_profile_numba_cache_refuses_what_is_not_a_plain_path(value):
     with pytest.raises(ValueError, match=r"^<dict>: numba_cache must be false or an "
                                          r"absolute path"):
         site_from_dict("x", {"numba_cache": value})
+
+
+# --------------------------------------------------------------------------- MPI transport
+_TRANSPORT = ("OMPI_MCA_pml", "OMPI_MCA_btl", "OMPI_MCA_mtl")
+
+
+def _transport(tmp_path, site=_PLAIN, spec_env=(), **extra):
+    """The Open MPI transport variables the launcher of a rendered script received."""
+    spec = JobSpec("clusterkit.jobs.demo", python=PY, output_dir="/tmp/ck", env=spec_env)
+    call, _ = _run_script(tmp_path, render(spec, site), extra, env_names=_TRANSPORT)
+    return {k: v for k, v in call["env"].items() if k in _TRANSPORT and v is not None}
+
+
+@pytest.mark.parametrize("launcher", ["srun", "mpirun"])
+def test_a_one_node_job_names_the_shared_memory_transport_unless_one_was_chosen(tmp_path,
+                                                                               launcher):
+    """As clusterkit run does (launch.job_environment): under srun, Open MPI otherwise
+    probes the network devices first, 0.16 s of each rank's MPI_Init on the local Slurm.
+    A job across nodes, or a transport the site, the submitter or the job chose, is left
+    alone."""
+    site = Site(name="plain", launcher=launcher, mpi="pmix" if launcher == "srun" else None)
+    shm = {"OMPI_MCA_pml": "ob1", "OMPI_MCA_btl": "self,vader"}
+    assert _transport(tmp_path, site, SLURM_JOB_NUM_NODES="1") == shm
+    assert _transport(tmp_path, site, SLURM_NNODES="1") == shm
+    assert _transport(tmp_path, site) == shm
+    for chosen in ({"SLURM_JOB_NUM_NODES": "2"}, {"SLURM_NNODES": "3"},
+                   {"OMPI_MCA_pml": "ucx"}, {"OMPI_MCA_btl": "self,tcp"},
+                   {"OMPI_MCA_mtl": "psm2"}):
+        assert _transport(tmp_path, site, **chosen) == \
+            {k: v for k, v in chosen.items() if k in _TRANSPORT}, chosen
+    by_site = dataclasses.replace(site, env={"OMPI_MCA_btl": "self,tcp"})
+    assert _transport(tmp_path, by_site) == {"OMPI_MCA_btl": "self,tcp"}
+    assert _transport(tmp_path, site, spec_env=(("OMPI_MCA_pml", "cm"),)) == \
+        {"OMPI_MCA_pml": "cm"}

@@ -335,6 +335,8 @@ SlurmdLogFile=$DIR/log/slurmd-%n.log
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
+# no binding: the nodes share this machine's cores, and every node would bind its first
+# task to the same core (task/affinity on a real cluster)
 TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
