@@ -4,6 +4,7 @@ import numpy as np
 
 from clusterkit.errors import InputError
 from clusterkit.io import cf
+from clusterkit.io.dataset import horizontal_coordinates
 from clusterkit.memory import check_fits_in_memory
 
 __all__ = ["Layout"]
@@ -24,6 +25,11 @@ class Layout:
     ``shape`` are in that order, ``file_dims`` in the file's, and ``axes`` says where
     each canonical axis is in the file (axis ``i`` is file axis ``axes[i]``; see
     :func:`clusterkit.io.reorder.reordered`).
+
+    On a curvilinear grid (2-D latitude/longitude named by the variable's
+    ``coordinates``, or a rotated pole) "lat" and "lon" are the grid's rows and columns
+    (the 2-D coordinates' first and second dimensions), ``curvilinear`` holds the 2-D
+    coordinates and ``lat`` is None; else ``curvilinear`` is None.
 
     Raises :class:`InputError` for a variable without exactly one time, one latitude and
     one longitude dimension, an empty dimension, NaN or out-of-range latitudes,
@@ -58,13 +64,78 @@ class Layout:
                                dtype=np.int64) - 1
         self.tyears = cf.days_since_first(self.time, self.time_attrs) / \
             cf.YEAR_DAYS[self.calendar]
-        self.lat = ds.coordinate(self.lat_dim).astype(np.float64)
-        cf.check_latitudes(self.lat, self.lat_dim)
-        cf.check_longitudes(ds.coordinate(self.lon_dim), self.lon_dim)
+        self.curvilinear = _Curvilinear(ds, var) if horizontal_coordinates(ds, var) \
+            else None
+        if self.curvilinear is None:
+            self.lat = ds.coordinate(self.lat_dim).astype(np.float64)
+            cf.check_latitudes(self.lat, self.lat_dim)
+            cf.check_longitudes(ds.coordinate(self.lon_dim), self.lon_dim)
+        else:
+            self.lat = None    # rows are not latitudes: see self.curvilinear.lat
         self.coords = {d: (ds.coordinate(d) if ds.has_coordinate(d) else np.arange(n),
                            ds.attrs(d) if d in ds else {})
                        for d, n in zip(self.dims, self.shape)}
         self.coords[self.time_dim] = (self.time, self.time_attrs)   # the values decoded
+
+
+class _Curvilinear:
+    """The 2-D latitude and longitude of a variable on a curvilinear grid (see
+    :func:`clusterkit.io.dataset.horizontal_coordinates`), read whole on every rank and
+    checked: ``lat``, ``lon`` (rows, columns) float64 degrees; ``names`` and ``attrs`` of
+    the two variables (plain names, for the outputs); ``bounds``: ``{name: (bounds
+    variable, its vertex dimension)}`` for those whose ``bounds`` is a (rows, columns,
+    vertices) variable.
+
+    Raises :class:`InputError` for latitudes that are NaN or beyond ±90 and non-finite
+    longitudes (fill values included), and, for several files, 2-D coordinates that
+    differ between them.
+    """
+
+    def __init__(self, ds, var):
+        lat, lon, self.dims = horizontal_coordinates(ds, var)
+        whole = (slice(None), slice(None))
+        self.paths = (lat, lon)
+        self.names = tuple(n.rsplit("/", 1)[-1] for n in self.paths)
+        self.attrs = tuple(ds.attrs(n) for n in self.paths)
+        check_fits_in_memory(16 * int(np.prod(ds.shape(lat))), f"the 2-D coordinates "
+                             f"{lat!r}, {lon!r} of {var!r}", ds.comm)
+        self.lat, self.lon = (np.asarray(ds.read(n, whole, dtype=np.float64), np.float64)
+                              for n in self.paths)
+        cf.check_latitudes(self.lat, lat)
+        cf.check_longitudes(self.lon, lon)
+        for other in getattr(ds, "files", [ds])[1:]:   # several files: one grid
+            for n, want in zip(self.paths, (self.lat, self.lon)):
+                got = other.read(n, whole, dtype=np.float64) if n in other else None
+                if got is None or not np.array_equal(np.asarray(got, np.float64), want):
+                    raise InputError(f"the 2-D coordinate {n!r} of input {other.path!r} "
+                                     f"{'is missing' if got is None else 'differs'} from "
+                                     f"{ds.paths[0]!r}; every input file must have the "
+                                     "same grid")
+        self.bounds, self.bounds_values = {}, {}
+        for n, name, attrs in zip(self.paths, self.names, self.attrs):
+            b = _resolve_bounds(ds, n, cf.attr_str(attrs, "bounds").strip())
+            shape = tuple(ds.shape(b)) if b else ()
+            if len(shape) == 3 and shape[:2] == tuple(ds.shape(n)) and \
+                    tuple(ds.dims(b))[:2] == tuple(ds.dims(n)):
+                self.bounds[name] = (b, str(ds.dims(b)[2]))
+                self.bounds_values[name] = np.asarray(
+                    ds.read(b, whole + (slice(None),), dtype=np.float64), np.float64)
+
+    @property
+    def nbytes(self):
+        """Bytes held: the coordinates and their bounds."""
+        return self.lat.nbytes + self.lon.nbytes + \
+            sum(b.nbytes for b in self.bounds_values.values())
+
+
+def _resolve_bounds(ds, coord, name):
+    """The path of the bounds variable ``name`` of coordinate ``coord`` (in its group),
+    or None if it names none or the file lacks it."""
+    if not name:
+        return None
+    group = coord.rsplit("/", 1)[0] if "/" in coord else ""
+    path = f"{group}/{name}" if group else name
+    return path if path in ds else None
 
 
 _KIND_NAMES = {"time": "time", "lat": "latitude", "lon": "longitude"}

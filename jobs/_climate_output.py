@@ -16,6 +16,48 @@ def _coord(w, layout, dim):
     w.dimension(dim, values, {k: v for k, v in attrs.items() if k not in _COORD_SKIP})
 
 
+def _curvilinear_attrs(layout):
+    """Global attributes of an output on a curvilinear grid: why there is no zonal mean."""
+    curv = layout.curvilinear
+    if curv is None:
+        return {}
+    return {"zonal_mean_omitted": (
+        f"{layout.name} is on a curvilinear grid (2-D latitude {curv.names[0]} and "
+        f"longitude {curv.names[1]} on ({layout.lat_dim}, {layout.lon_dim})): its rows are "
+        "not circles of latitude, so a mean over longitude (zonal_mean) is not defined; "
+        "regrid to a latitude-longitude grid for zonal means")}
+
+
+def _define_curvilinear(w, layout):
+    """Define the 2-D latitude/longitude (and their bounds) of a curvilinear grid on
+    (rows, columns), with the input's attributes. Collective."""
+    curv = layout.curvilinear
+    dims = (layout.lat_dim, layout.lon_dim)
+    vertices = {}
+    for name, attrs in zip(curv.names, curv.attrs):
+        keep = {k: v for k, v in attrs.items() if k not in _COORD_SKIP}
+        if name in curv.bounds:
+            bounds, vertex = curv.bounds[name]
+            if vertex not in vertices:
+                vertices[vertex] = curv.bounds_values[name].shape[-1]
+                w.dimension(vertex, np.arange(vertices[vertex], dtype=np.int32))
+            keep["bounds"] = bounds.rsplit("/", 1)[-1]
+            w.variable(keep["bounds"], dims + (vertex,), "f8", {}, prefill=False)
+        w.variable(name, dims, "f8", keep, prefill=False)
+
+
+def _write_curvilinear(w, grid, layout):
+    """Write this rank's block of the 2-D coordinates (and bounds). Collective."""
+    curv = layout.curvilinear
+    rows, cols = grid.local_slices[-2], grid.local_slices[-1]
+    start = (grid.local_start[-2], grid.local_start[-1])
+    for name, values in zip(curv.names, (curv.lat, curv.lon)):
+        w.write(name, values[rows, cols], start)
+        if name in curv.bounds:
+            w.write(curv.bounds[name][0].rsplit("/", 1)[-1],
+                    curv.bounds_values[name][rows, cols], start + (0,))
+
+
 def _only_if(cond, block):
     """``block`` if ``cond`` else an empty block of the same rank (for replicated results)."""
     return block if cond else block[tuple(slice(0, 0) for _ in block.shape)]
@@ -49,15 +91,21 @@ def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q,
     E, lat, lon, time = layout.extra, layout.lat_dim, layout.lon_dim, layout.time_dim
     months = np.unique(layout.months)
     g_long, g_methods, g_extra = _global_mean_spec(area_source)
+    if layout.curvilinear is not None:
+        g_long = g_long.replace("over lat and lon", f"over {lat} and {lon}")
 
     def field(a, lead=()):
         return a.reshape(tuple(lead) + extra_local + tuple(local[-2:]))
 
+    curv = layout.curvilinear
+    point = {} if curv is None else {"coordinates": " ".join(curv.names)}
     with NCWriter(path, comm=grid.comm, overwrite=overwrite,
                   attrs={"title": f"clusterkit climate-stats of {name}",
-                         "source_variable": layout.var}) as w:
+                         "source_variable": layout.var, **_curvilinear_attrs(layout)}) as w:
         for d in (time,) + E + (lat, lon):
             _coord(w, layout, d)
+        if curv is not None:
+            _define_curvilinear(w, layout)
         w.dimension("month", (months + 1).astype(np.int32),
                     {"long_name": "calendar month", "units": "1"})
         specs = [
@@ -74,6 +122,8 @@ def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q,
             ("trend", E + (lat, lon), f"least-squares slope per year ({layout.calendar} "
              "calendar)", f"{units} year-1".strip(), "time: linear trend"),
         ]
+        if curv is not None:   # not defined on a curvilinear grid: see zonal_mean_omitted
+            specs = [spec for spec in specs if spec[0] != "zonal_mean"]
         if q is not None:
             # the coordinate cannot share the data variable's name in netCDF: "pct"
             w.dimension("pct", q, {"long_name": "percentile", "units": "percent"})
@@ -81,15 +131,18 @@ def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q,
                           "percentile over time (linear interpolation)", units,
                           "time: percentile"))
         for var, dims, long_name, u, methods in specs:
-            extra = g_extra if var == "global_mean" else {}
+            extra = g_extra if var == "global_mean" else point if lat in dims else {}
             w.variable(var, dims, "f8", {"long_name": f"{name} {long_name}", "units": u,
                                          "cell_methods": methods, **extra}, prefill=False)
         nt = layout.shape[0]
         w.write("global_mean", _only_if(coords[-2] == 0 and coords[-1] == 0,
                                         glob.reshape((nt,) + extra_local)), (0,) + e0)
-        w.write("zonal_mean", _only_if(coords[-1] == 0,
-                                       zonal.reshape((nt,) + extra_local + (local[-2],))),
-                (0,) + e0 + (y0,))
+        if curv is None:
+            w.write("zonal_mean", _only_if(coords[-1] == 0,
+                                           zonal.reshape((nt,) + extra_local + (local[-2],))),
+                    (0,) + e0 + (y0,))
+        else:
+            _write_curvilinear(w, grid, layout)
         clim = results["climatology"]
         clim = clim if months.size == 12 else clim[months]   # all months: no 12-field copy
         w.write("climatology", field(clim, (months.size,)), (0,) + e0 + (y0, x0))
@@ -121,9 +174,16 @@ def write_anomalies(path, overwrite, ds, grid, layout, climatology, chunk, progr
                   attrs={"title": f"clusterkit anomalies of {layout.name}"}) as w:
         for d in (layout.time_dim,) + layout.extra + (layout.lat_dim, layout.lon_dim):
             _coord(w, layout, d)
+        curv = layout.curvilinear
+        if curv is not None:
+            _define_curvilinear(w, layout)
         w.variable("anomaly", layout.dims, dtype,
                    {"long_name": f"{layout.name} minus its monthly climatology",
-                    "units": attr_str(layout.attrs, "units")}, prefill=False)
+                    "units": attr_str(layout.attrs, "units"),
+                    **({} if curv is None else {"coordinates": " ".join(curv.names)})},
+                   prefill=False)
+        if curv is not None:
+            _write_curvilinear(w, grid, layout)
         for t0 in range(0, nt, chunk):
             t1 = min(nt, t0 + chunk)
             x = read((slice(t0, t1),) + tuple(sel[1:]))

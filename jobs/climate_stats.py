@@ -15,12 +15,17 @@ a variable in a group as --var /group/name), OUTPUT (NetCDF-4) holds global_mean
 climatology (per calendar month present), time_mean, time_std (ddof 0), time_min,
 time_max, trend (OLS slope per year of the file's calendar) and, with --percentiles,
 percentile.
+On a curvilinear grid (2-D latitude/longitude named by the variable's coordinates
+attribute, or a rotated pole) the statistics are on the native grid with the 2-D
+coordinates copied, global_mean is weighted by the cell measure or cos of the 2-D
+latitude, and zonal_mean is omitted.
 The ranks split lat/lon (and extra dims), keep time whole, and stream the
 variable through in time chunks, so memory per rank stays bounded.
 """
 
 import argparse
 import math
+import sys
 
 import numba
 import numpy as np
@@ -187,6 +192,29 @@ def _percentiles(ds, grid, layout, q, rows_mb):
     return out
 
 
+def _weights(ds, grid, layout, args):
+    """``(weights, source)`` of the global mean for this rank's (lat, lon) block: None
+    (cos-latitude from the zonal sums) or cell areas and where they came from. On a
+    curvilinear grid always a field: the cell areas with ``--weights area``, else (or
+    without a cell-measure variable, then with a warning) cos of the 2-D latitude, and
+    source None."""
+    curv = layout.curvilinear
+    lat = None if curv is None else curv.lat[grid.local_slices[-2], grid.local_slices[-1]]
+    if args.weights != "area":
+        return (None if lat is None else np.ascontiguousarray(np.cos(np.deg2rad(lat)))), None
+    weights, source = cell_area_weights(ds, layout.var, layout.lat_dim, layout.lon_dim,
+                                        *grid.local_slices[-2:], area_path=args.area,
+                                        curvilinear=lat)
+    if source is None:
+        rprint(f"climate-stats: warning: {layout.var!r} is on a curvilinear grid without "
+               f"cell areas (no cell_measures variable, no --area): global_mean is "
+               f"weighted by cos of the 2-D latitude {curv.names[0]!r}; cell areas are "
+               "better: give the file holding them with --area FILE (CMIP's areacello) "
+               "and name the variable in cell_measures (\"area: areacello\") if the "
+               "file has several", file=sys.stderr, comm=grid.comm)
+    return weights, source
+
+
 def main(argv=None, comm=None):
     """Compute the statistics of the INPUT file(s) into OUTPUT; return 0."""
     p = JobArgumentParser(prog="climate-stats", comm=comm,
@@ -226,9 +254,12 @@ def main(argv=None, comm=None):
             grid = _grid(layout, comm)
         ds = reordered(ds, layout.var, layout.axes)   # seen as (time, extra..., lat, lon)
         chunk = _chunk_steps(grid, layout, args.chunk_mb, comm)
+        curv = layout.curvilinear
         need = _memory_needed(grid, layout, chunk, ds.dtype(layout.var).itemsize,
                               0 if q is None else q.size, args.chunk_mb,
-                              weighted=args.weights == "area")
+                              weighted=args.weights == "area" or curv is not None)
+        if curv is not None:      # the 2-D coordinates (and bounds), held whole
+            need += curv.nbytes
         need += copy_bytes(ds, layout.var, min(chunk, layout.shape[0]) *
                            math.prod(grid.local_shape[1:]))   # reordered: a chunk as read
         need += (len(inputs) - 1) * OPEN_FILE_BYTES    # the other input files, kept open
@@ -236,12 +267,8 @@ def main(argv=None, comm=None):
                              f"{comm.Get_size()} rank{'s' * (comm.Get_size() > 1)}", comm)
         passes = (2 if args.anomalies else 1) * layout.shape[0]
         progress = Progress(passes, comm, label="climate-stats")
-        weights = source = None
-        if args.weights == "area":
-            with region("climate.weights"):
-                weights, source = cell_area_weights(ds, layout.var, layout.lat_dim,
-                                                    layout.lon_dim, *grid.local_slices[-2:],
-                                                    area_path=args.area)
+        with region("climate.weights"):
+            weights, source = _weights(ds, grid, layout, args)
         stats, zs, zc, wsums = _stream(ds, grid, layout, chunk, progress, weights)
         with region("climate.combine"):
             zonal, glob = _zonal_and_global(grid, layout, zs, zc, wsums)
@@ -262,6 +289,8 @@ def main(argv=None, comm=None):
     n = comm.Get_size()
     files = f" from {len(inputs)} files" if len(inputs) > 1 else ""
     weighted = f", weights: cell area from {source}" if source else ""
+    if curv is not None:
+        weighted += f", curvilinear grid {'/'.join(curv.names)}"
     rprint(f"climate-stats: {layout.var}{layout.shape}{files} on {n} rank{'s' * (n > 1)} "
            f"(grid {grid.dims}{weighted}) -> {args.output} in {elapsed:.2f} s", comm=comm)
     _summary(layout, glob, results, comm)

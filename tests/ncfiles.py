@@ -215,3 +215,123 @@ def in_group(src, dst, where):
                 _copy_var(a, g, d)
         _copy_var(a, g, "tas")
     return dst
+
+
+#: curvilinear test grids: (time, row, column) dimension names and what the grid is
+CURVILINEAR_KINDS = {"tripolar": ("time", "j", "i"), "nemo": ("time_counter", "y", "x"),
+                     "rotated": ("time", "rlat", "rlon"), "projected": ("time", "y", "x")}
+
+
+def _rotated_to_geographic(rlat, rlon, pole_lat, pole_lon):
+    """True latitude/longitude (degrees) of rotated-pole coordinates (CF's
+    rotated_latitude_longitude with grid_north_pole_latitude/longitude)."""
+    p, rl, ro = np.deg2rad(pole_lat), np.deg2rad(rlat), np.deg2rad(rlon)
+    x, y, z = np.cos(rl) * np.cos(ro), np.cos(rl) * np.sin(ro), np.sin(rl)
+    # rotate about y by (90 - pole_lat), then about z by the pole's longitude + 180
+    t = np.pi / 2 - p
+    x2, z2 = np.cos(t) * x + np.sin(t) * z, -np.sin(t) * x + np.cos(t) * z
+    lat = np.rad2deg(np.arcsin(np.clip(z2, -1, 1)))
+    lon = np.rad2deg(np.arctan2(y, x2)) + pole_lon + 180.0
+    return lat, (lon + 180.0) % 360.0 - 180.0
+
+
+def curvilinear_grid(kind, ny, nx):
+    """``(lat, lon, row values, column values)`` of a test grid: ``"tripolar"``/``"nemo"``
+    (warped rows towards the north, as an ocean model's grid), ``"rotated"`` (a rotated
+    pole: row/column values are rlat/rlon in degrees), ``"projected"`` (x/y in metres)."""
+    j, i = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+    if kind == "rotated":
+        rlat, rlon = np.linspace(-20, 22, ny), np.linspace(-28, 25, nx)
+        lat, lon = _rotated_to_geographic(*np.meshgrid(rlat, rlon, indexing="ij"), 39.25,
+                                          -162.0)
+        return lat, lon, rlat, rlon
+    north = (j / (ny - 1)) ** 2
+    lat = -78 + 160 * j / (ny - 1) + 6 * north * np.sin(2 * np.pi * i / nx)
+    lon = ((i + 0.5) * 360 / nx + 20 * north * np.cos(2 * np.pi * i / nx)) % 360
+    if kind == "projected":
+        return lat, lon - 180.0, np.arange(ny) * 25e3, np.arange(nx) * 25e3
+    return lat, lon, np.arange(ny), np.arange(nx)
+
+
+def write_curvilinear(path, kind="tripolar", *, nt=29, ny=13, nx=17, area=True,
+                      steps=slice(None), units="days since 1850-01-01", bad=None,
+                      var="tos", seed=0):
+    """A ``var`` (time, row, column) float32 on a curvilinear grid (``kind``, see
+    :data:`CURVILINEAR_KINDS`) with 2-D latitude/longitude named by its coordinates
+    attribute, land (a fixed ~20% of the cells) missing as _FillValue, a pole-to-equator
+    gradient, monthly steps ``steps`` of ``nt`` (noleap, times in ``units``); with
+    ``area`` an area variable ``areacello`` named by ``cell_measures``; CMIP-style
+    vertex bounds for "tripolar". ``bad``: "lat-beyond-90" (one latitude 95),
+    "shapes" (longitude 1-D on the columns), "missing" (coordinates names a variable
+    the file lacks), "radians" (latitude in radians)."""
+    import cftime
+    import netCDF4
+    rng = np.random.default_rng(seed)
+    tdim, ydim, xdim = CURVILINEAR_KINDS[kind]
+    lat, lon, yv, xv = curvilinear_grid(kind, ny, nx)
+    if bad == "lat-beyond-90":
+        lat = lat.copy()
+        lat[ny - 1, nx // 2] = 95.0
+    days = np.arange(nt) * 365.0 / 12 + 15.0
+    dates = cftime.num2date(days, "days since 1850-01-01", calendar="noleap")
+    times = cftime.date2num(dates, units, calendar="noleap")[steps]
+    data = (270 + 30 * np.cos(np.deg2rad(lat)) + 0.01 * lon
+            + rng.normal(0, 2, (nt, ny, nx)))[steps].astype("f4")
+    land = np.random.default_rng(99).random((ny, nx)) < 0.2
+    data[:, land] = np.float32(1e20)
+    names = ("nav_lat", "nav_lon") if kind == "nemo" else ("lat", "lon")
+    with netCDF4.Dataset(path, "w") as f:
+        f.createDimension(tdim, times.size)
+        f.createDimension(ydim, ny)
+        f.createDimension(xdim, nx)
+        t = f.createVariable(tdim, "f8", (tdim,))
+        t.standard_name, t.units, t.calendar = "time", units, "noleap"
+        t[:] = times
+        if kind != "nemo":      # NEMO's y, x have no coordinate variables
+            for d, values in ((ydim, yv), (xdim, xv)):
+                c = f.createVariable(d, "f8", (d,))
+                c[:] = values
+                if kind == "rotated":
+                    c.standard_name = {"rlat": "grid_latitude", "rlon": "grid_longitude"}[d]
+                    c.units = "degrees"
+                elif kind == "projected":
+                    c.standard_name = f"projection_{d}_coordinate"
+                    c.units, c.axis = "m", d.upper()
+                else:
+                    c.units, c.long_name = "1", f"cell index along {d}"
+        nav = "f4" if kind == "nemo" else "f8"
+        la = f.createVariable(names[0], nav, (ydim, xdim))
+        la.standard_name, la.long_name = "latitude", "latitude"
+        la.units = "radians" if bad == "radians" else "degrees_north"
+        la[:] = np.deg2rad(lat) if bad == "radians" else lat
+        lo = f.createVariable(names[1], nav, (xdim,) if bad == "shapes" else (ydim, xdim))
+        lo.standard_name, lo.long_name, lo.units = "longitude", "longitude", "degrees_east"
+        lo[:] = lon[0] if bad == "shapes" else lon
+        if kind == "tripolar":
+            f.createDimension("vertices", 4)
+            la.bounds, lo.bounds = "vertices_latitude", "vertices_longitude"
+            for name, c, step in (("vertices_latitude", lat, 80 / ny),
+                                  ("vertices_longitude", lon, 180 / nx)):
+                b = f.createVariable(name, "f8", (ydim, xdim, "vertices"))
+                b[:] = c[:, :, None] + step * np.array([-1, -1, 1, 1])[None, None, :]
+        x = f.createVariable(var, "f4", (tdim, ydim, xdim), fill_value=np.float32(1e20))
+        x.units, x.standard_name = "degC" if kind != "rotated" else "K", "sea_surface_temp"
+        coords = " ".join(names[::-1]) if kind == "nemo" else " ".join(names)
+        x.coordinates = coords.replace("lon", "lon2") if bad == "missing" else coords
+        if kind in ("rotated", "projected"):
+            gm = f.createVariable("crs", "i4", ())
+            if kind == "rotated":
+                gm.grid_mapping_name = "rotated_latitude_longitude"
+                gm.grid_north_pole_latitude, gm.grid_north_pole_longitude = 39.25, -162.0
+            else:
+                gm.grid_mapping_name = "lambert_conformal_conic"
+                gm.standard_parallel = [30.0, 60.0]
+            x.grid_mapping = "crs"
+        if area:
+            x.cell_measures = "area: areacello"
+            a = f.createVariable("areacello", "f8", (ydim, xdim))
+            a.standard_name, a.units = "cell_area", "m2"
+            a[:] = 1e9 * np.cos(np.deg2rad(lat)) * rng.uniform(0.7, 1.3, (ny, nx))
+        f.set_auto_maskandscale(False)
+        x[:] = data
+    return path

@@ -93,8 +93,9 @@ def _area_variable(ds, var, area_ds):
 
 def _grid_order(src, name, lat_dim, lon_dim, lat, lon):
     """Whether the area variable ``name`` of ``src`` is stored (lon, lat); checks that
-    its grid is the data's: two dimensions, latitude and longitude, the same sizes and
-    (where it has coordinates) the same values."""
+    its grid is the data's: two dimensions, latitude and longitude (rows and columns of
+    a curvilinear grid), the same sizes and, where both have coordinates, the same
+    values. ``lat``, ``lon``: the data's ``(size, coordinate values or None)``."""
     dims = tuple(src.dims(name))
     what = f"area variable {name!r} in {src.path!r}"
     if set(dims) == {lat_dim, lon_dim} and len(dims) == 2:
@@ -107,17 +108,18 @@ def _grid_order(src, name, lat_dim, lon_dim, lat, lon):
                          f"like the data ({lat_dim!r}, {lon_dim!r})")
     want = {"lat": lat, "lon": lon}
     shape = tuple(src.shape(name))
-    if shape != tuple(want[k].size for k in order):
+    if shape != tuple(want[k][0] for k in order):
         raise InputError(f"{what} has shape {shape} on {dims}; the data's grid is "
-                         f"({lat.size}, {lon.size}) on ({lat_dim!r}, {lon_dim!r}): the area "
+                         f"({lat[0]}, {lon[0]}) on ({lat_dim!r}, {lon_dim!r}): the area "
                          "must be on the same grid")
     for d, k in zip(dims, order):
-        if src.has_coordinate(d):
+        if src.has_coordinate(d) and want[k][1] is not None:
             c = np.asarray(src.coordinate(d), dtype=np.float64)
-            if not np.allclose(c, want[k], rtol=0, atol=_COORD_TOLERANCE):
-                i = int(np.argmax(~np.isclose(c, want[k], rtol=0, atol=_COORD_TOLERANCE)))
+            w = np.asarray(want[k][1], dtype=np.float64)
+            if not np.allclose(c, w, rtol=0, atol=_COORD_TOLERANCE):
+                i = int(np.argmax(~np.isclose(c, w, rtol=0, atol=_COORD_TOLERANCE)))
                 raise InputError(f"{what}: coordinate {d!r} differs from the data's at "
-                                 f"index {i} ({c[i]!r} vs {want[k][i]!r}): the area must be "
+                                 f"index {i} ({c[i]!r} vs {w[i]!r}): the area must be "
                                  "on the same grid")
     return order == ["lon", "lat"]
 
@@ -129,7 +131,8 @@ def _read_area(src, name, transposed, rows, cols):
     return np.ascontiguousarray(block.T if transposed else block)
 
 
-def cell_area_weights(ds, var, lat_dim, lon_dim, rows, cols, area_path=None):
+def cell_area_weights(ds, var, lat_dim, lon_dim, rows, cols, area_path=None,
+                      curvilinear=None):
     """Cell areas of this rank's block of ``var``'s grid, and where they came from.
     Collective (every rank calls it, each with its own block).
 
@@ -140,18 +143,24 @@ def cell_area_weights(ds, var, lat_dim, lon_dim, rows, cols, area_path=None):
     var : str
         The data variable (its ``cell_measures`` is read).
     lat_dim, lon_dim : str
-        Its latitude and longitude dimensions (with 1-D coordinates in degrees).
+        Its latitude and longitude dimensions (with 1-D coordinates in degrees), or the
+        rows and columns of a curvilinear grid.
     rows, cols : slice
         This rank's block along latitude and longitude.
     area_path : str, optional
         A file holding the area variable (``--area``).
+    curvilinear : numpy.ndarray, optional
+        The block's 2-D latitudes (degrees) on a curvilinear grid. Its cells are not
+        between parallels and meridians: the areas come from the cell-measure variable
+        only, else the weights are cos(latitude) of the block and the source is None.
 
     Returns
     -------
-    (numpy.ndarray, str)
+    (numpy.ndarray, str or None)
         (ny, nx) float64 areas (any unit: only ratios matter), and the source for
         output metadata and messages: ``"areacella"``, ``"areacella in FILE"``,
-        ``"lat_bnds and lon_bnds"``, or ``"bounds derived from the cell centres"``.
+        ``"lat_bnds and lon_bnds"``, or ``"bounds derived from the cell centres"``
+        (None: cos(latitude) of a curvilinear grid without cell areas).
 
     Raises
     ------
@@ -160,8 +169,8 @@ def cell_area_weights(ds, var, lat_dim, lon_dim, rows, cols, area_path=None):
         is not on the data's grid, the cell measure is in neither file, areas are
         negative or NaN, bounds are malformed.
     """
-    lat = np.asarray(ds.coordinate(lat_dim), dtype=np.float64)
-    lon = np.asarray(ds.coordinate(lon_dim), dtype=np.float64)
+    grid = [(ds.shape(var)[list(ds.dims(var)).index(d)],
+             ds.coordinate(d) if ds.has_coordinate(d) else None) for d in (lat_dim, lon_dim)]
     area_ds = None
     if area_path is not None:
         from .dataset import Dataset
@@ -170,7 +179,7 @@ def cell_area_weights(ds, var, lat_dim, lon_dim, rows, cols, area_path=None):
         found = _area_variable(ds, var, area_ds)
         if found is not None:
             src, name = found
-            block = _read_area(src, name, _grid_order(src, name, lat_dim, lon_dim, lat, lon),
+            block = _read_area(src, name, _grid_order(src, name, lat_dim, lon_dim, *grid),
                                rows, cols)
             label = name if src is ds else f"{name} in {src.path}"
             _comm.check(bool(np.all(np.isfinite(block) & (block >= 0))),
@@ -181,6 +190,10 @@ def cell_area_weights(ds, var, lat_dim, lon_dim, rows, cols, area_path=None):
     finally:
         if area_ds is not None:
             area_ds.close()
+    if curvilinear is not None:
+        return np.ascontiguousarray(np.cos(np.deg2rad(curvilinear))), None
+    lat = np.asarray(grid[0][1], dtype=np.float64)
+    lon = np.asarray(grid[1][1], dtype=np.float64)
     lat_b = coordinate_bounds(ds, lat_dim, "lat")
     lon_b = coordinate_bounds(ds, lon_dim, "lon")
     names = [cf.attr_str(ds.attrs(d), "bounds") for d, b in ((lat_dim, lat_b),

@@ -109,8 +109,11 @@ AXIS_NEEDS = {"lat": "latitude needs units degrees_north (or degree_north, degre
 
 
 def _first_bad(bad):
+    """``(index of the first true value, how many)``; the index is a tuple for 2-D and
+    higher arrays (a curvilinear grid's coordinates)."""
     i = int(np.flatnonzero(bad)[0])
-    return i, int(np.count_nonzero(bad))
+    where = i if bad.ndim <= 1 else tuple(int(k) for k in np.unravel_index(i, bad.shape))
+    return where, int(np.count_nonzero(bad))
 
 
 def check_latitudes(values, name):

@@ -16,7 +16,7 @@ from .nc3 import NC3File, is_netcdf3
 from ..errors import InputError, InputFileNotFoundError, InputPermissionError
 
 __all__ = ["Dataset", "DimName", "open_dataset", "INTERNAL_ATTRS", "public_attrs",
-           "parallel_io"]
+           "parallel_io", "horizontal_coordinates"]
 
 
 def parallel_io(comm):
@@ -334,11 +334,18 @@ class Dataset:
     def axis_kinds(self, name):
         """``{dim: "time"|"lat"|"lon"|None}`` for the dimensions of ``name`` (by CF
         attributes; a dimension with an auxiliary time variable is time, see
-        :meth:`time_coordinate`)."""
+        :meth:`time_coordinate`). On a curvilinear grid (:func:`horizontal_coordinates`)
+        the dimensions of the 2-D latitude/longitude are ``"lat"`` (the first: rows) and
+        ``"lon"`` (the second: columns), whatever their own coordinates say."""
         out = {}
         for d in self.dims(name):
             kind = cf.axis_kind(self.attrs(d)) if self.has_coordinate(d) else None
             out[d] = "time" if kind is None and self.auxiliary_times(d, name) else kind
+        found, _ = self._once("curvilinear", _path(name), lambda: _curvilinear(self, name))
+        if found is not None:   # the 2-D coordinates' dimensions are the horizontal ones
+            rows, cols = found[2]
+            out = {d: None if k in ("lat", "lon") else k for d, k in out.items()}
+            out[rows], out[cols] = "lat", "lon"
         return out
 
     # -- time --------------------------------------------------------------------------
@@ -422,8 +429,16 @@ class Dataset:
     def _refused_axes(self, name):
         """``[(dim, "lat"|"lon")]``: dimensions of ``name`` whose coordinates look like
         latitude/longitude but are not in degrees (see :func:`cf.axis_refusal`)."""
-        return [(d, kind) for d in self.dims(name) if self.has_coordinate(d)
+        found, _ = self._once("curvilinear", _path(name), lambda: _curvilinear(self, name))
+        flat = () if found is None else found[2]   # located by 2-D latitude/longitude
+        return [(d, kind) for d in self.dims(name) if self.has_coordinate(d) and d not in flat
                 for kind in [cf.axis_refusal(self.attrs(d))] if kind is not None]
+
+    def _curvilinear_problem(self, name):
+        """The InputError for variable ``name`` whose 2-D latitude/longitude coordinates
+        are declared but unusable, or None."""
+        _, problem = self._once("curvilinear", _path(name), lambda: _curvilinear(self, name))
+        return None if problem is None else InputError(problem)
 
     def _refusal(self, name, refused):
         """The message for a variable whose horizontal axes are not degrees."""
@@ -431,8 +446,9 @@ class Dataset:
         found = ", ".join(f"dimension {d!r} ({cf.describe_axis(self.attrs(d))}) is not "
                           f"{what[k]} in degrees" for d, k in refused)
         needs = "; ".join(cf.AXIS_NEEDS[k] for k in sorted({k for _, k in refused}))
-        return (f"variable {name!r} in {self.path!r}: {found}; {needs} (projected and "
-                "index grids are not supported)")
+        return (f"variable {name!r} in {self.path!r}: {found}; {needs} (on a projected "
+                "or index grid, name its 2-D latitude and longitude variables in the "
+                "variable's coordinates attribute)")
 
     def find_variable(self, var=None):
         """The data variable to analyse: ``var``, or the one with time, lat and lon dimensions.
@@ -445,7 +461,8 @@ class Dataset:
         InputError
             Naming the candidates, if ``var`` is missing or the choice is ambiguous;
             naming the dimensions and their attributes, if latitude/longitude are not
-            in degrees.
+            in degrees; naming the coordinates, if 2-D latitude/longitude are declared
+            but unusable (see :func:`horizontal_coordinates`).
         """
         names = self.names()
         candidates = [n for n in names if {"time", "lat", "lon"} <=
@@ -454,6 +471,9 @@ class Dataset:
             if var not in names and not ("/" in var and var in self):
                 raise self._not_found(var, f"candidates: {', '.join(candidates) or 'none'}")
             kinds = self.axis_kinds(var)
+            problem = self._curvilinear_problem(var)
+            if problem is not None:
+                raise problem
             missing = {"time", "lat", "lon"} - set(kinds.values())
             refused = [(d, k) for d, k in self._refused_axes(var) if k in missing]
             if refused:
@@ -469,6 +489,9 @@ class Dataset:
         if not candidates:
             for n in names:
                 kinds = self.axis_kinds(n)
+                problem = self._curvilinear_problem(n)
+                if "time" in kinds.values() and n not in self.dims(n) and problem:
+                    raise problem
                 refused = [(d, k) for d, k in self._refused_axes(n)
                            if k not in kinds.values()]
                 if "time" in kinds.values() and n not in self.dims(n) and refused:
@@ -547,6 +570,130 @@ def _placeholder(ds):
 def _real_scale(ds):
     """Whether the h5py dataset ``ds`` is a dimension scale that is a coordinate variable."""
     return cf.attr_str(ds.attrs, "CLASS") == "DIMENSION_SCALE" and not _placeholder(ds)
+
+
+#: ``grid_mapping_name`` of the grid mappings whose grids are curvilinear for analysis
+_CURVILINEAR_MAPPINGS = ("rotated_latitude_longitude",)
+
+
+def _resolve(ds, var, name):
+    """Where the variable ``name`` named by an attribute of ``var`` is: in ``var``'s
+    group or the nearest ancestor that has it (netCDF's scoping), or None."""
+    group = _group_of(_path(var))
+    while True:
+        path = _in_group(group, name)
+        if path in ds:
+            return path
+        if group == "/":
+            return None
+        group = _group_of(group)
+
+
+def _grid_mapping(ds, var):
+    """The ``grid_mapping_name`` of ``var``'s grid mapping variable (CF ``grid_mapping``,
+    also in its ``"crs: lat lon"`` form), or ""."""
+    words = cf.attr_str(ds.attrs(var), "grid_mapping").split()
+    path = _resolve(ds, var, words[0].rstrip(":")) if words else None
+    return cf.attr_str(ds.attrs(path), "grid_mapping_name").strip() if path else ""
+
+
+def _curvilinear(ds, var):
+    """``(found, problem)`` for variable ``var`` of ``ds``: ``found`` = ``(lat, lon,
+    (row dim, column dim))`` of its 2-D latitude/longitude auxiliary coordinates (see
+    :func:`horizontal_coordinates`) or None; ``problem`` the message of an InputError
+    when they are declared but unusable, or None. Never raises."""
+    dims = tuple(ds.dims(var))
+    flat = {cf.axis_kind(ds.attrs(d)) for d in dims if ds.has_coordinate(d)}
+    mapping = _grid_mapping(ds, var)
+    rotated = mapping in _CURVILINEAR_MAPPINGS
+    if {"lat", "lon"} <= flat and not rotated:
+        return None, None
+    listed = cf.attr_str(ds.attrs(var), "coordinates").split()
+    where = f"variable {str(var)!r} in {ds.path!r}"
+    found, missing = {"lat": [], "lon": []}, []
+    for n in listed:
+        path = _resolve(ds, var, n)
+        if path is None:
+            missing.append(n)
+            continue
+        attrs = ds.attrs(path)
+        kind = cf.axis_kind(attrs) or cf.axis_refusal(attrs)
+        if kind not in ("lat", "lon") or (tuple(ds.dims(path)) == (n,) and n in dims):
+            continue
+        if cf.axis_kind(attrs) != kind:
+            return None, (f"{where}: its coordinate {n!r} ({cf.describe_axis(attrs)}) is not "
+                          f"{'latitude' if kind == 'lat' else 'longitude'} in degrees; "
+                          f"{cf.AXIS_NEEDS[kind]}")
+        found[kind].append(path)
+    grid = (f"a {mapping} grid (not geographic)" if rotated else
+            "a curvilinear grid (no 1-D latitude/longitude dimensions)")
+    if not found["lat"] and not found["lon"] and not missing and not rotated:
+        return None, None
+    absent = [k for k in ("lat", "lon") if not found[k]]
+    if absent:    # (other names missing do not matter once both are found)
+        if missing:
+            why = (f"its coordinates attribute names {', '.join(map(repr, missing))}, "
+                   f"which {'is' if len(missing) == 1 else 'are'} not in the file")
+        else:
+            why = (f"its coordinates attribute ({' '.join(listed) or 'none'}) names no 2-D "
+                   f"{' or '.join({'lat': 'latitude', 'lon': 'longitude'}[k] for k in absent)}")
+        return None, (f"{where} is on {grid}, but {why}; it needs 2-D latitude and "
+                      "longitude variables on its two horizontal dimensions, named in its "
+                      "coordinates attribute (coordinates = \"lat lon\")")
+    if len(found["lat"]) > 1 or len(found["lon"]) > 1:
+        return None, (f"{where}: its coordinates attribute names several latitudes or "
+                      f"longitudes ({', '.join(found['lat'] + found['lon'])}); name one "
+                      "of each")
+    lat, lon = found["lat"][0], found["lon"][0]
+    lat_dims, lon_dims = tuple(ds.dims(lat)), tuple(ds.dims(lon))
+    if len(lat_dims) != 2 or lat_dims != lon_dims or \
+            tuple(ds.shape(lat)) != tuple(ds.shape(lon)):
+        return None, (f"{where}: its latitude {lat!r} has dimensions {lat_dims} and shape "
+                      f"{tuple(ds.shape(lat))} but its longitude {lon!r} {lon_dims} and "
+                      f"{tuple(ds.shape(lon))}; 2-D latitude and longitude must be on the "
+                      "same two dimensions, in the same order")
+    if lat_dims[0] == lat_dims[1] or not set(lat_dims) <= set(dims):
+        return None, (f"{where} has dimensions {dims}, but its latitude and longitude "
+                      f"{lat!r}, {lon!r} are on {lat_dims}: they must be on two of the "
+                      "variable's dimensions")
+    return (lat, lon, lat_dims), None
+
+
+def horizontal_coordinates(ds, var):
+    """The 2-D latitude and longitude of variable ``var`` on a curvilinear grid, or None.
+
+    A variable is on a curvilinear grid when its dimensions do not include both a 1-D
+    latitude and a 1-D longitude in degrees (ocean models' ``(j, i)`` or ``(y, x)``),
+    or when its ``grid_mapping`` is ``rotated_latitude_longitude`` (whose ``rlat``,
+    ``rlon`` are not geographic). Its latitude and longitude are then the 2-D variables
+    named by its ``coordinates`` attribute that CF attributes call latitude and longitude
+    in degrees (:func:`cf.axis_kind`), on two of its dimensions: the first of them is
+    the grid's rows, the second its columns.
+
+    Parameters
+    ----------
+    ds : Dataset or MultiFileDataset
+    var : str
+        The data variable.
+
+    Returns
+    -------
+    tuple or None
+        ``(lat, lon, (row dim, column dim))`` (variable names, paths inside groups), or
+        None for a variable on a latitude-longitude grid (or without latitude/longitude).
+
+    Raises
+    ------
+    InputError
+        The variable needs 2-D coordinates but its ``coordinates`` attribute names
+        variables that are not in the file, or no 2-D latitude or longitude; one of
+        them is not in degrees; they have different dimensions or shapes, are not 2-D,
+        or are not on the variable's dimensions.
+    """
+    found, problem = _curvilinear(ds, var)
+    if problem is not None:
+        raise InputError(problem)
+    return found
 
 
 def open_dataset(paths, comm=None):

@@ -72,7 +72,8 @@ def _grid_file(path, time=None, lat=None, lon=None, time_attrs=None, lat_attrs=N
 
 def projected(path):
     """A projected grid: ``tas(time, y, x)`` with y/x in metres (axis Y/X) and 2-D
-    ``lat(y, x)``/``lon(y, x)`` auxiliary coordinates in degrees."""
+    ``lat(y, x)``/``lon(y, x)`` in degrees that ``tas`` does not name in a ``coordinates``
+    attribute (named, the grid is curvilinear and valid)."""
     y = np.arange(NY) * 25000.0 - 100000.0
     x = np.arange(NX) * 25000.0 - 200000.0
     _grid_file(path, lat=y, lon=x, names=("time", "y", "x"),
@@ -88,7 +89,6 @@ def projected(path):
             ds.dims[0].attach_scale(f["y"])
             ds.dims[1].attach_scale(f["x"])
             _attrs(ds, {k: v for k, v in attrs.items() if k != "axis"})
-        f["tas"].attrs["coordinates"] = np.bytes_(b"lat lon")
     return path
 
 
