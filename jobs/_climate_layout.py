@@ -4,7 +4,7 @@ import numpy as np
 
 from clusterkit.errors import InputError
 from clusterkit.io import cf
-from clusterkit.io.dataset import horizontal_coordinates
+from clusterkit.io.horizontal import horizontal_coordinates
 from clusterkit.memory import check_fits_in_memory
 
 __all__ = ["Layout"]
@@ -80,7 +80,7 @@ class Layout:
 
 class _Curvilinear:
     """The 2-D latitude and longitude of a variable on a curvilinear grid (see
-    :func:`clusterkit.io.dataset.horizontal_coordinates`), read whole on every rank and
+    :func:`clusterkit.io.horizontal.horizontal_coordinates`), read whole on every rank and
     checked: ``lat``, ``lon`` (rows, columns) float64 degrees; ``names`` and ``attrs`` of
     the two variables (plain names, for the outputs); ``bounds``: ``{name: (bounds
     variable, its vertex dimension)}`` for those whose ``bounds`` is a (rows, columns,

@@ -235,7 +235,7 @@ def test_rotated_pole_without_2d_coordinates_is_refused(tmp_path):
 def test_axis_kinds_and_find_variable_on_curvilinear_files(tmp_path):
     """The library API: the 2-D coordinates' dimensions are latitude (rows) and longitude
     (columns); the variable is found without --var; the coordinates are named."""
-    from clusterkit.io.dataset import horizontal_coordinates
+    from clusterkit.io.horizontal import horizontal_coordinates
     for kind, (tdim, ydim, xdim) in CURVILINEAR_KINDS.items():
         src = write_curvilinear(str(tmp_path / f"{kind}.nc"), kind)
         with ck.open_dataset(src, comm=MPI.COMM_SELF) as ds:

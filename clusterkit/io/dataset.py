@@ -9,14 +9,15 @@ import numpy as np
 from .. import comm as _comm
 from ..comm import MPI
 from ..trace import traced
-from . import cf
+from . import cf, timecoord
+from .groups import DimName, in_group, path_of
+from .horizontal import curvilinear
 from .inputs import expand_inputs
 from .multifile import MultiFileDataset
 from .nc3 import NC3File, is_netcdf3
 from ..errors import InputError, InputFileNotFoundError, InputPermissionError
 
-__all__ = ["Dataset", "DimName", "open_dataset", "INTERNAL_ATTRS", "public_attrs",
-           "parallel_io", "horizontal_coordinates"]
+__all__ = ["Dataset", "open_dataset", "INTERNAL_ATTRS", "public_attrs", "parallel_io"]
 
 
 def parallel_io(comm):
@@ -101,39 +102,6 @@ def _input_problem(path):
     return None
 
 
-class DimName(str):
-    """A dimension name as netCDF gives it, which remembers where in the file the dimension
-    is defined (``path``: the variable's group or the nearest ancestor that defines it, as
-    netCDF scopes dimensions; its coordinate variable is there too).
-
-    It compares, hashes and prints as the plain name, so outputs and messages use the
-    name; :class:`Dataset` looks the dimension up by its path. Only dimensions defined
-    in a group are given as a ``DimName``; root dimensions are plain strings.
-    """
-
-    def __new__(cls, name, path=None):
-        self = super().__new__(cls, name)
-        self.path = path
-        return self
-
-    def __reduce__(self):
-        return DimName, (str(self), self.path)
-
-
-def _path(name):
-    """Where ``name`` (a variable name or path, or a :class:`DimName`) is in the file."""
-    return getattr(name, "path", None) or name
-
-
-def _group_of(path):
-    """The group of the object at ``path`` (``"/"`` for a root name)."""
-    return "/" + path.strip("/").rpartition("/")[0]
-
-
-def _in_group(group, name):
-    return f"{group.rstrip('/')}/{name}" if group != "/" else name
-
-
 class Dataset:
     """A NetCDF-4/HDF5 or NetCDF-3 file opened collectively for reading.
 
@@ -146,10 +114,10 @@ class Dataset:
     A variable inside a NetCDF-4 group is named by its path (``"/group/name"``); its
     dimensions and their coordinate variables are the ones netCDF's scoping gives it
     (its group's, else the nearest ancestor's), named by their plain names
-    (:class:`DimName`). A time dimension whose coordinate variable has no time units
-    (or that has none) but an auxiliary time variable (NEMO's ``time_centered`` on
-    ``time_counter``) is a time dimension; :meth:`time_coordinate` gives the values to
-    decode.
+    (:class:`~clusterkit.io.groups.DimName`). A time dimension whose coordinate variable
+    has no time units (or that has none) but an auxiliary time variable (NEMO's
+    ``time_centered`` on ``time_counter``) is a time dimension; :meth:`time_coordinate`
+    gives the values to decode.
 
     Parameters
     ----------
@@ -237,7 +205,7 @@ class Dataset:
     def __contains__(self, name):
         if self.netcdf3 or not isinstance(name, str):
             return name in self._once("names", None, self._names)
-        path = _path(name)
+        path = path_of(name)
         return self._once("contains", path,
                           lambda: isinstance(self.file.get(path), h5py.Dataset))
 
@@ -274,7 +242,7 @@ class Dataset:
         if self.netcdf3:
             obj = self.file.variable(name)
         else:
-            obj = self.file.get(_path(name)) if isinstance(name, str) else None
+            obj = self.file.get(path_of(name)) if isinstance(name, str) else None
             obj = obj if isinstance(obj, h5py.Dataset) else None
         if obj is None:
             raise self._not_found(name, f"variables: {', '.join(self.names()) or 'none'}")
@@ -283,8 +251,8 @@ class Dataset:
     def dims(self, name):
         """Dimension names of variable ``name`` (from its dimension scales; a coordinate
         variable is its own dimension); a dimension defined in a group is a
-        :class:`DimName`."""
-        return self._once("dims", _path(name), lambda: self._dims(name))
+        :class:`~clusterkit.io.groups.DimName`."""
+        return self._once("dims", path_of(name), lambda: self._dims(name))
 
     def _dims(self, name):
         ds = self._var(name)
@@ -304,29 +272,29 @@ class Dataset:
 
     def attrs(self, name):
         """The public attributes of variable ``name``."""
-        return dict(self._once("attrs", _path(name), lambda: public_attrs(self._var(name))))
+        return dict(self._once("attrs", path_of(name), lambda: public_attrs(self._var(name))))
 
     def shape(self, name):
         """Shape of variable ``name``."""
-        return self._once("shape", _path(name), lambda: tuple(self._var(name).shape))
+        return self._once("shape", path_of(name), lambda: tuple(self._var(name).shape))
 
     def has_coordinate(self, dim):
         """Whether ``dim`` has a coordinate variable: a 1-D dataset of that name that is a
         real (not netCDF's placeholder) dimension scale, or carries ``units``."""
-        return self._once("has_coordinate", _path(dim), lambda: self._has_coordinate(dim))
+        return self._once("has_coordinate", path_of(dim), lambda: self._has_coordinate(dim))
 
     def _has_coordinate(self, dim):
         if self.netcdf3:
             var = self.file.variable(dim)
             return var is not None and var.dims == (dim,)
-        ds = self.file.get(_path(dim))
+        ds = self.file.get(path_of(dim))
         if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
             return False
         return _real_scale(ds) or "units" in ds.attrs
 
     def coordinate(self, dim):
         """Values of the coordinate variable of ``dim`` (None if there is none); read once."""
-        key = _path(dim)
+        key = path_of(dim)
         if key not in self._coords:
             self._coords[key] = self._var(dim)[...] if self.has_coordinate(dim) else None
         return self._coords[key]
@@ -334,14 +302,15 @@ class Dataset:
     def axis_kinds(self, name):
         """``{dim: "time"|"lat"|"lon"|None}`` for the dimensions of ``name`` (by CF
         attributes; a dimension with an auxiliary time variable is time, see
-        :meth:`time_coordinate`). On a curvilinear grid (:func:`horizontal_coordinates`)
-        the dimensions of the 2-D latitude/longitude are ``"lat"`` (the first: rows) and
-        ``"lon"`` (the second: columns), whatever their own coordinates say."""
+        :meth:`time_coordinate`). On a curvilinear grid
+        (:func:`~clusterkit.io.horizontal.horizontal_coordinates`) the dimensions of the 2-D
+        latitude/longitude are ``"lat"`` (the first: rows) and ``"lon"`` (the second:
+        columns), whatever their own coordinates say."""
         out = {}
         for d in self.dims(name):
             kind = cf.axis_kind(self.attrs(d)) if self.has_coordinate(d) else None
             out[d] = "time" if kind is None and self.auxiliary_times(d, name) else kind
-        found, _ = self._once("curvilinear", _path(name), lambda: _curvilinear(self, name))
+        found, _ = self._curvilinear(name)
         if found is not None:   # the 2-D coordinates' dimensions are the horizontal ones
             rows, cols = found[2]
             out = {d: None if k in ("lat", "lon") else k for d, k in out.items()}
@@ -350,94 +319,42 @@ class Dataset:
 
     # -- time --------------------------------------------------------------------------
     def auxiliary_times(self, dim, var=None):
-        """Names (paths inside groups) of the auxiliary time variables of ``dim``: 1-D
-        variables on ``dim`` alone, other than its coordinate variable, with
-        ``standard_name`` time and ``<unit> since <date>`` units, in the group of ``var``
-        (else of ``dim``) and its ancestors."""
-        scope = _group_of(_path(var) if var is not None else _path(dim))
-        return self._once("auxiliary_times", (_path(dim), scope),
-                          lambda: tuple(self._auxiliary_times(dim, scope)))
-
-    def _auxiliary_times(self, dim, scope):
-        groups = [scope]
-        while groups[-1] != "/":
-            groups.append(_group_of(groups[-1]))
-        for group in groups:
-            if self.netcdf3:
-                names = self.names()
-            else:
-                names = [k for k, v in self.file[group].items()
-                         if isinstance(v, h5py.Dataset) and v.ndim == 1]
-            for n in (_in_group(group, k) for k in names):
-                if n == _path(dim) or len(self.shape(n)) != 1:
-                    continue
-                (d,), attrs = self.dims(n), self.attrs(n)
-                if d == dim and _path(d) == _path(dim) and cf.has_time_units(attrs) and \
-                        cf.attr_str(attrs, "standard_name").strip().lower() == "time":
-                    yield n
+        """Names of the auxiliary time variables of ``dim`` (see
+        :func:`clusterkit.io.timecoord.auxiliary_times`)."""
+        return timecoord.auxiliary_times(self, dim, var)
 
     def time_coordinate(self, dim, var=None, *, strict=True):
-        """``(values, attrs, name)`` of the time variable that gives the times of ``dim``.
+        """``(values, attrs, name)`` of the time variable that gives the times of ``dim``
+        (see :func:`clusterkit.io.timecoord.time_coordinate`)."""
+        return timecoord.time_coordinate(self, dim, var, strict=strict)
 
-        The coordinate variable of ``dim`` when it has ``<unit> since <date>`` units;
-        else its auxiliary time variable (:meth:`auxiliary_times`: NEMO's
-        ``time_centered(time_counter)``). Of several auxiliary time variables with
-        different values or units, the one named in the ``coordinates`` attribute of
-        the data variable ``var``; with ``strict=False`` (ordering files by time, where
-        any of them does) the first. Without either: the coordinate variable (or None
-        values), which then does not decode.
-
-        Raises
-        ------
-        InputError
-            Several auxiliary time variables that differ and none chosen (``strict``),
-            naming them.
-        """
-        own = self.has_coordinate(dim)
-        attrs = self.attrs(dim) if own else {}
-        if own and cf.has_time_units(attrs):
-            return self.coordinate(dim), attrs, _path(dim)
-        names = self.auxiliary_times(dim, var)
-        if not names:
-            return self.coordinate(dim), attrs, _path(dim)
-        name = names[0]
-        if any(not self._same_times(name, n) for n in names[1:]):
-            named = [n for n in names if n.rsplit("/", 1)[-1] in self._listed(var)]
-            if len(named) == 1:
-                name = named[0]
-            elif strict:
-                of = f"variable {var!r}" if var is not None else "the data variable"
-                raise InputError(
-                    f"dimension {str(dim)!r} in {self.path!r} has several auxiliary time "
-                    f"variables with different values ({', '.join(names)}) and {of} names "
-                    f"{'several' if named else 'none'} of them in its coordinates attribute: "
-                    "name the one to use there (coordinates = \"NAME ...\")")
-        return np.asarray(self._var(name)[...]), self.attrs(name), name
-
-    def _listed(self, var):
-        """The names in the ``coordinates`` attribute of ``var``."""
-        if var is None:
-            return set()
-        return set(cf.attr_str(self.attrs(var), "coordinates").split())
-
-    def _same_times(self, a, b):
-        keys = ("units", "calendar")
-        return all(cf.attr_str(self.attrs(a), k).strip() == cf.attr_str(self.attrs(b), k)
-                   .strip() for k in keys) and \
-            np.array_equal(self._var(a)[...], self._var(b)[...])
+    def _vectors_in(self, group):
+        """Paths of the 1-D variables directly in ``group`` (of a NetCDF-3 file, whose
+        only group is the root: every variable), where :mod:`.timecoord` looks for
+        auxiliary times."""
+        if self.netcdf3:
+            names = self.names()
+        else:
+            names = [k for k, v in self.file[group].items()
+                     if isinstance(v, h5py.Dataset) and v.ndim == 1]
+        return [in_group(group, k) for k in names]
 
     def _refused_axes(self, name):
         """``[(dim, "lat"|"lon")]``: dimensions of ``name`` whose coordinates look like
         latitude/longitude but are not in degrees (see :func:`cf.axis_refusal`)."""
-        found, _ = self._once("curvilinear", _path(name), lambda: _curvilinear(self, name))
+        found, _ = self._curvilinear(name)
         flat = () if found is None else found[2]   # located by 2-D latitude/longitude
         return [(d, kind) for d in self.dims(name) if self.has_coordinate(d) and d not in flat
                 for kind in [cf.axis_refusal(self.attrs(d))] if kind is not None]
 
+    def _curvilinear(self, name):
+        """:func:`clusterkit.io.horizontal.curvilinear` of variable ``name``, found once."""
+        return self._once("curvilinear", path_of(name), lambda: curvilinear(self, name))
+
     def _curvilinear_problem(self, name):
         """The InputError for variable ``name`` whose 2-D latitude/longitude coordinates
         are declared but unusable, or None."""
-        _, problem = self._once("curvilinear", _path(name), lambda: _curvilinear(self, name))
+        _, problem = self._curvilinear(name)
         return None if problem is None else InputError(problem)
 
     def _refusal(self, name, refused):
@@ -462,7 +379,7 @@ class Dataset:
             Naming the candidates, if ``var`` is missing or the choice is ambiguous;
             naming the dimensions and their attributes, if latitude/longitude are not
             in degrees; naming the coordinates, if 2-D latitude/longitude are declared
-            but unusable (see :func:`horizontal_coordinates`).
+            but unusable (see :func:`~clusterkit.io.horizontal.horizontal_coordinates`).
         """
         names = self.names()
         candidates = [n for n in names if {"time", "lat", "lon"} <=
@@ -570,130 +487,6 @@ def _placeholder(ds):
 def _real_scale(ds):
     """Whether the h5py dataset ``ds`` is a dimension scale that is a coordinate variable."""
     return cf.attr_str(ds.attrs, "CLASS") == "DIMENSION_SCALE" and not _placeholder(ds)
-
-
-#: ``grid_mapping_name`` of the grid mappings whose grids are curvilinear for analysis
-_CURVILINEAR_MAPPINGS = ("rotated_latitude_longitude",)
-
-
-def _resolve(ds, var, name):
-    """Where the variable ``name`` named by an attribute of ``var`` is: in ``var``'s
-    group or the nearest ancestor that has it (netCDF's scoping), or None."""
-    group = _group_of(_path(var))
-    while True:
-        path = _in_group(group, name)
-        if path in ds:
-            return path
-        if group == "/":
-            return None
-        group = _group_of(group)
-
-
-def _grid_mapping(ds, var):
-    """The ``grid_mapping_name`` of ``var``'s grid mapping variable (CF ``grid_mapping``,
-    also in its ``"crs: lat lon"`` form), or ""."""
-    words = cf.attr_str(ds.attrs(var), "grid_mapping").split()
-    path = _resolve(ds, var, words[0].rstrip(":")) if words else None
-    return cf.attr_str(ds.attrs(path), "grid_mapping_name").strip() if path else ""
-
-
-def _curvilinear(ds, var):
-    """``(found, problem)`` for variable ``var`` of ``ds``: ``found`` = ``(lat, lon,
-    (row dim, column dim))`` of its 2-D latitude/longitude auxiliary coordinates (see
-    :func:`horizontal_coordinates`) or None; ``problem`` the message of an InputError
-    when they are declared but unusable, or None. Never raises."""
-    dims = tuple(ds.dims(var))
-    flat = {cf.axis_kind(ds.attrs(d)) for d in dims if ds.has_coordinate(d)}
-    mapping = _grid_mapping(ds, var)
-    rotated = mapping in _CURVILINEAR_MAPPINGS
-    if {"lat", "lon"} <= flat and not rotated:
-        return None, None
-    listed = cf.attr_str(ds.attrs(var), "coordinates").split()
-    where = f"variable {str(var)!r} in {ds.path!r}"
-    found, missing = {"lat": [], "lon": []}, []
-    for n in listed:
-        path = _resolve(ds, var, n)
-        if path is None:
-            missing.append(n)
-            continue
-        attrs = ds.attrs(path)
-        kind = cf.axis_kind(attrs) or cf.axis_refusal(attrs)
-        if kind not in ("lat", "lon") or (tuple(ds.dims(path)) == (n,) and n in dims):
-            continue
-        if cf.axis_kind(attrs) != kind:
-            return None, (f"{where}: its coordinate {n!r} ({cf.describe_axis(attrs)}) is not "
-                          f"{'latitude' if kind == 'lat' else 'longitude'} in degrees; "
-                          f"{cf.AXIS_NEEDS[kind]}")
-        found[kind].append(path)
-    grid = (f"a {mapping} grid (not geographic)" if rotated else
-            "a curvilinear grid (no 1-D latitude/longitude dimensions)")
-    if not found["lat"] and not found["lon"] and not missing and not rotated:
-        return None, None
-    absent = [k for k in ("lat", "lon") if not found[k]]
-    if absent:    # (other names missing do not matter once both are found)
-        if missing:
-            why = (f"its coordinates attribute names {', '.join(map(repr, missing))}, "
-                   f"which {'is' if len(missing) == 1 else 'are'} not in the file")
-        else:
-            why = (f"its coordinates attribute ({' '.join(listed) or 'none'}) names no 2-D "
-                   f"{' or '.join({'lat': 'latitude', 'lon': 'longitude'}[k] for k in absent)}")
-        return None, (f"{where} is on {grid}, but {why}; it needs 2-D latitude and "
-                      "longitude variables on its two horizontal dimensions, named in its "
-                      "coordinates attribute (coordinates = \"lat lon\")")
-    if len(found["lat"]) > 1 or len(found["lon"]) > 1:
-        return None, (f"{where}: its coordinates attribute names several latitudes or "
-                      f"longitudes ({', '.join(found['lat'] + found['lon'])}); name one "
-                      "of each")
-    lat, lon = found["lat"][0], found["lon"][0]
-    lat_dims, lon_dims = tuple(ds.dims(lat)), tuple(ds.dims(lon))
-    if len(lat_dims) != 2 or lat_dims != lon_dims or \
-            tuple(ds.shape(lat)) != tuple(ds.shape(lon)):
-        return None, (f"{where}: its latitude {lat!r} has dimensions {lat_dims} and shape "
-                      f"{tuple(ds.shape(lat))} but its longitude {lon!r} {lon_dims} and "
-                      f"{tuple(ds.shape(lon))}; 2-D latitude and longitude must be on the "
-                      "same two dimensions, in the same order")
-    if lat_dims[0] == lat_dims[1] or not set(lat_dims) <= set(dims):
-        return None, (f"{where} has dimensions {dims}, but its latitude and longitude "
-                      f"{lat!r}, {lon!r} are on {lat_dims}: they must be on two of the "
-                      "variable's dimensions")
-    return (lat, lon, lat_dims), None
-
-
-def horizontal_coordinates(ds, var):
-    """The 2-D latitude and longitude of variable ``var`` on a curvilinear grid, or None.
-
-    A variable is on a curvilinear grid when its dimensions do not include both a 1-D
-    latitude and a 1-D longitude in degrees (ocean models' ``(j, i)`` or ``(y, x)``),
-    or when its ``grid_mapping`` is ``rotated_latitude_longitude`` (whose ``rlat``,
-    ``rlon`` are not geographic). Its latitude and longitude are then the 2-D variables
-    named by its ``coordinates`` attribute that CF attributes call latitude and longitude
-    in degrees (:func:`cf.axis_kind`), on two of its dimensions: the first of them is
-    the grid's rows, the second its columns.
-
-    Parameters
-    ----------
-    ds : Dataset or MultiFileDataset
-    var : str
-        The data variable.
-
-    Returns
-    -------
-    tuple or None
-        ``(lat, lon, (row dim, column dim))`` (variable names, paths inside groups), or
-        None for a variable on a latitude-longitude grid (or without latitude/longitude).
-
-    Raises
-    ------
-    InputError
-        The variable needs 2-D coordinates but its ``coordinates`` attribute names
-        variables that are not in the file, or no 2-D latitude or longitude; one of
-        them is not in degrees; they have different dimensions or shapes, are not 2-D,
-        or are not on the variable's dimensions.
-    """
-    found, problem = _curvilinear(ds, var)
-    if problem is not None:
-        raise InputError(problem)
-    return found
 
 
 def open_dataset(paths, comm=None):
