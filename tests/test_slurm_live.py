@@ -456,7 +456,7 @@ def test_real_job_checkpoints_requeues_and_resumes_bitwise(slurm, tmp_path):
 
 
 # --------------------------------------------------------------------------- Numba cache
-def test_a_second_submission_loads_the_kernels_the_first_compiled(slurm, tmp_path):
+def test_a_second_submission_loads_what_the_first_compiled(slurm, tmp_path):
     """Two submissions of one small stencil job: the first compiles its kernels into the
     user's shared Numba cache, the second loads them from there. Told apart by what the
     profile records (clusterkit.jit: Numba's compiler lock held with or without a
