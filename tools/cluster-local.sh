@@ -43,9 +43,11 @@ VETH=ckv              # root-namespace ends of the veth pairs: ckv1..ckv3
 # First three octets of the /24 candidates, tried in this order.
 CANDIDATES=(10.213.17 10.197.53 172.29.213 192.168.213 10.251.7)
 
-say() { printf 'cluster-local: %s\n' "$*" >&2; }
-cannot() { say "cannot build a multi-node cluster here: $*"; exit 3; }
-fail() { say "$*"; exit 1; }
+PROG=cluster-local
+CANNOT="cannot build a multi-node cluster here"
+# say, cannot, fail, pidfile, ourpid, the stopping, the shared slurm.conf lines, start_head
+# shellcheck source=SCRIPTDIR/slurm-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/slurm-common.sh"
 
 case "$ACTION" in
     up|env|status|down) ;;
@@ -55,9 +57,7 @@ case "$NODES" in
     2|3) ;;
     *) say "up: the number of nodes must be 2 or 3, got '$NODES'"; exit 2 ;;
 esac
-case "$PORT" in
-    ''|*[!0-9]*) fail "CLUSTERKIT_CLUSTER_PORT must be a port number, got '$PORT'" ;;
-esac
+check_port CLUSTERKIT_CLUSTER_PORT
 
 [[ "$(id -u)" == 0 ]] || cannot "needs root (network namespaces, a bridge, slurmd as root)"
 for c in ip nsenter unshare flock; do
@@ -73,29 +73,7 @@ NET="$DIR/run/subnet"         # the /24 in use, e.g. 10.213.17
 ((${#DIR} <= 80)) || fail "directory path too long for munge's socket (${#DIR} > 80): $DIR"
 export SLURM_CONF="$CONF"
 
-pidfile() { echo "$DIR/run/$1.pid"; }
 utsfile() { echo "$DIR/ns/$1.uts"; }
-
-alive() {  # process $1 exists and is not a zombie waiting to be reaped
-    local stat
-    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-    stat="${stat##*) }"
-    [[ "${stat:0:1}" != Z ]]
-}
-
-# The pid of daemon $2 (pid file name $1) if it runs and is ours (its command line names
-# this directory).
-ourpid() {
-    local f pid cmd
-    f="$(pidfile "$1")"
-    [[ -s "$f" ]] || return 1
-    pid="$(tr -dc 0-9 <"$f")"
-    [[ -n "$pid" ]] && alive "$pid" || return 1
-    [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$2" ]] || return 1
-    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
-    [[ "$cmd" == *"$DIR/"* ]] || return 1
-    echo "$pid"
-}
 
 made() { [[ -f "$MADE" ]] && grep -qxF "$1" "$MADE"; }
 record() { echo "$1" >>"$MADE"; }
@@ -109,15 +87,6 @@ subnet() { [[ -s "$NET" ]] && cat "$NET"; }
 
 node_states() {  # "NAME STATE" per node of our cluster, as sinfo reports them
     timeout 10 sinfo -h -N -o '%N %T' 2>/dev/null | sort -u
-}
-
-logs_tail() {
-    local log
-    for log in "$DIR"/log/*.log; do
-        [[ -s "$log" ]] || continue
-        printf -- '----- tail of %s\n' "$log" >&2
-        tail -n 15 "$log" >&2
-    done
 }
 
 # --- the subnet ----------------------------------------------------------------------
@@ -159,41 +128,14 @@ choose_subnet() {
 
 # --- stopping --------------------------------------------------------------------------
 
-stop_pid() {  # stop process $2 (named $1 in messages): TERM, then KILL after 10 s
-    local i
-    kill -TERM "$2" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do
-        alive "$2" || return 0
-        sleep 0.1
-    done
-    say "$1 (pid $2) ignored SIGTERM for 10 s; sending SIGKILL"
-    kill -KILL "$2" 2>/dev/null || true
-}
-
-cancel_jobs() {  # our own cluster: every job on it is ours; end them before the daemons
-    local jobs i
-    ourpid slurmctld slurmctld >/dev/null && command -v squeue >/dev/null || return 0
-    jobs="$(timeout 10 squeue -h -o %A 2>/dev/null | sort -u | tr '\n' ' ')" || true
-    [[ -n "${jobs// /}" ]] || return 0
-    # shellcheck disable=SC2086
-    timeout 10 scancel $jobs 2>/dev/null || true
-    for ((i = 0; i < 40; i++)); do
-        [[ -z "$(timeout 10 squeue -h -t R,CG -o %A 2>/dev/null)" ]] && break
-        sleep 0.25
-    done
-}
-
 stop_daemons() {
-    local node pid
+    local node
     cancel_jobs
     for node in $(recorded_nodes); do
-        if pid="$(ourpid "slurmd-$node" slurmd)"; then stop_pid "slurmd on $node" "$pid"; fi
-        rm -f "$(pidfile "slurmd-$node")"
+        stop_daemon "slurmd-$node" slurmd "slurmd on $node"
     done
-    for d in slurmctld munged; do
-        if pid="$(ourpid "$d" "$d")"; then stop_pid "$d" "$pid"; fi
-        rm -f "$(pidfile "$d")"
-    done
+    stop_daemon slurmctld
+    stop_daemon munged
 }
 
 remove_network() {  # remove the network objects listed in $MADE, nodes first
@@ -318,36 +260,13 @@ write_config() {
 # Nodes are network namespaces on this machine; %n gives each node daemon its own files.
 ClusterName=clusterkit-nodes
 SlurmctldHost=$head($net.1)
-SlurmctldPort=$PORT
-SlurmdPort=$((PORT + 1))
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
-AuthInfo=socket=$DIR/munge/munge.socket.2,cred_expire=10
-StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool/%n
 TmpFS=$DIR/tmp/%n
-SlurmctldPidFile=$(pidfile slurmctld)
 SlurmdPidFile=$DIR/run/slurmd-%n.pid
-SlurmctldLogFile=$DIR/log/slurmctld.log
 SlurmdLogFile=$DIR/log/slurmd-%n.log
-SlurmctldDebug=info
-SlurmdDebug=info
-ProctrackType=proctrack/linuxproc
 # no binding: the nodes share this machine's cores, and every node would bind its first
 # task to the same core (task/affinity on a real cluster)
 TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-SchedulerType=sched/backfill
-SchedulerParameters=bf_interval=2,sched_interval=2
-MpiDefault=none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/filetxt
-JobCompLoc=$DIR/log/jobcomp.txt
-ReturnToService=2
 # A node whose slurmd stops answering is marked DOWN this many seconds after its last
 # answer (slurmctld pings every SlurmdTimeout/3 s); its jobs are then requeued (batch jobs
 # that allow it) or ended with NODE_FAIL. Until then the ranks of a job that lost a node
@@ -355,13 +274,8 @@ ReturnToService=2
 # node's tasks. Slurm's default is 300 s; 10 s here keeps the node-failure test short
 # (tests/test_node_failure.py), and slurmd answers pings even on a loaded machine.
 SlurmdTimeout=10
-# Job IDs unique to this cluster's port, as in tools/slurm-local.sh.
-FirstJobId=$((PORT * 1000))
-DependencyParameters=kill_invalid_depend
-KillWait=5
-MinJobAge=600
-MailProg=/bin/true
 EOF
+        slurm_conf_common
         for ((i = 1; i <= NODES; i++)); do
             echo "NodeName=$PREFIX$i NodeAddr=$net.1$i $hw State=UNKNOWN"
         done
@@ -376,22 +290,8 @@ EOF
 
 start_daemons() {
     local i node
-    mkdir -p "$DIR"/{state,log,run,munge,spool,tmp}
-    chmod 700 "$DIR/munge"; chmod 711 "$DIR/run"
-    if [[ ! -s "$DIR/munge/munge.key" ]]; then
-        mungekey --create --keyfile="$DIR/munge/munge.key" >/dev/null 2>&1 ||
-            dd if=/dev/urandom of="$DIR/munge/munge.key" bs=1024 count=1 status=none ||
-            fail "cannot create the munge key"
-    fi
-    chmod 600 "$DIR/munge/munge.key"
-    munged --force --socket="$DIR/munge/munge.socket.2" --key-file="$DIR/munge/munge.key" \
-        --pid-file="$(pidfile munged)" --log-file="$DIR/log/munged.log" \
-        --seed-file="$DIR/munge/munged.seed" >>"$DIR/log/start.log" 2>&1 9>&- ||
-        { logs_tail; fail "munged did not start (see $DIR/log/munged.log)"; }
-    rm -rf "${DIR:?}/state" "${DIR:?}/spool"
-    mkdir -p "$DIR/state"
-    slurmctld -c -f "$CONF" >>"$DIR/log/start.log" 2>&1 9>&- ||
-        { logs_tail; fail "slurmctld did not start (see $DIR/log/slurmctld.log)"; }
+    mkdir -p "$DIR/tmp"
+    start_head
     for ((i = 1; i <= NODES; i++)); do
         start_slurmd "$PREFIX$i"
     done
@@ -439,17 +339,9 @@ revive() {
 }
 
 wait_idle() {
-    local t0=$SECONDS
-    while ((SECONDS - t0 < TIMEOUT)); do
-        all_idle && return 0
-        if ! all_running; then
-            sleep 0.5   # pid files appear a moment after the fork
-            all_running || { logs_tail; down; fail "a Slurm daemon exited during start-up"; }
-        fi
-        sleep 0.2
-    done
-    logs_tail
     local states
+    wait_for all_idle down && return 0
+    logs_tail
     states="$(node_states | tr '\n' ' ')"
     down
     fail "nodes not idle after ${TIMEOUT} s (${states:-no answer from slurmctld})"
@@ -511,9 +403,7 @@ status() {
     return $rc
 }
 
-mkdir -p "$DIR/log" "$DIR/run"
-exec 9>"$DIR/run/lock"
-flock -w 120 9 || fail "another tools/cluster-local.sh holds $DIR/run/lock"
+take_lock
 case "$ACTION" in
     up) up ;;
     env) print_env ;;
