@@ -6,6 +6,10 @@
 8 bytes: raw mpi4py buffer ``Allreduce`` on 1-element NumPy arrays (the
 baseline), raw pickled ``allreduce``, clusterkit's ``allreduce_scalar`` and the
 full-array ``DistArray.sum`` (exact, grid-independent) of a 1-cell-per-rank array.
+Small arrays (the fixed cost per call that iterative solvers pay every step): the
+raw ``Allreduce`` of the exact sum's 71-word int64 accumulator (the one message
+``sum``/``mean`` send) and ``sum``, ``mean``, ``min``, ``var`` of 1 and 1000 cells
+per rank.
 
 By size (``--sizes``, float64 counts: 8 B to 8 MiB): raw mpi4py ``Allreduce`` of S
 doubles (baseline) vs clusterkit's partial reduction ``DistArray.sum(axis=0)`` of
@@ -43,6 +47,7 @@ def main(argv=None):
         "mpi4py allreduce (pickle)": lambda: comm.allreduce(1.0, op=MPI.SUM),
         "clusterkit allreduce_scalar": lambda: allreduce_scalar(1.0, MPI.SUM, comm),
         "clusterkit DistArray.sum (exact)": u.sum,
+        **_small_cases(comm),
     }
     results = {}
     # interleave the cases over rounds so drift in machine load hits all of them alike
@@ -63,6 +68,21 @@ def main(argv=None):
                               "inner": args.inner, "results": results, "by_size": by_size})
         rprint(f"wrote {args.out}", comm=comm)
     return 0
+
+
+def _small_cases(comm):
+    """Full reductions of 1 and 1000 cells per rank, and the raw ``Allreduce`` of the
+    exact sum's accumulator that ``sum``/``mean`` make."""
+    from clusterkit.kernels import local_sum_exact
+    acc = local_sum_exact(np.ones(1))
+    total = np.empty_like(acc)
+    cases = {f"mpi4py Allreduce ({acc.size} int64 accumulator)":
+             lambda: comm.Allreduce(acc, total, op=MPI.SUM)}
+    for cells in (1, 1000):
+        a = Grid((comm.Get_size() * cells,), comm=comm).full(1.0)
+        for what in ("sum", "mean", "min", "var"):
+            cases[f"DistArray.{what} ({cells} cells/rank)"] = getattr(a, what)
+    return cases
 
 
 def _size_sweep(comm, sizes, repeat):

@@ -261,10 +261,11 @@ class DistArray(NDArrayOperatorsMixin):
         axes = _coll.normalize_axes(axis, self.ndim)
         w = self._weights(weights, weights_axis)
         if w is None and len(axes) == self.ndim and self.dtype.kind == "f":
-            total, valid = _coll.exact_sum(self, skipna)
-            count = float(valid) if skipna else float(np.prod(self.shape))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return np.float64(total) / count
+            total, cells = _coll.exact_sum(self, skipna)
+            if cells:
+                return np.float64(total) / float(cells)   # no warning: cells > 0
+            with np.errstate(invalid="ignore"):
+                return np.float64(total) / 0.0     # NaN, as numpy.mean of nothing
         num, den = _coll.reduce_sum(self, axes, skipna, weights=w, counts=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             value = num / den
