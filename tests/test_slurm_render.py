@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from clusterkit.slurm.render import fill, render, sbatch_lines, template_for
 from clusterkit.slurm.sites import Site, data_dir, known_sites, load_site, site_from_dict
-from clusterkit.slurm.spec import (JobSpec, check_array, check_dependency, check_memory,
-                                   check_sbatch_option, parse_time)
+from clusterkit.slurm.spec import JobSpec
+from clusterkit.slurm.values import (check_array, check_dependency, check_memory,
+                                     check_sbatch_option, parse_time)
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "tests" / "golden" / "slurm"

@@ -1,7 +1,7 @@
 """``clusterkit cancel ID…``: cancel jobs with scancel, after checking Slurm knows them."""
 
 from ..slurm.query import cancel, job_records, unknown_jobs
-from ..slurm.spec import check_job_id
+from ..slurm.values import check_job_id
 
 __all__ = ["add_parser", "handle"]
 

@@ -5,7 +5,7 @@ import shutil
 import sys
 
 from ..slurm.query import log_files, reason_text, started
-from ..slurm.spec import check_job_id
+from ..slurm.values import check_job_id
 
 __all__ = ["add_parser", "handle", "EXIT_NO_OUTPUT"]
 

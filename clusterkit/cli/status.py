@@ -1,7 +1,7 @@
 """``clusterkit status [ID…]``: a table of jobs from squeue, scontrol or sacct."""
 
 from ..slurm.query import format_rows, status_rows, unknown_jobs
-from ..slurm.spec import check_job_id
+from ..slurm.values import check_job_id
 
 __all__ = ["add_parser", "handle"]
 

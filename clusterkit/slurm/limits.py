@@ -9,7 +9,7 @@ submitted, so that the user gets one line naming the partition's limits instead.
 
 from .commands import run_slurm
 from .query import parse_scontrol
-from .spec import check_signal_offset, parse_time
+from .values import check_signal_offset, parse_time
 from ..errors import InputError
 
 __all__ = ["partitions", "node_cpus", "partition_problems", "check_partition"]
@@ -100,7 +100,7 @@ def check_partition(spec, site):
     The partition is the job's ``--partition``, else the site's default, else Slurm's
     default partition; with a list (``a,b``) one of them must fit. Also refuses
     ``--signal-requeue`` when the time limit comes from the partition and is too short or
-    unlimited (:func:`clusterkit.slurm.spec.check_signal_offset`). Unknown partitions are
+    unlimited (:func:`clusterkit.slurm.values.check_signal_offset`). Unknown partitions are
     left to sbatch, which names them.
 
     Raises

@@ -4,7 +4,7 @@ import functools
 import re
 
 from .commands import one_line, run_slurm
-from .spec import check_job_id
+from .values import check_job_id
 from ..errors import InputError
 
 __all__ = ["parse_scontrol", "job_records", "controller_config", "accounting_enabled",

@@ -4,7 +4,8 @@ import re
 import shlex
 
 from .sites import DEFAULT_NUMBA_CACHE, data_dir
-from .spec import ARRAY_INDEX, RUN_INDEX, check_signal_offset, parse_time
+from .spec import ARRAY_INDEX, RUN_INDEX
+from .values import check_signal_offset, parse_time
 
 __all__ = ["render", "template_for", "sbatch_lines", "sbatch_quote", "launch_command",
            "fill", "output_patterns"]

@@ -14,7 +14,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     except ModuleNotFoundError:
         tomllib = None
 
-from .spec import check_env, check_name, check_sbatch_option, check_text, parse_time
+from .values import check_env, check_name, check_sbatch_option, check_text, parse_time
 from ..errors import InputError, InputFileNotFoundError
 
 __all__ = ["Site", "data_dir", "site_dirs", "known_sites", "load_site", "site_from_dict",
