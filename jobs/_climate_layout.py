@@ -3,7 +3,7 @@
 import numpy as np
 
 from clusterkit.errors import InputError
-from clusterkit.io import cf
+from clusterkit.io import cf, timesel
 from clusterkit.io.horizontal import horizontal_coordinates
 from clusterkit.memory import check_fits_in_memory
 
@@ -31,12 +31,20 @@ class Layout:
     (the 2-D coordinates' first and second dimensions), ``curvilinear`` holds the 2-D
     coordinates and ``lat`` is None; else ``curvilinear`` is None.
 
+    ``time_range`` (``START,END`` text of ``--time-range``) restricts every statistic to
+    the steps ``x.sel(time=slice(START, END))`` selects: ``shape[0]``, ``months``,
+    ``tyears`` and the time coordinate are the selection's, and ``t0`` is its first step
+    in the file (what the reads add). ``seasonal`` and ``annual`` ask for the groupings
+    ``groups``: name → ``(timesel.Groups over the selected steps, extremes)``, fed by
+    one pass beside the time statistics (empty when none is asked).
+
     Raises :class:`InputError` for a variable without exactly one time, one latitude and
     one longitude dimension, an empty dimension, NaN or out-of-range latitudes,
-    non-finite longitudes, and time values that are non-finite or cannot be decoded.
+    non-finite longitudes, time values that are non-finite or cannot be decoded, and a
+    time range that is not a range of the file's calendar or selects no step.
     """
 
-    def __init__(self, ds, var):
+    def __init__(self, ds, var, *, time_range=None, seasonal=False, annual=False):
         self.var = var
         self.name = var.rsplit("/", 1)[-1]     # without its group path (/group/name)
         self.file_dims = tuple(ds.dims(var))
@@ -59,9 +67,19 @@ class Layout:
         # dimension when the coordinate has no units (NEMO's time_centered)
         self.time, self.time_attrs, time_name = ds.time_coordinate(self.time_dim, var)
         self.calendar = cf.calendar_of(self.time_attrs)
-        self.months = np.array([d.month for d in cf.decode_time(self.time, self.time_attrs,
-                                                                 time_name)],
-                               dtype=np.int64) - 1
+        dates = cf.decode_time(self.time, self.time_attrs, time_name)
+        self.steps = slice(0, self.shape[0])
+        if time_range is not None:       # every rank decodes the same times: same outcome
+            self.steps = timesel.time_range(time_range, dates, "--time-range")
+            dates, self.time = dates[self.steps], self.time[self.steps]
+            self.shape = (len(dates),) + self.shape[1:]
+        self.t0 = self.steps.start
+        self.months = np.array([d.month for d in dates], dtype=np.int64) - 1
+        self.groups = {}
+        if seasonal:
+            self.groups["season"] = (timesel.season_ids(dates), False)
+        if annual:
+            self.groups["year"] = (timesel.year_ids(dates), True)
         self.tyears = cf.days_since_first(self.time, self.time_attrs) / \
             cf.YEAR_DAYS[self.calendar]
         self.curvilinear = _Curvilinear(ds, var) if horizontal_coordinates(ds, var) \
@@ -76,6 +94,19 @@ class Layout:
                            ds.attrs(d) if d in ds else {})
                        for d, n in zip(self.dims, self.shape)}
         self.coords[self.time_dim] = (self.time, self.time_attrs)   # the values decoded
+
+    def reader(self, ds, elements):
+        """``(decode, read)`` of ``ds.chunk_reader`` for the variable, ``read`` taking
+        selections whose time slice counts the selected steps (added to ``t0``)."""
+        decode, read = ds.chunk_reader(self.var, elements)
+        t0 = self.t0
+        if not t0:
+            return decode, read
+
+        def shifted(selection):
+            t = selection[0]
+            return read((slice(t.start + t0, t.stop + t0),) + tuple(selection[1:]))
+        return decode, shifted
 
 
 class _Curvilinear:

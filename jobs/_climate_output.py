@@ -124,6 +124,7 @@ def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q,
         ]
         if curv is not None:   # not defined on a curvilinear grid: see zonal_mean_omitted
             specs = [spec for spec in specs if spec[0] != "zonal_mean"]
+        groups = _define_groups(w, layout, units, point)
         if q is not None:
             # the coordinate cannot share the data variable's name in netCDF: "pct"
             w.dimension("pct", q, {"long_name": "percentile", "units": "percent"})
@@ -151,6 +152,43 @@ def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q,
         if q is not None:
             w.write("percentile", field(results["percentile"], (q.size,)),
                     (0,) + e0 + (y0, x0))
+        first = coords[-2] == 0 and coords[-1] == 0 and all(c == 0 for c in coords[1:-2])
+        for var, values, point_field in groups:
+            if point_field:
+                values = results["groups"][values[0]][values[1]]
+                w.write(var, field(values, (values.shape[0],)), (0,) + e0 + (y0, x0))
+            else:                   # a coordinate or a count per group: written once
+                w.write(var, _only_if(first, values), (0,) * values.ndim)
+
+
+def _define_groups(w, layout, units, point):
+    """Define the coordinates and variables of the groupings of ``layout.groups``
+    (``--seasonal``, ``--annual``); return ``[(variable, values or results key, per
+    point)]`` of what :func:`write_statistics` writes. Collective."""
+    E, lat, lon, name = layout.extra, layout.lat_dim, layout.lon_dim, layout.name
+    out, specs = [], []
+    if "season" in layout.groups:
+        g = layout.groups["season"][0]
+        w.label_dimension("season", g.labels, {"long_name": "season"})
+        specs.append(("seasonal_climatology", "season", "mean", "mean per season (DJF, "
+                      "MAM, JJA, SON; pooled over years)",
+                      "time: mean (interval: season, pooled over years)"))
+    if "year" in layout.groups:
+        g = layout.groups["year"][0]
+        w.dimension("year", g.labels.astype(np.int64), {"long_name": "year"})
+        for stat, what, method in (("mean", "mean", "mean"), ("min", "minimum", "minimum"),
+                                   ("max", "maximum", "maximum")):
+            specs.append((f"annual_{stat}", "year", stat, f"{what} per year",
+                          f"time: {method} within years"))
+        w.variable("annual_count", ("year",), "i8",
+                   {"long_name": "time steps per year", "units": "1"}, prefill=False)
+        out.append(("annual_count", g.steps.astype(np.int64), False))
+    for var, group, stat, long_name, methods in specs:
+        w.variable(var, (group,) + E + (lat, lon), "f8",
+                   {"long_name": f"{name} {long_name}", "units": units,
+                    "cell_methods": methods, **point}, prefill=False)
+        out.append((var, (group, stat), True))
+    return out
 
 
 def write_anomalies(path, overwrite, ds, grid, layout, climatology, chunk, progress,
@@ -168,7 +206,7 @@ def write_anomalies(path, overwrite, ds, grid, layout, climatology, chunk, progr
     dtype = np.float32 if layout.attrs.get("scale_factor") is None and \
         ds.dtype(layout.var) == np.float32 else np.float64
     steps = min(chunk, nt)
-    decode, read = ds.chunk_reader(layout.var, steps * int(np.prod(local[1:])))
+    decode, read = layout.reader(ds, steps * int(np.prod(local[1:])))
     anom = np.empty((steps, z) + tuple(local[-2:]), dtype)
     with NCWriter(path, comm=grid.comm, overwrite=overwrite,
                   attrs={"title": f"clusterkit anomalies of {layout.name}"}) as w:

@@ -3,6 +3,7 @@
     clusterkit run -n N climate-stats INPUT [INPUT ...] OUTPUT [--var NAME]
                                       [--percentiles 5,95] [--anomalies PATH] [--overwrite]
                                       [--weights coslat|area] [--area FILE]
+                                      [--time-range START,END] [--seasonal] [--annual]
     mpirun -n N python -m clusterkit.jobs.climate_stats INPUT [INPUT ...] OUTPUT ...
 
 Several INPUTs (files or quoted glob patterns) are one time series split across files
@@ -14,7 +15,9 @@ a variable in a group as --var /group/name), OUTPUT (NetCDF-4) holds global_mean
 (cos-latitude or, with --weights area, cell-area weighted; NaN-skipping), zonal_mean,
 climatology (per calendar month present), time_mean, time_std (ddof 0), time_min,
 time_max, trend (OLS slope per year of the file's calendar) and, with --percentiles,
-percentile.
+percentile; with --seasonal, seasonal_climatology(season, ...) (DJF, MAM, JJA, SON); with
+--annual, annual_mean/min/max(year, ...) and annual_count(year). --time-range START,END
+restricts every statistic to x.sel(time=slice(START, END)).
 On a curvilinear grid (2-D latitude/longitude named by the variable's coordinates
 attribute, or a rotated pole) the statistics are on the native grid with the 2-D
 coordinates copied, global_mean is weighted by the cell measure or cos of the 2-D
@@ -33,7 +36,7 @@ import numpy as np
 from clusterkit.comm import MPI
 from clusterkit.errors import InputError
 from clusterkit.grid import Grid
-from clusterkit.io import cf
+from clusterkit.io import cf, timesel
 from clusterkit.io.cellmeasures import cell_area_weights
 from clusterkit.io.dataset import open_dataset
 from clusterkit.io.inputs import expand_inputs
@@ -41,7 +44,7 @@ from clusterkit.io.multifile import OPEN_FILE_BYTES
 from clusterkit.io.output_path import check_output_path
 from clusterkit.io.reorder import copy_bytes, reordered
 from clusterkit.memory import check_fits_in_memory
-from clusterkit.kernels import TimeStats, accumulate_time_stats, nan_percentiles
+from clusterkit.kernels import GroupStats, TimeStats, accumulate_time_stats, nan_percentiles
 from clusterkit.log import rprint
 from clusterkit.options import positive_number
 from clusterkit.runtime import JobArgumentParser, exit_job, run_job
@@ -75,6 +78,19 @@ def _percentiles_arg(text):
                                          f"got {text!r}") from None
 
 
+def _range_arg(option):
+    """argparse type of a ``START,END`` option: the text, its syntax checked (whether the
+    dates exist in the file's calendar is checked once the times are decoded)."""
+    def check(text):
+        try:
+            timesel.parse_range(text, option)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc).replace(f"{option} ", "", 1)) \
+                from None
+        return text
+    return check
+
+
 def _chunk_steps(grid, layout, chunk_mb, comm):
     """Time steps per chunk, agreed by all ranks (the collective reads must pair up)."""
     per_step = max(1, int(np.prod(grid.local_shape[1:])) * 8)
@@ -91,6 +107,8 @@ def _memory_needed(grid, layout, chunk, itemsize, nq, rows_mb, weighted=False):
     nt, z = layout.shape[0], math.prod(local[1:-2])
     ny, nx = local[-2], local[-1]
     per_point = 7 + 24 + 5 + 12           # TimeStats fields and months, results, climatology
+    for groups, extremes in layout.groups.values():   # accumulators, then the results
+        per_point += len(groups.labels) * (8 if extremes else 4)
     zonal = 5 * nt * z * ny               # zonal sums and counts, their combined copy, means
     if weighted:
         zonal += 2 * nt * z * ny + ny * nx   # weighted row sums (Σ w·x, Σ w), the weights
@@ -121,9 +139,13 @@ def _stream(ds, grid, layout, chunk, progress, weights=None):
     sel = grid.local_slices
     tc = layout.tyears - 0.5 * (layout.tyears[0] + layout.tyears[-1])  # centred time
     # raw values are decoded inside the kernel (no extra pass)
-    decode, read = ds.chunk_reader(layout.var, min(chunk, nt) * int(np.prod(local[1:])))
+    decode, read = layout.reader(ds, min(chunk, nt) * int(np.prod(local[1:])))
     parallel = _threaded()
     stats = None
+    groups = None    # the groupings asked for (--seasonal, --annual): one more pass each chunk
+    if layout.groups:
+        groups = GroupStats((z,) + tuple(local[-2:]),
+                            {k: (len(g.labels), e) for k, (g, e) in layout.groups.items()})
     for t0 in range(0, nt, chunk):
         t1 = min(nt, t0 + chunk)
         x = read((slice(t0, t1),) + tuple(sel[1:])).reshape((t1 - t0, z) + local[-2:])
@@ -134,8 +156,11 @@ def _stream(ds, grid, layout, chunk, progress, weights=None):
                                   zc[t0:t1], decode=decode, parallel=parallel,
                                   weights=weights, wsum=None if ws is None else ws[t0:t1],
                                   wcnt=None if wc is None else wc[t0:t1])
+            if groups is not None:
+                groups.feed(x, {k: g.ids[t0:t1] for k, (g, _) in layout.groups.items()},
+                            decode=decode, parallel=parallel)
         progress.advance(t1 - t0)
-    return stats, zs, zc, (None if ws is None else (ws, wc))
+    return stats, zs, zc, (None if ws is None else (ws, wc)), groups
 
 
 def _grid(layout, comm):
@@ -181,7 +206,7 @@ def _percentiles(ds, grid, layout, q, rows_mb):
     rows = max(1, int(rows_mb * 2 ** 20) // max(1, nt * z * nx * 8))
     passes = int(grid.comm.allreduce(-(-ny // rows) if ny else 0, op=MPI.MAX))
     sel = list(grid.local_slices)
-    decode, read = ds.chunk_reader(layout.var, nt * z * min(rows, ny) * nx)
+    decode, read = layout.reader(ds, nt * z * min(rows, ny) * nx)
     for p in range(passes):
         y0, y1 = min(ny, p * rows), min(ny, (p + 1) * rows)
         lat = slice(sel[-2].start + y0, sel[-2].start + y1)
@@ -226,6 +251,13 @@ def main(argv=None, comm=None):
     p.add_argument("--percentiles", type=_percentiles_arg,
                    help="e.g. 5,50,95 (NaN-skipping, linear)")
     p.add_argument("--anomalies", metavar="PATH", help="also write anomaly(time, ...)")
+    p.add_argument("--time-range", metavar="START,END", type=_range_arg("--time-range"),
+                   help="use only these steps (dates YYYY[-MM[-DD]] in the file's "
+                   "calendar, inclusive; either side may be empty)")
+    p.add_argument("--seasonal", action="store_true",
+                   help="also seasonal_climatology(season, ...): DJF, MAM, JJA, SON means")
+    p.add_argument("--annual", action="store_true",
+                   help="also annual_mean, annual_min, annual_max(year, ...), annual_count")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--chunk-mb", type=positive_number("MiB"), default=128.0,
                    help="MiB of input per rank per time chunk (default 128)")
@@ -250,7 +282,8 @@ def main(argv=None, comm=None):
     t0 = MPI.Wtime()
     with open_dataset(inputs, comm) as ds:
         with region("climate.layout"):
-            layout = Layout(ds, ds.find_variable(args.var))
+            layout = Layout(ds, ds.find_variable(args.var), time_range=args.time_range,
+                            seasonal=args.seasonal, annual=args.annual)
             grid = _grid(layout, comm)
         ds = reordered(ds, layout.var, layout.axes)   # seen as (time, extra..., lat, lon)
         chunk = _chunk_steps(grid, layout, args.chunk_mb, comm)
@@ -269,10 +302,12 @@ def main(argv=None, comm=None):
         progress = Progress(passes, comm, label="climate-stats")
         with region("climate.weights"):
             weights, source = _weights(ds, grid, layout, args)
-        stats, zs, zc, wsums = _stream(ds, grid, layout, chunk, progress, weights)
+        stats, zs, zc, wsums, groups = _stream(ds, grid, layout, chunk, progress, weights)
         with region("climate.combine"):
             zonal, glob = _zonal_and_global(grid, layout, zs, zc, wsums)
             results = stats.results()
+            if groups is not None:
+                results["groups"] = groups.results()
         if q is not None:
             with region("climate.percentiles"):
                 results["percentile"] = _percentiles(ds, grid, layout, q, args.chunk_mb)

@@ -111,6 +111,44 @@ class NCWriter:
                 self.file[name][...] = values
         self._staged.step(fill)
 
+    def label_dimension(self, name, labels, attrs=None):
+        """Create dimension ``name`` whose coordinate holds the strings ``labels`` (e.g.
+        seasons). Collective.
+
+        Written as netCDF-C writes a char coordinate: ``name(name, name_strlen)`` of
+        NC_CHAR, since parallel HDF5 cannot write variable-length strings, with
+        ``name_strlen`` a dimension without a variable; a scale cannot be attached to a
+        scale, so ``_Netcdf4Coordinates`` names both dimensions. xarray and ncdump read
+        the labels as strings.
+        """
+        data = [str(v).encode() for v in labels]
+        n = max(len(v) for v in data)
+        chars = np.array([v.ljust(n) for v in data], f"S{n}").view("S1").reshape(len(data), n)
+        strlen, first = f"{name}_strlen", len(self._dimids)
+
+        def define():
+            if self.file is None:
+                return
+            d = self.file.create_dataset(strlen, shape=(n,), dtype="f4", track_order=True)
+            d.make_scale(f"This is a netCDF dimension but not a netCDF variable.{n:10d}")
+            d.attrs["_Netcdf4Dimid"] = np.int32(first)
+            c = self.file.create_dataset(name, shape=chars.shape, dtype="S1",
+                                         track_order=True)
+            c.make_scale(name)
+            c.attrs["_Netcdf4Dimid"] = np.int32(first + 1)
+            c.attrs["_Netcdf4Coordinates"] = np.array([first + 1, first], np.int32)
+            c.attrs["_Encoding"] = "utf-8"
+            _set_attrs(c, attrs or {})
+        self._staged.step(define)
+        self._dimids[strlen], self._dimids[name] = n, len(data)
+        self._names += [strlen, name]
+        self._staged.reserve(self._datasets)
+
+        def fill():
+            if self.file is not None and self.comm.Get_rank() == 0:
+                self.file[name][...] = chars
+        self._staged.step(fill)
+
     def variable(self, name, dims, dtype="f8", attrs=None, fill_value=None, chunks=None,
                  compression=None, prefill=True):
         """Create data variable ``name`` over existing ``dims``. Collective.
