@@ -34,17 +34,28 @@ class Layout:
     ``time_range`` (``START,END`` text of ``--time-range``) restricts every statistic to
     the steps ``x.sel(time=slice(START, END))`` selects: ``shape[0]``, ``months``,
     ``tyears`` and the time coordinate are the selection's, and ``t0`` is its first step
-    in the file (what the reads add). ``seasonal`` and ``annual`` ask for the groupings
-    ``groups``: name → ``(timesel.Groups over the selected steps, extremes)``, fed by
-    one pass beside the time statistics (empty when none is asked).
+    in the file (what the reads add). ``base_period`` (``START,END`` of
+    ``--base-period``) takes the climatology from its steps only: every calendar month of
+    the selection must have base steps. The pass reads ``window``, the file steps from the
+    first to the last step of the selection and the base period (the selection itself
+    without a base period). ``seasonal`` and ``annual`` ask for the groupings ``groups``:
+    name → ``(timesel.Groups over the selected steps, their ids over the window (-1
+    outside the selection), extremes)``, fed by one pass beside the time statistics; the
+    base period is the grouping ``"base"`` (calendar months over its steps), and
+    ``monthly`` asks for ``"month"`` (``resample(time="1MS")`` of the selection: labels
+    the month starts encoded in the time coordinate's units). ``groups`` is empty when
+    none is asked. ``clim_months`` are the months (0..11) the climatology
+    has: those of the selection, or of the base period.
 
     Raises :class:`InputError` for a variable without exactly one time, one latitude and
     one longitude dimension, an empty dimension, NaN or out-of-range latitudes,
-    non-finite longitudes, time values that are non-finite or cannot be decoded, and a
-    time range that is not a range of the file's calendar or selects no step.
+    non-finite longitudes, time values that are non-finite or cannot be decoded, a time
+    range or base period that is not a range of the file's calendar or selects no step,
+    and a base period missing a calendar month of the selection.
     """
 
-    def __init__(self, ds, var, *, time_range=None, seasonal=False, annual=False):
+    def __init__(self, ds, var, *, time_range=None, base_period=None, seasonal=False,
+                 annual=False, monthly=False):
         self.var = var
         self.name = var.rsplit("/", 1)[-1]     # without its group path (/group/name)
         self.file_dims = tuple(ds.dims(var))
@@ -71,15 +82,35 @@ class Layout:
         self.steps = slice(0, self.shape[0])
         if time_range is not None:       # every rank decodes the same times: same outcome
             self.steps = timesel.time_range(time_range, dates, "--time-range")
+        base = None
+        if base_period is not None:
+            base = timesel.time_range(base_period, dates, "--base-period")
+            timesel.check_base_months(dates[base], dates[self.steps])
+        self.base_period = base_period
+        lo, hi = self.steps.start, self.steps.stop
+        if base is not None:
+            lo, hi = min(lo, base.start), max(hi, base.stop)
+        self.window = slice(lo, hi)
+        base_dates = None if base is None else dates[base]
+        if time_range is not None:
             dates, self.time = dates[self.steps], self.time[self.steps]
             self.shape = (len(dates),) + self.shape[1:]
         self.t0 = self.steps.start
         self.months = np.array([d.month for d in dates], dtype=np.int64) - 1
+        self.clim_months = np.unique(self.months)
         self.groups = {}
         if seasonal:
-            self.groups["season"] = (timesel.season_ids(dates), False)
+            self._group("season", timesel.season_ids(dates), self.steps, False)
         if annual:
-            self.groups["year"] = (timesel.year_ids(dates), True)
+            self._group("year", timesel.year_ids(dates), self.steps, True)
+        if monthly:
+            self._group("month", timesel.month_start_ids(
+                dates, cf.attr_str(self.time_attrs, "units"), self.calendar,
+                self.time.dtype), self.steps, False)
+        if base is not None:
+            g = timesel.month_ids(base_dates)
+            self._group("base", g, base, False)
+            self.clim_months = np.flatnonzero(g.steps > 0)
         self.tyears = cf.days_since_first(self.time, self.time_attrs) / \
             cf.YEAR_DAYS[self.calendar]
         self.curvilinear = _Curvilinear(ds, var) if horizontal_coordinates(ds, var) \
@@ -95,11 +126,19 @@ class Layout:
                        for d, n in zip(self.dims, self.shape)}
         self.coords[self.time_dim] = (self.time, self.time_attrs)   # the values decoded
 
-    def reader(self, ds, elements):
+    def _group(self, name, groups, steps, extremes):
+        """Add the grouping ``name``: ``groups`` of the file steps ``steps``, their ids
+        placed in the window (-1 on the window's other steps)."""
+        ids = np.full(self.window.stop - self.window.start, -1, dtype=np.int64)
+        ids[steps.start - self.window.start:steps.stop - self.window.start] = groups.ids
+        self.groups[name] = (groups, ids, extremes)
+
+    def reader(self, ds, elements, start=None):
         """``(decode, read)`` of ``ds.chunk_reader`` for the variable, ``read`` taking
-        selections whose time slice counts the selected steps (added to ``t0``)."""
+        selections whose time slice counts steps from the file step ``start`` (default
+        ``t0``, the first selected step; ``window.start`` for the pass over the window)."""
         decode, read = ds.chunk_reader(self.var, elements)
-        t0 = self.t0
+        t0 = self.t0 if start is None else start
         if not t0:
             return decode, read
 

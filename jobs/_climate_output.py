@@ -6,7 +6,7 @@ from clusterkit.io.cf import attr_str
 from clusterkit.io.ncwrite import NCWriter
 from clusterkit.kernels import climate_anomalies
 
-__all__ = ["write_statistics", "write_anomalies"]
+__all__ = ["write_statistics", "write_monthly", "write_anomalies"]
 
 _COORD_SKIP = {"_FillValue", "bounds"}
 
@@ -89,7 +89,7 @@ def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q,
     units = attr_str(layout.attrs, "units")
     name = layout.name
     E, lat, lon, time = layout.extra, layout.lat_dim, layout.lon_dim, layout.time_dim
-    months = np.unique(layout.months)
+    months = layout.clim_months
     g_long, g_methods, g_extra = _global_mean_spec(area_source)
     if layout.curvilinear is not None:
         g_long = g_long.replace("over lat and lon", f"over {lat} and {lon}")
@@ -112,8 +112,9 @@ def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q,
             ("global_mean", (time,) + E, g_long, units, g_methods),
             ("zonal_mean", (time,) + E + (lat,), "mean over longitude", units,
              f"{lon}: mean"),
-            ("climatology", ("month",) + E + (lat, lon), "mean per calendar month", units,
-             "time: mean within months"),
+            ("climatology", ("month",) + E + (lat, lon), "mean per calendar month" + (
+                f" over the base period {layout.base_period}" if layout.base_period else ""),
+             units, "time: mean within months"),
             ("time_mean", E + (lat, lon), "mean over time", units, "time: mean"),
             ("time_std", E + (lat, lon), "standard deviation over time (ddof 0)", units,
              "time: standard_deviation"),
@@ -133,6 +134,8 @@ def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q,
                           "time: percentile"))
         for var, dims, long_name, u, methods in specs:
             extra = g_extra if var == "global_mean" else point if lat in dims else {}
+            if var == "climatology" and layout.base_period:
+                extra = {**extra, "base_period": layout.base_period}
             w.variable(var, dims, "f8", {"long_name": f"{name} {long_name}", "units": u,
                                          "cell_methods": methods, **extra}, prefill=False)
         nt = layout.shape[0]
@@ -189,6 +192,35 @@ def _define_groups(w, layout, units, point):
                     "cell_methods": methods, **point}, prefill=False)
         out.append((var, (group, stat), True))
     return out
+
+
+def write_monthly(path, overwrite, grid, layout, means):
+    """Write ``monthly_mean(time, extra..., lat, lon)``: ``means`` (G, Z, Y, X), this
+    rank's block of the means per month (``layout.groups["month"]``), its time the month
+    starts in the input's time units and calendar. Collective."""
+    labels = layout.groups["month"][0].labels
+    time_attrs = {k: v for k, v in layout.coords[layout.time_dim][1].items()
+                  if k not in _COORD_SKIP}
+    curv = layout.curvilinear
+    with NCWriter(path, comm=grid.comm, overwrite=overwrite,
+                  attrs={"title": f"clusterkit monthly means of {layout.name}",
+                         "source_variable": layout.var, **_curvilinear_attrs(layout)}) as w:
+        w.dimension(layout.time_dim, labels, time_attrs)
+        for d in layout.extra + (layout.lat_dim, layout.lon_dim):
+            _coord(w, layout, d)
+        if curv is not None:
+            _define_curvilinear(w, layout)
+        w.variable("monthly_mean", layout.dims, "f8",
+                   {"long_name": f"{layout.name} mean per month",
+                    "units": attr_str(layout.attrs, "units"),
+                    "cell_methods": f"{layout.time_dim}: mean within months",
+                    **({} if curv is None else {"coordinates": " ".join(curv.names)})},
+                   prefill=False)
+        if curv is not None:
+            _write_curvilinear(w, grid, layout)
+        local = grid.local_shape
+        w.write("monthly_mean", means.reshape((labels.size,) + tuple(local[1:])),
+                (0,) + tuple(grid.local_start[1:]))
 
 
 def write_anomalies(path, overwrite, ds, grid, layout, climatology, chunk, progress,

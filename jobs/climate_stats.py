@@ -3,7 +3,8 @@
     clusterkit run -n N climate-stats INPUT [INPUT ...] OUTPUT [--var NAME]
                                       [--percentiles 5,95] [--anomalies PATH] [--overwrite]
                                       [--weights coslat|area] [--area FILE]
-                                      [--time-range START,END] [--seasonal] [--annual]
+                                      [--time-range START,END] [--base-period START,END]
+                                      [--seasonal] [--annual] [--monthly PATH]
     mpirun -n N python -m clusterkit.jobs.climate_stats INPUT [INPUT ...] OUTPUT ...
 
 Several INPUTs (files or quoted glob patterns) are one time series split across files
@@ -17,7 +18,10 @@ climatology (per calendar month present), time_mean, time_std (ddof 0), time_min
 time_max, trend (OLS slope per year of the file's calendar) and, with --percentiles,
 percentile; with --seasonal, seasonal_climatology(season, ...) (DJF, MAM, JJA, SON); with
 --annual, annual_mean/min/max(year, ...) and annual_count(year). --time-range START,END
-restricts every statistic to x.sel(time=slice(START, END)).
+restricts every statistic to x.sel(time=slice(START, END)); --base-period START,END takes
+climatology (and the anomalies) from x.sel(time=slice(START, END)) only. --monthly PATH
+writes monthly_mean(time, ...) = x.resample(time="1MS").mean() to its own file, time the
+month starts in the input's units and calendar.
 On a curvilinear grid (2-D latitude/longitude named by the variable's coordinates
 attribute, or a rotated pole) the statistics are on the native grid with the 2-D
 coordinates copied, global_mean is weighted by the cell measure or cos of the 2-D
@@ -51,7 +55,7 @@ from clusterkit.runtime import JobArgumentParser, exit_job, run_job
 from clusterkit.trace import region
 
 from ._climate_layout import Layout
-from ._climate_output import write_anomalies, write_statistics
+from ._climate_output import write_anomalies, write_monthly, write_statistics
 from ._progress import Progress
 
 __all__ = ["main", "parse_percentiles", "Layout"]
@@ -95,24 +99,26 @@ def _chunk_steps(grid, layout, chunk_mb, comm):
     """Time steps per chunk, agreed by all ranks (the collective reads must pair up)."""
     per_step = max(1, int(np.prod(grid.local_shape[1:])) * 8)
     steps = max(1, int(chunk_mb * 2 ** 20) // per_step)
-    return int(comm.allreduce(min(steps, layout.shape[0]), op=MPI.MIN))
+    window = layout.window.stop - layout.window.start
+    return int(comm.allreduce(min(steps, window), op=MPI.MIN))
 
 
 def _memory_needed(grid, layout, chunk, itemsize, nq, rows_mb, weighted=False):
     """Bytes this rank allocates at least: the accumulators, the results, the zonal sums
     (and, ``weighted``, the weighted row sums and the block's weights), one time chunk
     and (with ``nq`` percentiles) the percentile pass's buffers."""
+    window = layout.window.stop - layout.window.start
     local = [int(n) for n in grid.local_shape]
     points = math.prod(local[1:])
     nt, z = layout.shape[0], math.prod(local[1:-2])
     ny, nx = local[-2], local[-1]
     per_point = 7 + 24 + 5 + 12           # TimeStats fields and months, results, climatology
-    for groups, extremes in layout.groups.values():   # accumulators, then the results
+    for groups, _, extremes in layout.groups.values():   # accumulators, then results
         per_point += len(groups.labels) * (8 if extremes else 4)
     zonal = 5 * nt * z * ny               # zonal sums and counts, their combined copy, means
     if weighted:
         zonal += 2 * nt * z * ny + ny * nx   # weighted row sums (Σ w·x, Σ w), the weights
-    need = 8 * (per_point * points + zonal) + min(chunk, nt) * points * itemsize
+    need = 8 * (per_point * points + zonal) + min(chunk, window) * points * itemsize
     if nq:
         rows = min(ny, max(1, int(rows_mb * 2 ** 20) // max(1, nt * z * nx * 8)))
         need += 8 * nq * points + nt * z * rows * nx * itemsize
@@ -127,7 +133,8 @@ def _threaded():
 def _stream(ds, grid, layout, chunk, progress, weights=None):
     """First pass: per-point statistics and zonal partial sums, chunk by chunk; with
     ``weights`` (the block's (Y, X) cell areas) also the weighted row sums
-    ``(ws, wc)`` of the global mean (else None)."""
+    ``(ws, wc)`` of the global mean (else None). It reads ``layout.window``: the time
+    statistics take the selected steps of each chunk, the groupings their own."""
     local = grid.local_shape
     z = int(np.prod(local[1:-2]))
     nt = layout.shape[0]
@@ -139,27 +146,34 @@ def _stream(ds, grid, layout, chunk, progress, weights=None):
     sel = grid.local_slices
     tc = layout.tyears - 0.5 * (layout.tyears[0] + layout.tyears[-1])  # centred time
     # raw values are decoded inside the kernel (no extra pass)
-    decode, read = layout.reader(ds, min(chunk, nt) * int(np.prod(local[1:])))
+    lo, hi = layout.window.start, layout.window.stop
+    s0 = layout.t0 - lo                  # the selected steps are window steps s0 .. s0+nt-1
+    decode, read = layout.reader(ds, min(chunk, hi - lo) * int(np.prod(local[1:])), lo)
     parallel = _threaded()
     stats = None
-    groups = None    # the groupings asked for (--seasonal, --annual): one more pass each chunk
+    groups = None    # groupings asked for (--seasonal, --annual, --base-period, --monthly)
     if layout.groups:
-        groups = GroupStats((z,) + tuple(local[-2:]),
-                            {k: (len(g.labels), e) for k, (g, e) in layout.groups.items()})
-    for t0 in range(0, nt, chunk):
-        t1 = min(nt, t0 + chunk)
-        x = read((slice(t0, t1),) + tuple(sel[1:])).reshape((t1 - t0, z) + local[-2:])
+        groups = GroupStats((z,) + tuple(local[-2:]), {
+            k: (len(g.labels), e) for k, (g, _, e) in layout.groups.items()})
+    # chunk edges at s0 + k·chunk: the selected steps are chunked as without a base period
+    edges = [0, *range(s0 % chunk or chunk, hi - lo, chunk), hi - lo]
+    for a, b in zip(edges[:-1], edges[1:]):
+        x = read((slice(a, b),) + tuple(sel[1:])).reshape((b - a, z) + local[-2:])
+        t0, t1 = max(a, s0) - s0, min(b, s0 + nt) - s0    # the chunk's selected steps
         with region("climate.kernel"):
-            if stats is None:
-                stats = TimeStats.from_first_chunk(x, decode=decode)
-            accumulate_time_stats(x, layout.months[t0:t1], tc[t0:t1], stats, zs[t0:t1],
-                                  zc[t0:t1], decode=decode, parallel=parallel,
-                                  weights=weights, wsum=None if ws is None else ws[t0:t1],
-                                  wcnt=None if wc is None else wc[t0:t1])
+            if t1 > t0:
+                xs = x if t1 - t0 == b - a else x[t0 + s0 - a:t1 + s0 - a]
+                if stats is None:
+                    stats = TimeStats.from_first_chunk(xs, decode=decode)
+                accumulate_time_stats(xs, layout.months[t0:t1], tc[t0:t1], stats,
+                                      zs[t0:t1], zc[t0:t1], decode=decode,
+                                      parallel=parallel, weights=weights,
+                                      wsum=None if ws is None else ws[t0:t1],
+                                      wcnt=None if wc is None else wc[t0:t1])
             if groups is not None:
-                groups.feed(x, {k: g.ids[t0:t1] for k, (g, _) in layout.groups.items()},
+                groups.feed(x, {k: ids[a:b] for k, (_, ids, _) in layout.groups.items()},
                             decode=decode, parallel=parallel)
-        progress.advance(t1 - t0)
+        progress.advance(b - a)
     return stats, zs, zc, (None if ws is None else (ws, wc)), groups
 
 
@@ -254,10 +268,15 @@ def main(argv=None, comm=None):
     p.add_argument("--time-range", metavar="START,END", type=_range_arg("--time-range"),
                    help="use only these steps (dates YYYY[-MM[-DD]] in the file's "
                    "calendar, inclusive; either side may be empty)")
+    p.add_argument("--base-period", metavar="START,END", type=_range_arg("--base-period"),
+                   help="climatology (and --anomalies) from these steps only (dates as "
+                   "--time-range); every month of the series must have base steps")
     p.add_argument("--seasonal", action="store_true",
                    help="also seasonal_climatology(season, ...): DJF, MAM, JJA, SON means")
     p.add_argument("--annual", action="store_true",
                    help="also annual_mean, annual_min, annual_max(year, ...), annual_count")
+    p.add_argument("--monthly", metavar="PATH", help="also write monthly_mean(time, ...) "
+                   "(means per calendar month of each year, time the month starts)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--chunk-mb", type=positive_number("MiB"), default=128.0,
                    help="MiB of input per rank per time chunk (default 128)")
@@ -279,11 +298,16 @@ def main(argv=None, comm=None):
     if args.anomalies:
         check_output_path(args.anomalies, args.overwrite, comm,
                           distinct_from=inputs + [args.output])
+    if args.monthly:
+        check_output_path(args.monthly, args.overwrite, comm,
+                          distinct_from=inputs + [args.output] +
+                          ([args.anomalies] if args.anomalies else []))
     t0 = MPI.Wtime()
     with open_dataset(inputs, comm) as ds:
         with region("climate.layout"):
             layout = Layout(ds, ds.find_variable(args.var), time_range=args.time_range,
-                            seasonal=args.seasonal, annual=args.annual)
+                            base_period=args.base_period, seasonal=args.seasonal,
+                            annual=args.annual, monthly=args.monthly is not None)
             grid = _grid(layout, comm)
         ds = reordered(ds, layout.var, layout.axes)   # seen as (time, extra..., lat, lon)
         chunk = _chunk_steps(grid, layout, args.chunk_mb, comm)
@@ -293,12 +317,13 @@ def main(argv=None, comm=None):
                               weighted=args.weights == "area" or curv is not None)
         if curv is not None:      # the 2-D coordinates (and bounds), held whole
             need += curv.nbytes
-        need += copy_bytes(ds, layout.var, min(chunk, layout.shape[0]) *
+        need += copy_bytes(ds, layout.var, chunk *    # chunk <= the steps read
                            math.prod(grid.local_shape[1:]))   # reordered: a chunk as read
         need += (len(inputs) - 1) * OPEN_FILE_BYTES    # the other input files, kept open
         check_fits_in_memory(need, f"climate-stats of {layout.var}{layout.shape} on "
                              f"{comm.Get_size()} rank{'s' * (comm.Get_size() > 1)}", comm)
-        passes = (2 if args.anomalies else 1) * layout.shape[0]
+        passes = layout.window.stop - layout.window.start + \
+            (layout.shape[0] if args.anomalies else 0)
         progress = Progress(passes, comm, label="climate-stats")
         with region("climate.weights"):
             weights, source = _weights(ds, grid, layout, args)
@@ -308,12 +333,17 @@ def main(argv=None, comm=None):
             results = stats.results()
             if groups is not None:
                 results["groups"] = groups.results()
+                if "base" in results["groups"]:   # --base-period: its months' means
+                    results["climatology"] = results["groups"]["base"]["mean"]
         if q is not None:
             with region("climate.percentiles"):
                 results["percentile"] = _percentiles(ds, grid, layout, q, args.chunk_mb)
         with region("climate.write"):
             write_statistics(args.output, args.overwrite, grid, layout, results, zonal, glob,
                              q, area_source=source)
+            if args.monthly:
+                write_monthly(args.monthly, args.overwrite, grid, layout,
+                              results["groups"]["month"]["mean"])
         if args.anomalies:
             with region("climate.anomalies"):
                 write_anomalies(args.anomalies, args.overwrite, ds, grid, layout,
@@ -344,7 +374,7 @@ def _summary(layout, glob, results, comm):
             rprint(f"  global mean: first step {g[0]:.3f} {u}, last step {g[-1]:.3f} {u}, "
                    f"over all steps {np.nanmean(g):.3f} {u}", comm=comm)
         rprint(f"  mean trend {part[0] / part[1]:+.4f} {u}/year over {int(part[1])} points; "
-               f"months in climatology: {np.unique(layout.months).size}", comm=comm)
+               f"months in climatology: {layout.clim_months.size}", comm=comm)
     import resource
     peak = comm.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, op=MPI.MAX)
     rprint(f"  peak memory per rank: {peak / 1024:.0f} MiB", comm=comm)

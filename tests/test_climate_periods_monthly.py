@@ -1,0 +1,126 @@
+"""climate-stats --monthly PATH (issue 18) at 1, 2 and 4 ranks against the issue's xarray
+expression ``x.resample(time="1MS").mean()`` in its own file, time the month starts in
+the input's units and calendar: a series starting mid-year and ending in February in the
+noleap, 360_day and standard calendars, together with --time-range, --base-period,
+--seasonal, --annual, --percentiles and --anomalies; months without steps; the other
+outputs unchanged; a 2-file input; an output path that is an input or another output
+refused with one line, exit 2 and no output."""
+
+import os
+
+import numpy as np
+import pytest
+
+from clusterkit.testing import run_mpi
+
+from test_climate_periods import RANGE, SOURCES, mid_year_series
+from test_climate_periods_base import full_series, outputs
+
+h5py = pytest.importorskip("h5py")
+cftime = pytest.importorskip("cftime")
+xr = pytest.importorskip("xarray")
+CODER = xr.coders.CFDatetimeCoder(use_cftime=True)
+JOB = "clusterkit.jobs.climate_stats"
+pytestmark = pytest.mark.filterwarnings("ignore:All-NaN slice:RuntimeWarning",
+                                        "ignore:Mean of empty slice:RuntimeWarning")
+
+
+def _attr(attrs, name):
+    v = attrs[name]
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def check_monthly(path, src, time_range=None):
+    """monthly_mean vs ``x.resample(time="1MS").mean()``; time encoded as the input's."""
+    x = xr.open_dataset(src, engine="h5netcdf", decode_times=CODER)["tas"].astype(np.float64)
+    if time_range:
+        x = x.sel(time=slice(*time_range.split(",")))
+    want = x.resample(time="1MS").mean()
+    got = xr.open_dataset(path, engine="h5netcdf", decode_times=CODER)
+    assert list(got["time"].values) == list(want["time"].values)
+    assert set(got.data_vars) == {"monthly_mean"}
+    np.testing.assert_allclose(got["monthly_mean"].values, want.values, rtol=1e-5,
+                               atol=1e-6)
+    assert np.array_equal(np.isnan(got["monthly_mean"].values), np.isnan(want.values))
+    with h5py.File(src, "r") as a, h5py.File(path, "r") as b:
+        units, cal = _attr(a["time"].attrs, "units"), _attr(a["time"].attrs, "calendar")
+        assert _attr(b["time"].attrs, "units") == units
+        assert _attr(b["time"].attrs, "calendar") == cal
+        assert b["time"].dtype.kind == a["time"].dtype.kind
+        starts = [cftime.datetime(t.year, t.month, 1, calendar=t.calendar)
+                  for t in want["time"].values]
+        np.testing.assert_array_equal(b["time"][...], cftime.date2num(starts, units, cal))
+    return want
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 4])
+@pytest.mark.parametrize("calendar", list(SOURCES))
+def test_monthly_matches_xarray_with_every_option(tmp_path, calendar, nranks):
+    src = mid_year_series(str(tmp_path), calendar)
+    out, anom, mon = (str(tmp_path / n) for n in ("stats.nc", "anom.nc", "mon.nc"))
+    res = run_mpi(nranks, JOB, [src, out, "--time-range", RANGE, "--monthly", mon,
+                                "--base-period", "2000-07,2001-03", "--seasonal",
+                                "--annual", "--percentiles", "5,95", "--anomalies", anom,
+                                "--chunk-mb", "0.001"], timeout=180)
+    assert res.returncode == 0, res.stderr
+    want = check_monthly(mon, src, RANGE)
+    assert want.sizes["time"] == 7     # August .. February
+    with h5py.File(out, "r") as f:
+        assert "monthly_mean" not in f
+
+
+def test_months_without_steps_are_nan_and_kept(tmp_path):
+    from test_multifile import copy_nc
+    full = full_series(str(tmp_path), "standard")
+    src = copy_nc(full, str(tmp_path / "sparse.nc"), slice(0, None, 9))   # 45-day steps
+    out, mon = str(tmp_path / "stats.nc"), str(tmp_path / "mon.nc")
+    res = run_mpi(2, JOB, [src, out, "--monthly", mon, "--chunk-mb", "0.001"], timeout=180)
+    assert res.returncode == 0, res.stderr
+    want = check_monthly(mon, src)
+    assert np.isnan(want.values).all(axis=(1, 2)).any()    # some months have no step
+
+
+def test_other_outputs_are_those_without_monthly_bitwise(tmp_path):
+    src = mid_year_series(str(tmp_path), "noleap")
+    args = ["--time-range", RANGE, "--annual", "--chunk-mb", "0.001"]
+    a, b, mon = (str(tmp_path / n) for n in ("a.nc", "b.nc", "mon.nc"))
+    for out, extra in ((a, []), (b, ["--monthly", mon])):
+        res = run_mpi(2, JOB, [src, out, *args, *extra], timeout=180)
+        assert res.returncode == 0, res.stderr
+    got, want = outputs(b, ()), outputs(a, ())
+    assert sorted(got) == sorted(want)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+def test_two_file_input_is_the_one_file_bitwise(tmp_path):
+    from test_multifile import UNITS, split
+    src = full_series(str(tmp_path), "noleap")
+    parts = split(src, str(tmp_path / "parts"), [0, 50], units=UNITS)
+    mons = [str(tmp_path / "one.nc"), str(tmp_path / "two.nc")]
+    for inputs, mon, n in (([src], mons[0], 0), (parts[::-1], mons[1], 1)):
+        res = run_mpi(2, JOB, [*inputs, str(tmp_path / f"s{n}.nc"), "--monthly", mon],
+                      timeout=180)
+        assert res.returncode == 0, res.stderr
+    got, want = outputs(mons[1], ()), outputs(mons[0], ())
+    assert sorted(got) == sorted(want) and "monthly_mean" in want
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+@pytest.mark.parametrize("which", ["input", "output", "anomalies", "exists"])
+def test_bad_monthly_path_is_one_line_exit_2_and_no_output(tmp_path, which):
+    src = mid_year_series(str(tmp_path), "noleap")
+    out, anom = str(tmp_path / "out.nc"), str(tmp_path / "anom.nc")
+    existing = tmp_path / "old.nc"
+    existing.write_bytes(b"keep")
+    mon = {"input": src, "output": out, "anomalies": anom, "exists": str(existing)}[which]
+    before = open(src, "rb").read()
+    res = run_mpi(2, JOB, [src, out, "--anomalies", anom, "--monthly", mon], timeout=120)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("climate-stats: error:"), res.stderr
+    needle = "exists; pass --overwrite" if which == "exists" else "is the same file as"
+    assert f"output {mon!r}" in lines[0] and needle in lines[0], lines[0]
+    assert not os.path.exists(out) and not os.path.exists(anom)
+    assert open(src, "rb").read() == before and existing.read_bytes() == b"keep"
