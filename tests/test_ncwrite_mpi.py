@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from clusterkit.grid import Grid
-from clusterkit.io.dataset import parallel_io
+from clusterkit.io.parallel import parallel_io
 from clusterkit.io.ncwrite import NCWriter
 from clusterkit.io.staged import StagedFile
 from clusterkit.io.temporaries import temporary_name

@@ -42,7 +42,7 @@ import numpy as np
 
 from .. import comm as _comm
 from ..comm import MPI, check
-from .dataset import funnel_write, parallel_io
+from .parallel import funnel_write, parallel_io
 from ..faultinject import fault_point
 from .staged import StagedFile, fsync_path
 from ..errors import InputError

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from .. import comm as _comm
-from .dataset import funnel_write, parallel_io
+from .parallel import funnel_write, parallel_io
 from .output_path import check_output_path
 from .staged import StagedFile
 from .temporaries import remove_stale_temporaries, temporary_name
@@ -195,7 +195,7 @@ class NCWriter:
 
         Every rank calls it (an empty block is fine). Parallel HDF5: one collective
         transfer. Serial h5py: the blocks are sent to rank 0, which writes them in
-        rank order (:func:`~clusterkit.io.dataset.funnel_write`).
+        rank order (:func:`~clusterkit.io.parallel.funnel_write`).
         """
         block = np.ascontiguousarray(block)
         sel = tuple(slice(s, s + n) for s, n in zip(start, block.shape))
