@@ -1,11 +1,14 @@
 """Communicator resolution and cross-rank agreement: the one place COMM_WORLD is touched."""
 
+import os
+import time
+
 from mpi4py import MPI
 
 from .errors import InputError
 
 __all__ = ["MPI", "resolve", "world", "world_position", "abort_job", "on_abort", "any_rank",
-           "all_ranks", "check", "root_decides"]
+           "all_ranks", "check", "root_decides", "agree_timeout", "all_arrive"]
 
 _world = None
 _ON_ABORT = []
@@ -48,6 +51,27 @@ def abort_job(status=1):
         except Exception:  # noqa: BLE001 - nothing may stop the abort
             pass
     MPI.COMM_WORLD.Abort(status)
+
+
+def agree_timeout():
+    """Seconds a rank that raised waits for the others before treating them as stuck
+    (``CLUSTERKIT_AGREE_TIMEOUT``, default 5)."""
+    return float(os.environ.get("CLUSTERKIT_AGREE_TIMEOUT", "5"))
+
+
+def all_arrive(guard, timeout=None):
+    """Return True if every rank of ``guard`` calls this within ``timeout`` seconds
+    (default :func:`agree_timeout`): a non-blocking barrier, so a rank whose partners are
+    stuck in another collective is not stuck with them. ``guard`` must be a
+    communicator no other collective is pending on (a private duplicate); after a
+    False it holds a pending barrier and must not be used again."""
+    request = guard.Ibarrier()
+    deadline = time.monotonic() + (agree_timeout() if timeout is None else timeout)
+    while not request.Test():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 def resolve(comm=None):

@@ -4,8 +4,8 @@ import argparse
 import atexit
 import errno
 import os
+import re
 import sys
-import time
 import traceback
 
 from . import comm as _comm
@@ -27,9 +27,6 @@ INPUT_ERRORS = (InputError,)
 #: errors of the system, not of the input or the code (a full disk, a quota, an I/O error,
 #: a read-only file system): raised on every rank, one line on rank 0 and exit status 1
 SYSTEM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
-
-#: seconds the ranks wait for each other to agree that an input error is symmetric
-AGREE_TIMEOUT = float(os.environ.get("CLUSTERKIT_AGREE_TIMEOUT", "5"))
 
 
 def abort(exc=None, status=1):
@@ -56,17 +53,6 @@ def _excepthook(exc_type, exc, tb):
         exc = exc_type()
     exc.__traceback__ = tb
     abort(exc)
-
-
-def _all_agree(guard, timeout):
-    """Return True if every rank of ``guard`` reaches this point within ``timeout`` s."""
-    request = guard.Ibarrier()
-    deadline = time.monotonic() + timeout
-    while not request.Test():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.001)
-    return True
 
 
 def configure_threads(comm=None):
@@ -124,7 +110,7 @@ def run_job(main, argv=None, comm=None, prog=None):
                 print(code, file=sys.stderr)
             return 1
         except INPUT_ERRORS as exc:
-            if os.environ.get("CLUSTERKIT_DEBUG") or not _all_agree(guard, AGREE_TIMEOUT):
+            if os.environ.get("CLUSTERKIT_DEBUG") or not _comm.all_arrive(guard):
                 abort(exc)
             if c.Get_rank() == 0:
                 sys.stderr.write(f"{prog}: error: {exc}\n")
@@ -132,7 +118,7 @@ def run_job(main, argv=None, comm=None, prog=None):
             return 2
         except OSError as exc:
             if (exc.errno not in SYSTEM_ERRNOS or os.environ.get("CLUSTERKIT_DEBUG")
-                    or not _all_agree(guard, AGREE_TIMEOUT)):
+                    or not _comm.all_arrive(guard)):
                 abort(exc)
             if c.Get_rank() == 0:
                 sys.stderr.write(f"{prog}: error: {exc}\n")
@@ -204,6 +190,10 @@ def exit_job(status, *, fast=False):
             os._exit(code)
 
 
+#: a value that starts like a negative number, e.g. ``-30,30,-10,10`` or ``-.5``
+_NEGATIVE_LIST = re.compile(r"^-\.?\d")
+
+
 class JobArgumentParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose messages appear once (rank 0) and whose errors are one line.
 
@@ -217,6 +207,23 @@ class JobArgumentParser(argparse.ArgumentParser):
 
     def _is_root(self):
         return _comm.resolve(self._ck_comm).Get_rank() == 0
+
+    def parse_known_args(self, args=None, namespace=None):
+        """As argparse's, but an option's value may be a list starting with a negative
+        number (``--region -30,30,-10,10``): argparse would take it for an option."""
+        args = list(sys.argv[1:] if args is None else args)
+        one = {o for a in self._actions if a.option_strings and a.nargs is None
+               for o in a.option_strings}
+        out = []
+        for i, a in enumerate(args):
+            if a == "--":
+                out += args[i:]
+                break
+            if out and out[-1] in one and _NEGATIVE_LIST.match(a):
+                out[-1] = f"{out[-1]}={a}"
+            else:
+                out.append(a)
+        return super().parse_known_args(out, namespace)
 
     def _print_message(self, message, file=None):
         if message and self._is_root():

@@ -23,6 +23,28 @@ def test_exception_on_one_rank_ends_the_whole_job(nranks, bad_rank, repeat, test
     assert f"aborting the job: uncaught RuntimeError on rank {bad_rank}" in res.stderr
 
 
+@pytest.mark.parametrize("nranks, bad_rank, files", [(2, 1, 1), (4, 2, 3)])
+def test_exception_on_one_rank_inside_a_read_ends_the_job(nranks, bad_rank, files,
+                                                          test_job, tmp_path):
+    # the other ranks wait in the dataset's collective read; the failing rank must not
+    # wait for them in the file's collective close as its with block ends
+    from ncfiles import write_small_climate
+    from test_multifile import split
+    src = write_small_climate(str(tmp_path / "in.nc")) or str(tmp_path / "in.nc")
+    inputs = [src] if files == 1 else split(src, str(tmp_path / "parts"), [0, 2, 4],
+                                            units=[None] * 3)
+    res = run_mpi(nranks, test_job("faulty.py"), ["raise-reading", "--rank", str(bad_rank),
+                                                  "--inputs", *inputs], module=False,
+                  timeout=60, env={**__import__("os").environ,
+                                   "CLUSTERKIT_AGREE_TIMEOUT": "1"})
+    assert res.returncode != 0
+    assert res.elapsed < 20, f"took {res.elapsed:.1f} s"
+    prefix = f"[rank {bad_rank}/{nranks}]"
+    assert f"{prefix} RuntimeError: deliberate failure on rank {bad_rank} while reading" \
+        in res.stderr
+    assert f"aborting the job: uncaught RuntimeError on rank {bad_rank}" in res.stderr
+
+
 @pytest.mark.parametrize("nranks", [1, 2, 4])
 def test_symmetric_bad_input_is_one_line_exit_2(nranks, test_job):
     res = run_mpi(nranks, test_job("faulty.py"), ["bad-input"], module=False, timeout=30)

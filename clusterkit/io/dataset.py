@@ -15,7 +15,7 @@ from .horizontal import curvilinear
 from .inputs import expand_inputs
 from .multifile import MultiFileDataset
 from .nc3 import NC3File, is_netcdf3
-from .parallel import parallel_io
+from .parallel import close_files, parallel_io
 from ..errors import InputError, InputFileNotFoundError, InputPermissionError
 
 __all__ = ["Dataset", "open_dataset", "INTERNAL_ATTRS", "public_attrs"]
@@ -110,6 +110,8 @@ class Dataset:
                 bool(parallel) and parallel_io(self.comm)
             kwargs = {"driver": "mpio", "comm": self.comm} if self.parallel else {}
             self.file = h5py.File(path, "r", **kwargs)
+        # private: where the ranks meet if one leaves the with block on an exception
+        self.guard = self.comm.Dup() if self.parallel else None
         self._coords = {}
         self._memo = {}   # metadata read once: the file is open read-only
 
@@ -124,12 +126,15 @@ class Dataset:
     def close(self):
         """Close the file (collective)."""
         self.file.close()
+        if self.guard is not None:
+            self.guard.Free()
+            self.guard = None
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, exc, tb):
+        close_files([self], exc_type is not None, self.guard)
 
     # -- structure -------------------------------------------------------------------
     def names(self):

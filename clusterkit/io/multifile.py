@@ -17,6 +17,7 @@ from ..errors import InputError
 from ..trace import traced
 from . import cf
 from .inputs import allow_open_files
+from .parallel import close_files
 from .timejoin import join_time, reencode_time
 
 __all__ = ["MultiFileDataset", "OPEN_FILE_BYTES"]
@@ -130,8 +131,9 @@ class MultiFileDataset:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, exc, tb):
+        close_files(self.files, exc_type is not None,
+                    next((f.guard for f in self.files if f.parallel), None))
 
     def __repr__(self):
         return (f"<MultiFileDataset: {len(self.files)} files along {self.time_dim!r}, "

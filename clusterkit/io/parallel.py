@@ -1,12 +1,19 @@
 """How the I/O layer talks to HDF5 across ranks: whether to use parallel HDF5 (mpio), and
-the serial fallback of a collective write (every block funnelled through rank 0). Used by
-the readers (dataset.py) and both writers (ncwrite.py, checkpoint.py)."""
+the serial fallback of a collective write (every block funnelled through rank 0), and how
+readers close their files when an exception leaves a ``with`` block. Used by the readers
+(dataset.py, multifile.py) and both writers (ncwrite.py, checkpoint.py)."""
 
 import os
 
 import h5py
 
-__all__ = ["parallel_io", "funnel_write"]
+from .. import comm as _comm
+
+__all__ = ["parallel_io", "funnel_write", "close_files"]
+
+#: open mpio files of ranks that raised alone: closing them is a collective call the other
+#: ranks would never join, and h5py closes a file it no longer references
+_KEPT = []
 
 
 def parallel_io(comm):
@@ -53,3 +60,24 @@ def funnel_write(comm, dataset, block, sel):
             put(part[1], part[0])
     if failure is not None:
         raise failure
+
+
+def close_files(files, failed, guard=None):
+    """Close the reader ``files`` (objects with ``close()``, ``parallel`` and ``file``)
+    as a ``with`` block ends; ``failed``: it ends with an exception on this rank.
+
+    Closing an mpio file is collective. After an exception on this rank alone the other
+    ranks may be inside a collective read and never come: then this rank waits at most
+    ``CLUSTERKIT_AGREE_TIMEOUT`` seconds on ``guard`` (a private duplicate of the files'
+    communicator) for every rank to arrive, and otherwise leaves its mpio files open
+    (kept referenced) so the exception reaches the job's abort guard instead of waiting
+    forever in ``H5Fclose``. Files of an exception every rank raised (bad input found
+    by all) are closed as usual.
+    """
+    stuck = failed and guard is not None and any(f.parallel for f in files) and \
+        not _comm.all_arrive(guard)
+    for f in files:
+        if stuck and f.parallel:
+            _KEPT.append(f.file)
+        else:
+            f.close()

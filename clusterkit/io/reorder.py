@@ -77,7 +77,7 @@ class Reordered:
         return self
 
     def __exit__(self, *exc):
-        self.dataset.close()
+        return self.dataset.__exit__(*exc)
 
     def __repr__(self):
         return f"<Reordered {self.name!r} axes {self.axes} of {self.dataset!r}>"

@@ -174,10 +174,6 @@ def _errno_of(exc, tmp):
     return _probe_errno(tmp) or errno.EIO
 
 
-def _agree_timeout():
-    return float(os.environ.get("CLUSTERKIT_AGREE_TIMEOUT", "5"))
-
-
 def _abort_job(message, report=True):
     """Print one line naming this rank and ``message`` (if ``report``), then abort the
     job (the on_abort callbacks delete the temporaries). Never returns.
@@ -269,7 +265,7 @@ class StagedFile:
             return every
         # failed ranks wait a little longer the higher their rank, so that the lowest one
         # is the one that reports and aborts
-        deadline = time.monotonic() + _agree_timeout() + 0.25 * min(self.rank, 8)
+        deadline = time.monotonic() + _comm.agree_timeout() + 0.25 * min(self.rank, 8)
         while not request.Test():
             if time.monotonic() > deadline:
                 return None
@@ -300,7 +296,7 @@ class StagedFile:
         every = self._agree(code)
         if every is None:
             _abort_job(f"{self._failure(code)}; the other ranks did not answer within "
-                       f"{_agree_timeout():g} s")
+                       f"{_comm.agree_timeout():g} s")
         self._settle(every)
         return result
 
