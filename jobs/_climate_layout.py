@@ -5,6 +5,7 @@ import numpy as np
 from clusterkit.errors import InputError
 from clusterkit.io import cf, timesel
 from clusterkit.io.horizontal import horizontal_coordinates
+from clusterkit.io.region import select_region
 from clusterkit.memory import check_fits_in_memory
 
 __all__ = ["Layout"]
@@ -47,15 +48,22 @@ class Layout:
     none is asked. ``clim_months`` are the months (0..11) the climatology
     has: those of the selection, or of the base period.
 
+    ``region`` (``LAT0,LAT1,LON0,LON1`` text of ``--region``) restricts the grid to the
+    cells whose centres are inside (:func:`clusterkit.io.region.select_region`):
+    ``shape``, ``lat`` and the latitude/longitude coordinates are the region's, and
+    ``region`` says where it is in the file (read it through
+    :func:`clusterkit.io.subgrid.subgrid`); else ``region`` is None.
+
     Raises :class:`InputError` for a variable without exactly one time, one latitude and
     one longitude dimension, an empty dimension, NaN or out-of-range latitudes,
     non-finite longitudes, time values that are non-finite or cannot be decoded, a time
     range or base period that is not a range of the file's calendar or selects no step,
-    and a base period missing a calendar month of the selection.
+    a base period missing a calendar month of the selection, and a region on a
+    curvilinear grid or holding no cell centre.
     """
 
     def __init__(self, ds, var, *, time_range=None, base_period=None, seasonal=False,
-                 annual=False, monthly=False):
+                 annual=False, monthly=False, region=None):
         self.var = var
         self.name = var.rsplit("/", 1)[-1]     # without its group path (/group/name)
         self.file_dims = tuple(ds.dims(var))
@@ -125,6 +133,25 @@ class Layout:
                            ds.attrs(d) if d in ds else {})
                        for d, n in zip(self.dims, self.shape)}
         self.coords[self.time_dim] = (self.time, self.time_attrs)   # the values decoded
+        self.region = None
+        if region is not None:
+            self._restrict(region)
+
+    def _restrict(self, text):
+        """Make the grid the part ``--region text`` selects."""
+        if self.curvilinear is not None:
+            raise InputError(f"--region {text!r}: {self.var!r} is on a curvilinear grid "
+                             f"(2-D latitude {self.curvilinear.names[0]!r}), where a "
+                             "latitude-longitude box is not a block of the grid; --region "
+                             "needs 1-D latitude and longitude coordinates")
+        lon, lon_attrs = self.coords[self.lon_dim]
+        lat_attrs = self.coords[self.lat_dim][1]
+        self.region = select_region(text, self.coords[self.lat_dim][0], lon)
+        r = self.region
+        self.lat = self.lat[r.lat]
+        self.shape = self.shape[:-2] + (r.lat_values.size, r.lon_values.size)
+        self.coords[self.lat_dim] = (r.lat_values, lat_attrs)
+        self.coords[self.lon_dim] = (r.lon_values, lon_attrs)
 
     def _group(self, name, groups, steps, extremes):
         """Add the grouping ``name``: ``groups`` of the file steps ``steps``, their ids

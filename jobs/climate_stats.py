@@ -5,6 +5,7 @@
                                       [--weights coslat|area] [--area FILE]
                                       [--time-range START,END] [--base-period START,END]
                                       [--seasonal] [--annual] [--monthly PATH]
+                                      [--region LAT0,LAT1,LON0,LON1]
     mpirun -n N python -m clusterkit.jobs.climate_stats INPUT [INPUT ...] OUTPUT ...
 
 Several INPUTs (files or quoted glob patterns) are one time series split across files
@@ -21,7 +22,9 @@ percentile; with --seasonal, seasonal_climatology(season, ...) (DJF, MAM, JJA, S
 restricts every statistic to x.sel(time=slice(START, END)); --base-period START,END takes
 climatology (and the anomalies) from x.sel(time=slice(START, END)) only. --monthly PATH
 writes monthly_mean(time, ...) = x.resample(time="1MS").mean() to its own file, time the
-month starts in the input's units and calendar.
+month starts in the input's units and calendar. --region LAT0,LAT1,LON0,LON1 computes
+every statistic over the cells whose centres are inside (longitudes may cross the seam:
+350,10), reading only the region's hyperslabs; outputs hold the region's coordinates.
 On a curvilinear grid (2-D latitude/longitude named by the variable's coordinates
 attribute, or a rotated pole) the statistics are on the native grid with the 2-D
 coordinates copied, global_mean is weighted by the cell measure or cos of the 2-D
@@ -46,7 +49,9 @@ from clusterkit.io.dataset import open_dataset
 from clusterkit.io.inputs import expand_inputs
 from clusterkit.io.multifile import OPEN_FILE_BYTES
 from clusterkit.io.output_path import check_output_path
+from clusterkit.io.region import parse_region
 from clusterkit.io.reorder import copy_bytes, reordered
+from clusterkit.io.subgrid import Subgrid, subgrid
 from clusterkit.memory import check_fits_in_memory
 from clusterkit.kernels import GroupStats, TimeStats, accumulate_time_stats, nan_percentiles
 from clusterkit.log import rprint
@@ -93,6 +98,16 @@ def _range_arg(option):
                 from None
         return text
     return check
+
+
+def _region_arg(text):
+    """argparse type of ``--region``: the text, its syntax and ranges checked (whether
+    it holds a cell is checked against the file's grid)."""
+    try:
+        parse_region(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("--region ", "", 1)) from None
+    return text
 
 
 def _chunk_steps(grid, layout, chunk_mb, comm):
@@ -241,9 +256,15 @@ def _weights(ds, grid, layout, args):
     lat = None if curv is None else curv.lat[grid.local_slices[-2], grid.local_slices[-1]]
     if args.weights != "area":
         return (None if lat is None else np.ascontiguousarray(np.cos(np.deg2rad(lat)))), None
+    rows, cols = grid.local_slices[-2:]
+    if isinstance(ds, Subgrid):     # --region: the areas of each longitude run's cells
+        rows, runs = ds.pieces(rows, cols)
+        parts = [cell_area_weights(ds.dataset, layout.var, layout.lat_dim, layout.lon_dim,
+                                   rows, f, area_path=args.area) for f, _ in runs]
+        return np.ascontiguousarray(np.concatenate([w for w, _ in parts], axis=1)), \
+            parts[0][1]
     weights, source = cell_area_weights(ds, layout.var, layout.lat_dim, layout.lon_dim,
-                                        *grid.local_slices[-2:], area_path=args.area,
-                                        curvilinear=lat)
+                                        rows, cols, area_path=args.area, curvilinear=lat)
     if source is None:
         rprint(f"climate-stats: warning: {layout.var!r} is on a curvilinear grid without "
                f"cell areas (no cell_measures variable, no --area): global_mean is "
@@ -277,6 +298,9 @@ def main(argv=None, comm=None):
                    help="also annual_mean, annual_min, annual_max(year, ...), annual_count")
     p.add_argument("--monthly", metavar="PATH", help="also write monthly_mean(time, ...) "
                    "(means per calendar month of each year, time the month starts)")
+    p.add_argument("--region", metavar="LAT0,LAT1,LON0,LON1", type=_region_arg,
+                   help="only the cells whose centres are inside, in degrees; the region "
+                   "runs east from LON0 to LON1 (350,10 crosses the 0 meridian)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--chunk-mb", type=positive_number("MiB"), default=128.0,
                    help="MiB of input per rank per time chunk (default 128)")
@@ -307,9 +331,12 @@ def main(argv=None, comm=None):
         with region("climate.layout"):
             layout = Layout(ds, ds.find_variable(args.var), time_range=args.time_range,
                             base_period=args.base_period, seasonal=args.seasonal,
-                            annual=args.annual, monthly=args.monthly is not None)
+                            annual=args.annual, monthly=args.monthly is not None,
+                            region=args.region)
             grid = _grid(layout, comm)
         ds = reordered(ds, layout.var, layout.axes)   # seen as (time, extra..., lat, lon)
+        if layout.region is not None:                 # ... on the region's cells
+            ds = subgrid(ds, layout.var, layout.region.lat, layout.region.lon_runs)
         chunk = _chunk_steps(grid, layout, args.chunk_mb, comm)
         curv = layout.curvilinear
         need = _memory_needed(grid, layout, chunk, ds.dtype(layout.var).itemsize,
@@ -356,6 +383,10 @@ def main(argv=None, comm=None):
     weighted = f", weights: cell area from {source}" if source else ""
     if curv is not None:
         weighted += f", curvilinear grid {'/'.join(curv.names)}"
+    if layout.region is not None:
+        r = layout.region
+        weighted += f", region {layout.shape[-2]}x{layout.shape[-1]} cells: " \
+            f"{100 * r.cells / r.total_cells:.3g}% of the grid read"
     rprint(f"climate-stats: {layout.var}{layout.shape}{files} on {n} rank{'s' * (n > 1)} "
            f"(grid {grid.dims}{weighted}) -> {args.output} in {elapsed:.2f} s", comm=comm)
     _summary(layout, glob, results, comm)
