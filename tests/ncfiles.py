@@ -335,3 +335,96 @@ def write_curvilinear(path, kind="tripolar", *, nt=29, ny=13, nx=17, area=True,
         f.set_auto_maskandscale(False)
         x[:] = data
     return path
+
+
+def write_ocean_levels(path, *, nt=14, levels=3, ny=11, nx=13, area_fill=True, seed=0):
+    """A CMIP-ocean style ``thetao`` (time, lev, j, i) float32 (``levels=0``: (time, j,
+    i)) on the tripolar test grid (:func:`curvilinear_grid`), ``j`` and ``i`` without
+    coordinate variables, 2-D ``lat``/``lon`` named by its coordinates attribute, land
+    missing as _FillValue (the surface land, and more of it at each deeper level),
+    monthly noleap steps, and ``areacello(j, i)`` float32 named by ``cell_measures``.
+    With ``area_fill`` areacello has _FillValue 1e20 over land as some CMIP area files
+    do, and its mask is not quite the data's: a few land cells have an area and a few
+    ocean cells have none (data but no area)."""
+    import netCDF4
+    rng = np.random.default_rng(seed)
+    lat, lon, _, _ = curvilinear_grid("tripolar", ny, nx)
+    shape = (nt,) + ((levels,) if levels else ()) + (ny, nx)
+    land = np.random.default_rng(7).random((ny, nx)) < 0.25
+    data = (270 + 30 * np.cos(np.deg2rad(lat)) + 0.01 * lon
+            + rng.normal(0, 2, shape)).astype("f4")
+    if levels:
+        deeper = np.random.default_rng(8).random((levels, ny, nx)) < 0.1
+        data[:, np.maximum.accumulate(land | deeper, axis=0)] = np.float32(1e20)
+        data += np.arange(levels, dtype="f4")[None, :, None, None] * -2
+    else:
+        data[:, land] = np.float32(1e20)
+    area = (1e9 * np.cos(np.deg2rad(lat)) * rng.uniform(0.7, 1.3, (ny, nx))).astype("f4")
+    if area_fill:
+        flip = np.random.default_rng(9).random((ny, nx)) < 0.08
+        area[land ^ flip] = np.float32(1e20)
+    with netCDF4.Dataset(path, "w") as f:
+        f.createDimension("time", nt)
+        if levels:
+            f.createDimension("lev", levels)
+        f.createDimension("j", ny)
+        f.createDimension("i", nx)
+        t = f.createVariable("time", "f8", ("time",))
+        t.standard_name, t.units, t.calendar = "time", "days since 1850-01-01", "noleap"
+        t[:] = np.arange(nt) * 365.0 / 12 + 15.0
+        if levels:
+            z = f.createVariable("lev", "f8", ("lev",))
+            z.standard_name, z.units, z.positive, z.axis = "depth", "m", "down", "Z"
+            z[:] = 5.0 + 10.0 * np.arange(levels)
+        for name, values, units in (("lat", lat, "degrees_north"),
+                                    ("lon", lon, "degrees_east")):
+            c = f.createVariable(name, "f8", ("j", "i"))
+            c.standard_name, c.units = {"lat": "latitude", "lon": "longitude"}[name], units
+            c[:] = values
+        dims = ("time",) + (("lev",) if levels else ()) + ("j", "i")
+        x = f.createVariable("thetao", "f4", dims, fill_value=np.float32(1e20))
+        x.standard_name, x.units = "sea_water_potential_temperature", "degC"
+        x.coordinates, x.cell_measures = "lat lon", "area: areacello"
+        a = f.createVariable("areacello", "f4", ("j", "i"),
+                             fill_value=np.float32(1e20) if area_fill else None)
+        a.standard_name, a.units = "cell_area", "m2"
+        f.set_auto_maskandscale(False)
+        x[:] = data
+        a[:] = area
+    return path
+
+
+def write_time_series(path, times, units, calendar, *, ny=4, nx=6, seed=0):
+    """A (time, lat, lon) float32 ``tas`` at the raw ``times`` (in ``units`` and
+    ``calendar``: any origin, any spacing, e.g. a series across October 1582 or monthly
+    steps at mid-month), for the tests of time selections and groupings: a seasonal cycle
+    plus noise, missing values (_FillValue) over a land cell at every step, at every
+    seventh step of another cell, and at the first 40 % of the steps of a third one (whole
+    years and months missing there)."""
+    import netCDF4
+    rng = np.random.default_rng(seed)
+    times = np.asarray(times, dtype=np.float64)
+    nt = times.size
+    lat = np.linspace(-60.0, 60.0, ny)
+    data = (280 + 15 * np.cos(np.deg2rad(lat))[None, :, None]
+            + 8 * np.sin(2 * np.pi * times / 365.0)[:, None, None]
+            + rng.normal(0, 2, (nt, ny, nx))).astype("f4")
+    data[:, 0, 0] = np.float32(1e20)
+    data[::7, 1, 2] = np.float32(1e20)
+    data[:int(0.4 * nt), ny - 1, nx - 1] = np.float32(1e20)
+    with netCDF4.Dataset(path, "w") as f:
+        for name, n in (("time", nt), ("lat", ny), ("lon", nx)):
+            f.createDimension(name, n)
+        t = f.createVariable("time", "f8", ("time",))
+        t.standard_name, t.units, t.calendar = "time", units, calendar
+        t[:] = times
+        y = f.createVariable("lat", "f8", ("lat",))
+        y.units, y[:] = "degrees_north", lat
+        x = f.createVariable("lon", "f8", ("lon",))
+        x.units, x[:] = "degrees_east", np.arange(nx) * 360.0 / nx
+        tas = f.createVariable("tas", "f4", ("time", "lat", "lon"),
+                               fill_value=np.float32(1e20))
+        tas.units = "K"
+        f.set_auto_maskandscale(False)
+        tas[:] = data
+    return path

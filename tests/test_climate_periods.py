@@ -4,95 +4,14 @@ in the noleap, 360_day and standard calendars, with --percentiles and --anomalie
 2-file input, and bad ranges refused with one line, exit 2 and no output."""
 
 import os
-import subprocess
-import sys
 
-import numpy as np
 import pytest
 
-from clusterkit.io.cf import CALENDARS, YEAR_DAYS
 from clusterkit.testing import run_mpi
 
-from test_climate_stats import trend_reference
+from periods_common import JOB, RANGE, SOURCES, WARNINGS, check, h5py, mid_year_series
 
-h5py = pytest.importorskip("h5py")
-cftime = pytest.importorskip("cftime")
-xr = pytest.importorskip("xarray")
-CODER = xr.coders.CFDatetimeCoder(use_cftime=True)
-JOB = "clusterkit.jobs.climate_stats"
-pytestmark = pytest.mark.filterwarnings("ignore:All-NaN slice:RuntimeWarning",
-                                        "ignore:Mean of empty slice:RuntimeWarning",
-                                        "ignore:Degrees of freedom:RuntimeWarning")
-
-SOURCES = {  # calendar: make-dataset options (daily-ish steps over 600 days from 2000-01-01)
-    "noleap": ["--shape", "120,5,8", "--step-days", "5", "--calendar", "noleap",
-               "--packed", "--land-mask", "--lon180"],
-    "360_day": ["--shape", "120,4,6", "--step-days", "5", "--calendar", "360_day",
-                "--levels", "2"],
-    "standard": ["--shape", "120,6,5", "--step-days", "5", "--land-mask",
-                 "--descending-lat"],
-}
-#: the range asked for: starts mid-year (partial season and year), ends in February
-RANGE = "2000-08,2001-02"
-
-
-def mid_year_series(folder, calendar):
-    """A generated series cut to run from the first step of July 2000 to the last of
-    February 2001 (the cut is outside RANGE on both sides, so RANGE selects)."""
-    from test_multifile import copy_nc
-    full = os.path.join(folder, f"full-{calendar}.nc")
-    subprocess.run([sys.executable, "-m", "clusterkit.cli.main", "make-dataset", full,
-                    *SOURCES[calendar]], check=True, capture_output=True, timeout=120)
-    with h5py.File(full, "r") as f:
-        t = f["time"]
-        dates = cftime.num2date(t[...], t.attrs["units"].decode() if isinstance(
-            t.attrs["units"], bytes) else t.attrs["units"], calendar=calendar)
-    ym = np.array([d.year * 100 + d.month for d in dates])
-    i0 = int(np.flatnonzero(ym >= 200007)[0])
-    i1 = int(np.flatnonzero(ym <= 200103)[-1]) + 1   # into March: RANGE cuts it off
-    return copy_nc(full, os.path.join(folder, f"{calendar}.nc"), slice(i0, i1))
-
-
-def reference(path):
-    """The issue's expressions on ``x.sel(time=slice(START, END))``."""
-    ds = xr.open_dataset(path, engine="h5netcdf", decode_times=CODER)
-    start, end = RANGE.split(",")
-    x = ds["tas"].astype(np.float64).sel(time=slice(start, end))
-    w = np.cos(np.deg2rad(ds["lat"]))
-    clim = x.groupby("time.month").mean("time")
-    seasons = [s for s in ("DJF", "MAM", "JJA", "SON")
-               if s in set(x["time"].dt.season.values)]
-    ref = {"global_mean": x.weighted(w).mean(("lat", "lon")), "zonal_mean": x.mean("lon"),
-           "climatology": clim, "time_mean": x.mean("time"), "time_std": x.std("time"),
-           "time_min": x.min("time"), "time_max": x.max("time"),
-           "percentile": x.quantile([0.05, 0.95], dim="time"),
-           "seasonal_climatology": x.groupby("time.season").mean("time").sel(season=seasons),
-           "annual_mean": x.groupby("time.year").mean("time"),
-           "annual_min": x.groupby("time.year").min("time"),
-           "annual_max": x.groupby("time.year").max("time"),
-           "annual_count": x["time"].groupby("time.year").count()}
-    cal = CALENDARS[ds["time"].encoding.get("calendar", "standard")]
-    raw = xr.open_dataset(path, engine="h5netcdf", decode_times=False)["time"]
-    raw = raw.values[np.isin(ds["time"].values, x["time"].values)]
-    ref["trend"] = trend_reference((raw - raw[0]) / YEAR_DAYS[cal], x.values)
-    anomaly = x.groupby("time.month") - clim
-    return ref, anomaly, x["time"].values, seasons
-
-
-def check(out_path, anom_path, src):
-    ref, anomaly, times, seasons = reference(src)
-    out = xr.open_dataset(out_path, engine="h5netcdf", decode_times=CODER)
-    assert list(out["time"].values) == list(times)
-    assert list(out["season"].values) == seasons
-    assert out["year"].dtype.kind == "i"
-    assert list(out["year"].values) == list(ref["annual_mean"]["year"].values)
-    for name, want in ref.items():
-        got, want = out[name].values, np.asarray(getattr(want, "values", want), np.float64)
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
-        assert np.array_equal(np.isnan(got), np.isnan(want)), name
-    got = xr.open_dataset(anom_path, engine="h5netcdf", decode_times=CODER)["anomaly"]
-    assert list(got["time"].values) == list(times)
-    np.testing.assert_allclose(got.values, anomaly.values, rtol=1e-5, atol=1e-4)
+pytestmark = pytest.mark.filterwarnings(*WARNINGS)
 
 
 @pytest.mark.parametrize("nranks", [1, 2, 4])

@@ -7,62 +7,16 @@ calendars, together with --time-range, --seasonal, --annual, --percentiles and
 with one line, exit 2 and no output."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from clusterkit.testing import run_mpi
 
-from test_climate_periods import RANGE, SOURCES, mid_year_series
+from periods_common import (JOB, RANGE, SOURCES, WARNINGS, check_base, full_series,
+                            mid_year_series, outputs)
 
-h5py = pytest.importorskip("h5py")
-cftime = pytest.importorskip("cftime")
-xr = pytest.importorskip("xarray")
-CODER = xr.coders.CFDatetimeCoder(use_cftime=True)
-JOB = "clusterkit.jobs.climate_stats"
-pytestmark = pytest.mark.filterwarnings("ignore:All-NaN slice:RuntimeWarning",
-                                        "ignore:Mean of empty slice:RuntimeWarning",
-                                        "ignore:Degrees of freedom:RuntimeWarning")
-
-
-def full_series(folder, calendar):
-    """The generated series: 120 steps of 5 days from 2000-01-01 (to August 2001)."""
-    path = os.path.join(folder, f"full-{calendar}.nc")
-    subprocess.run([sys.executable, "-m", "clusterkit.cli.main", "make-dataset", path,
-                    *SOURCES[calendar]], check=True, capture_output=True, timeout=120)
-    return path
-
-
-def _sel(x, text):
-    start, end = (s.strip() or None for s in text.split(","))
-    return x.sel(time=slice(start, end))
-
-
-def check_base(out_path, anom_path, src, time_range, base):
-    """climatology (its months those of the base period) and the anomalies vs xarray."""
-    ds = xr.open_dataset(src, engine="h5netcdf", decode_times=CODER)
-    whole = ds["tas"].astype(np.float64)
-    x = _sel(whole, time_range) if time_range else whole
-    clim = _sel(whole, base).groupby("time.month").mean("time")
-    anomaly = x.groupby("time.month") - clim
-    out = xr.open_dataset(out_path, engine="h5netcdf", decode_times=CODER)
-    assert list(out["month"].values) == list(clim["month"].values)
-    assert out["climatology"].attrs["base_period"] == base
-    got = out["climatology"].values
-    np.testing.assert_allclose(got, clim.values, rtol=1e-5, atol=1e-6)
-    assert np.array_equal(np.isnan(got), np.isnan(clim.values))
-    assert list(out["time"].values) == list(x["time"].values)
-    got = xr.open_dataset(anom_path, engine="h5netcdf", decode_times=CODER)["anomaly"]
-    assert list(got["time"].values) == list(x["time"].values)
-    np.testing.assert_allclose(got.values, anomaly.values, rtol=1e-5, atol=1e-4)
-    assert np.array_equal(np.isnan(got.values), np.isnan(anomaly.values))
-
-
-def outputs(path, skip=("climatology", "month")):
-    with h5py.File(path, "r") as f:
-        return {k: f[k][...] for k in f if isinstance(f[k], h5py.Dataset) and k not in skip}
+pytestmark = pytest.mark.filterwarnings(*WARNINGS)
 
 
 #: (series, --time-range, --base-period): the base before the range with a gap between

@@ -13,44 +13,10 @@ import pytest
 
 from clusterkit.testing import run_mpi
 
-from test_climate_periods import RANGE, SOURCES, mid_year_series
-from test_climate_periods_base import full_series, outputs
+from periods_common import (JOB, RANGE, SOURCES, WARNINGS, check_monthly, full_series,
+                            h5py, mid_year_series, outputs)
 
-h5py = pytest.importorskip("h5py")
-cftime = pytest.importorskip("cftime")
-xr = pytest.importorskip("xarray")
-CODER = xr.coders.CFDatetimeCoder(use_cftime=True)
-JOB = "clusterkit.jobs.climate_stats"
-pytestmark = pytest.mark.filterwarnings("ignore:All-NaN slice:RuntimeWarning",
-                                        "ignore:Mean of empty slice:RuntimeWarning")
-
-
-def _attr(attrs, name):
-    v = attrs[name]
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def check_monthly(path, src, time_range=None):
-    """monthly_mean vs ``x.resample(time="1MS").mean()``; time encoded as the input's."""
-    x = xr.open_dataset(src, engine="h5netcdf", decode_times=CODER)["tas"].astype(np.float64)
-    if time_range:
-        x = x.sel(time=slice(*time_range.split(",")))
-    want = x.resample(time="1MS").mean()
-    got = xr.open_dataset(path, engine="h5netcdf", decode_times=CODER)
-    assert list(got["time"].values) == list(want["time"].values)
-    assert set(got.data_vars) == {"monthly_mean"}
-    np.testing.assert_allclose(got["monthly_mean"].values, want.values, rtol=1e-5,
-                               atol=1e-6)
-    assert np.array_equal(np.isnan(got["monthly_mean"].values), np.isnan(want.values))
-    with h5py.File(src, "r") as a, h5py.File(path, "r") as b:
-        units, cal = _attr(a["time"].attrs, "units"), _attr(a["time"].attrs, "calendar")
-        assert _attr(b["time"].attrs, "units") == units
-        assert _attr(b["time"].attrs, "calendar") == cal
-        assert b["time"].dtype.kind == a["time"].dtype.kind
-        starts = [cftime.datetime(t.year, t.month, 1, calendar=t.calendar)
-                  for t in want["time"].values]
-        np.testing.assert_array_equal(b["time"][...], cftime.date2num(starts, units, cal))
-    return want
+pytestmark = pytest.mark.filterwarnings(*WARNINGS)
 
 
 @pytest.mark.parametrize("nranks", [1, 2, 4])
