@@ -4,7 +4,7 @@ import numpy as np
 
 from clusterkit.errors import InputError
 from clusterkit.io import cf, timesel
-from clusterkit.io.horizontal import horizontal_coordinates
+from clusterkit.io.horizontal import grid_mapping, horizontal_coordinates
 from clusterkit.io.region import select_region
 from clusterkit.memory import check_fits_in_memory
 
@@ -47,6 +47,11 @@ class Layout:
     the month starts encoded in the time coordinate's units). ``groups`` is empty when
     none is asked. ``clim_months`` are the months (0..11) the climatology
     has: those of the selection, or of the base period.
+
+    ``index_dims`` are the dimensions but time without a coordinate variable in the input
+    (written without one: curvilinear (j, i), unnamed levels); ``grid_mapping`` is
+    :func:`clusterkit.io.horizontal.grid_mapping` of the variable (its ``grid_mapping``
+    attribute and the grid-mapping variables to copy) or None.
 
     ``region`` (``LAT0,LAT1,LON0,LON1`` text of ``--region``) restricts the grid to the
     cells whose centres are inside (:func:`clusterkit.io.region.select_region`):
@@ -133,6 +138,8 @@ class Layout:
                            ds.attrs(d) if d in ds else {})
                        for d, n in zip(self.dims, self.shape)}
         self.coords[self.time_dim] = (self.time, self.time_attrs)   # the values decoded
+        self.index_dims = tuple(d for d in self.dims[1:] if not ds.has_coordinate(d))
+        self.grid_mapping = grid_mapping(ds, var)
         self.region = None
         if region is not None:
             self._restrict(region)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from clusterkit.io.cf import attr_str
-from clusterkit.io.ncwrite import NCWriter
+from clusterkit.io.ncwrite import NO_FILL, NCWriter
 from clusterkit.kernels import climate_anomalies
 
 __all__ = ["write_statistics", "write_monthly", "write_anomalies"]
@@ -12,8 +12,35 @@ _COORD_SKIP = {"_FillValue", "bounds"}
 
 
 def _coord(w, layout, dim):
+    """Define dimension ``dim`` with the input's coordinate variable, or without one
+    where the input has none (``layout.index_dims``). Collective."""
     values, attrs = layout.coords[dim]
-    w.dimension(dim, values, {k: v for k, v in attrs.items() if k not in _COORD_SKIP})
+    if dim in layout.index_dims:
+        w.index_dimension(dim, len(values))
+    else:
+        w.dimension(dim, values, {k: v for k, v in attrs.items() if k not in _COORD_SKIP})
+
+
+def _point_attrs(layout):
+    """Attributes of every output variable on the horizontal grid: the 2-D coordinates
+    of a curvilinear grid (``coordinates``) and the input's ``grid_mapping``."""
+    out = {}
+    if layout.curvilinear is not None:
+        out["coordinates"] = " ".join(layout.curvilinear.names)
+    mapping = layout.grid_mapping
+    if mapping is not None:
+        out["grid_mapping"] = mapping[0]
+    return out
+
+
+def _define_horizontal(w, layout):
+    """Define what georeferences the grid beyond its dimensions: the 2-D coordinates
+    (and bounds) of a curvilinear grid and the grid-mapping variables. Collective."""
+    if layout.curvilinear is not None:
+        _define_curvilinear(w, layout)
+    mapping = layout.grid_mapping
+    for name, attrs in ({} if mapping is None else mapping[1]).items():
+        w.scalar(name, np.int32(0), attrs)
 
 
 def _curvilinear_attrs(layout):
@@ -30,7 +57,8 @@ def _curvilinear_attrs(layout):
 
 def _define_curvilinear(w, layout):
     """Define the 2-D latitude/longitude (and their bounds) of a curvilinear grid on
-    (rows, columns), with the input's attributes. Collective."""
+    (rows, columns), with the input's attributes and no _FillValue (they are checked
+    finite); the bounds' vertex dimension has no coordinate variable. Collective."""
     curv = layout.curvilinear
     dims = (layout.lat_dim, layout.lon_dim)
     vertices = {}
@@ -40,10 +68,11 @@ def _define_curvilinear(w, layout):
             bounds, vertex = curv.bounds[name]
             if vertex not in vertices:
                 vertices[vertex] = curv.bounds_values[name].shape[-1]
-                w.dimension(vertex, np.arange(vertices[vertex], dtype=np.int32))
+                w.index_dimension(vertex, vertices[vertex])
             keep["bounds"] = bounds.rsplit("/", 1)[-1]
-            w.variable(keep["bounds"], dims + (vertex,), "f8", {}, prefill=False)
-        w.variable(name, dims, "f8", keep, prefill=False)
+            w.variable(keep["bounds"], dims + (vertex,), "f8", {}, fill_value=NO_FILL,
+                       prefill=False)
+        w.variable(name, dims, "f8", keep, fill_value=NO_FILL, prefill=False)
 
 
 def _write_curvilinear(w, grid, layout):
@@ -98,14 +127,13 @@ def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q,
         return a.reshape(tuple(lead) + extra_local + tuple(local[-2:]))
 
     curv = layout.curvilinear
-    point = {} if curv is None else {"coordinates": " ".join(curv.names)}
+    point = _point_attrs(layout)
     with NCWriter(path, comm=grid.comm, overwrite=overwrite,
                   attrs={"title": f"clusterkit climate-stats of {name}",
                          "source_variable": layout.var, **_curvilinear_attrs(layout)}) as w:
         for d in (time,) + E + (lat, lon):
             _coord(w, layout, d)
-        if curv is not None:
-            _define_curvilinear(w, layout)
+        _define_horizontal(w, layout)
         w.dimension("month", (months + 1).astype(np.int32),
                     {"long_name": "calendar month", "units": "1"})
         specs = [
@@ -133,7 +161,8 @@ def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q,
                           "percentile over time (linear interpolation)", units,
                           "time: percentile"))
         for var, dims, long_name, u, methods in specs:
-            extra = g_extra if var == "global_mean" else point if lat in dims else {}
+            extra = g_extra if var == "global_mean" else \
+                point if lat in dims and lon in dims else {}
             if var == "climatology" and layout.base_period:
                 extra = {**extra, "base_period": layout.base_period}
             w.variable(var, dims, "f8", {"long_name": f"{name} {long_name}", "units": u,
@@ -208,14 +237,12 @@ def write_monthly(path, overwrite, grid, layout, means):
         w.dimension(layout.time_dim, labels, time_attrs)
         for d in layout.extra + (layout.lat_dim, layout.lon_dim):
             _coord(w, layout, d)
-        if curv is not None:
-            _define_curvilinear(w, layout)
+        _define_horizontal(w, layout)
         w.variable("monthly_mean", layout.dims, "f8",
                    {"long_name": f"{layout.name} mean per month",
                     "units": attr_str(layout.attrs, "units"),
                     "cell_methods": f"{layout.time_dim}: mean within months",
-                    **({} if curv is None else {"coordinates": " ".join(curv.names)})},
-                   prefill=False)
+                    **_point_attrs(layout)}, prefill=False)
         if curv is not None:
             _write_curvilinear(w, grid, layout)
         local = grid.local_shape
@@ -245,12 +272,10 @@ def write_anomalies(path, overwrite, ds, grid, layout, climatology, chunk, progr
         for d in (layout.time_dim,) + layout.extra + (layout.lat_dim, layout.lon_dim):
             _coord(w, layout, d)
         curv = layout.curvilinear
-        if curv is not None:
-            _define_curvilinear(w, layout)
+        _define_horizontal(w, layout)
         w.variable("anomaly", layout.dims, dtype,
                    {"long_name": f"{layout.name} minus its monthly climatology",
-                    "units": attr_str(layout.attrs, "units"),
-                    **({} if curv is None else {"coordinates": " ".join(curv.names)})},
+                    "units": attr_str(layout.attrs, "units"), **_point_attrs(layout)},
                    prefill=False)
         if curv is not None:
             _write_curvilinear(w, grid, layout)

@@ -12,7 +12,7 @@ import pytest
 from clusterkit.kernels.cellarea import (EARTH_RADIUS, bounds_from_centres,
                                          lat_lon_cell_areas)
 from clusterkit.testing import run_mpi
-from ncfiles import write_area_file, write_grid_file
+from ncfiles import write_area_file, write_grid_file, write_ocean_levels
 
 xr = pytest.importorskip("xarray")
 needs_cdo = pytest.mark.skipif(not shutil.which("cdo"), reason="CDO not installed "
@@ -159,6 +159,28 @@ def test_matches_xarray_weighted_mean(tmp_path, source, nranks):
     assert got.attrs["weights"] == f"cell area from {label}"
 
 
+@pytest.mark.parametrize("nranks", [2, 4])
+def test_missing_areas_over_land_get_weight_0_with_one_warning(tmp_path, nranks):
+    """areacello with _FillValue over land (as some CMIP ocean area files), its mask not
+    quite the data's (some ocean cells without area), on (time, lev, j, i): a cell without
+    an area contributes nothing, as xarray's ``x.weighted(area.fillna(0))``; one warning
+    line on rank 0 counts them (once, though 4 ranks share blocks across levels)."""
+    src = write_ocean_levels(str(tmp_path / "thetao.nc"), levels=2)
+    out = str(tmp_path / "out.nc")
+    res = run_mpi(nranks, "clusterkit.jobs.climate_stats",
+                  [src, out, "--weights", "area", "--chunk-mb", "0.002"], timeout=180)
+    assert res.returncode == 0, res.stderr
+    with xr.open_dataset(src, engine="h5netcdf") as ds:
+        x, area = ds["thetao"].astype(np.float64).load(), ds["areacello"].load()
+    want = x.weighted(area.astype(np.float64).fillna(0)).mean(("j", "i"))
+    np.testing.assert_allclose(global_mean(out).values, want.values, rtol=1e-12)
+    missing = int(area.isnull().sum())
+    warnings = [line for line in res.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1, res.stderr
+    assert f"no area for {missing} of {area.size} cells" in warnings[0], warnings[0]
+    assert "weight 0" in warnings[0], warnings[0]
+
+
 def test_default_is_cos_latitude_and_says_so(tmp_path):
     """Without --weights (or with coslat) the global mean stays cos(latitude) weighted,
     even when the file has an area variable and bounds."""
@@ -250,8 +272,8 @@ BAD_CASES = [
     ("area-file-other-coordinates", "coordinate 'lat' differs"),
     ("measure-in-neither-file", "give the file that does with --area FILE"),
     ("measure-not-in-area-file", "neither the input nor --area"),
-    ("negative-area", "negative or missing"),
-    ("nan-area", "negative or missing"),
+    ("negative-area", "has negative or infinite cell areas"),
+    ("all-missing-area", "has no cell area anywhere"),
     ("unknown-weights", "--weights: invalid choice: 'gaussian'"),
     ("area-without-weights-area", "add --weights area"),
 ]
@@ -263,8 +285,11 @@ def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, case, needle):
     src, area_file = str(tmp_path / "in.nc"), str(tmp_path / "areacella.nc")
     area = np.ones((5, 8))
     args = ["--weights", "area", "--area", area_file]
-    if case in ("negative-area", "nan-area"):
-        area[3, 7] = -1.0 if case == "negative-area" else np.nan
+    if case in ("negative-area", "all-missing-area"):
+        if case == "negative-area":
+            area[3, 7] = -1.0
+        else:
+            area[...] = np.nan
         write_grid_file(src, lat, lon, area=area)
         args = ["--weights", "area"]
     elif case == "measure-in-neither-file":

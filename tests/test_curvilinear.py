@@ -7,15 +7,18 @@ copied to the outputs, no zonal_mean (an attribute says why), a series of files,
 bad 2-D coordinates refused in one line."""
 
 import os
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
 
 import clusterkit as ck
 from clusterkit.comm import MPI
-from clusterkit.io.cf import YEAR_DAYS
+from clusterkit.io.cf import YEAR_DAYS, attr_str
 from clusterkit.testing import run_mpi
-from ncfiles import CURVILINEAR_KINDS, write_curvilinear, write_transposed
+from ncfiles import (CURVILINEAR_KINDS, write_curvilinear, write_ocean_levels,
+                     write_transposed)
 from test_climate_stats import trend_reference
 
 xr = pytest.importorskip("xarray")
@@ -40,16 +43,17 @@ def run(tmp_path, inputs, *extra, nranks=2, name="out.nc", anomalies=True):
     return stats, anom, res.stderr
 
 
-def reference(path, weights):
-    """The statistics of ``tos`` computed with xarray (NumPy for the trend), the global
-    mean ``x.weighted(weights).mean((row, column))``; ``weights`` "area" (areacello) or
-    "coslat" (cos of the 2-D latitude)."""
+def reference(path, weights, var="tos"):
+    """The statistics of ``var`` (time, [extra...,] row, column) computed with xarray
+    (NumPy for the trend), the global mean ``x.weighted(weights).mean((row, column))``;
+    ``weights`` "area" (areacello) or "coslat" (cos of the 2-D latitude)."""
     with xr.open_dataset(path, engine="h5netcdf", decode_times=CODER) as ds:
         ds = ds.load()
-    tdim, ydim, xdim = ds["tos"].dims
-    x = ds["tos"].astype(np.float64)
+    tdim, ydim, xdim = ds[var].dims[0], *ds[var].dims[-2:]
+    x = ds[var].astype(np.float64)
     lat = ds["nav_lat" if "nav_lat" in ds else "lat"].astype(np.float64)
-    w = ds["areacello"] if weights == "area" else np.cos(np.deg2rad(lat))
+    w = ds["areacello"].astype(np.float64) if weights == "area" else \
+        np.cos(np.deg2rad(lat))
     clim = x.groupby(f"{tdim}.month").mean(tdim)
     ref = {"global_mean": x.weighted(w).mean((ydim, xdim)), "climatology": clim,
            "time_mean": x.mean(tdim), "time_std": x.std(tdim), "time_min": x.min(tdim),
@@ -156,6 +160,119 @@ def test_any_dimension_order_is_bitwise_the_canonical_result(tmp_path):
         np.testing.assert_array_equal(got[var].values, want[var].values, err_msg=var)
         assert got[var].dims == want[var].dims, var
     np.testing.assert_array_equal(got_anom["anomaly"].values, want_anom["anomaly"].values)
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 4])
+def test_levels_on_a_curvilinear_grid_match_xarray(tmp_path, nranks):
+    """A (time, lev, j, i) ocean variable with more land at depth: every per-point
+    statistic per level, and the area-weighted global mean per level, against xarray."""
+    src = write_ocean_levels(str(tmp_path / "thetao.nc"), levels=3, area_fill=False)
+    stats, anom, _ = run(tmp_path, [src], "--weights", "area", nranks=nranks)
+    assert stats["time_mean"].dims == ("lev", "j", "i")
+    assert stats["global_mean"].dims == ("time", "lev")
+    assert_matches(stats, anom, reference(src, "area", var="thetao"))
+    assert_native_grid(stats, src, anom)
+
+
+def _netcdf_attrs(var):
+    """A netCDF4 variable's attributes, values as plain Python lists/scalars."""
+    return {k: np.asarray(var.getncattr(k)).tolist() for k in var.ncattrs()}
+
+
+def test_the_grid_mapping_variable_is_copied_and_named_by_every_field(tmp_path):
+    """A rotated pole's grid-mapping variable (CORDEX's scalar ``rotated_pole``) is
+    copied to every output with its attributes, and every per-point variable names it in
+    ``grid_mapping``, as the input's variable does: the outputs are as georeferenced as
+    the input (xarray's decode_coords="all" finds it)."""
+    import netCDF4
+    src = write_curvilinear(str(tmp_path / "tas.nc"), "rotated", area=False)
+    with netCDF4.Dataset(src, "a") as f:
+        f.renameVariable("crs", "rotated_pole")
+        f["tos"].grid_mapping = "rotated_pole"
+        want = _netcdf_attrs(f["rotated_pole"])
+    monthly = str(tmp_path / "monthly.nc")
+    run(tmp_path, [src], "--seasonal", "--monthly", monthly)
+    for path in (str(tmp_path / "out.nc"), str(tmp_path / "anom-out.nc"), monthly):
+        with netCDF4.Dataset(path) as f:
+            assert "rotated_pole" in f.variables, path
+            assert f["rotated_pole"].dimensions == ()
+            assert _netcdf_attrs(f["rotated_pole"]) == want, path
+            fields = [v for v in f.variables.values() if v.dimensions[-2:] ==
+                      ("rlat", "rlon") and v.name not in ("lat", "lon")]
+            assert fields, path
+            for v in fields:
+                assert v.getncattr("grid_mapping") == "rotated_pole", (path, v.name)
+        with xr.open_dataset(path, engine="h5netcdf", decode_coords="all",
+                             decode_times=False) as ds:
+            assert "rotated_pole" in ds.coords, path
+
+
+def test_grid_mapping_forms(tmp_path):
+    """The library API: ``grid_mapping`` in its plain and extended (``"crs: lat lon"``)
+    forms; None without one, or when it names a variable the file lacks."""
+    import netCDF4
+    from clusterkit.io.horizontal import grid_mapping
+    src = write_curvilinear(str(tmp_path / "tas.nc"), "rotated", area=False)
+    for text, found in (("crs", True), ("crs: rlat rlon", True), ("nothere", False),
+                        ("crs: rlat rlon other: lat lon", False), (None, False)):
+        with netCDF4.Dataset(src, "a") as f:
+            if text is None:
+                f["tos"].delncattr("grid_mapping")
+            else:
+                f["tos"].grid_mapping = text
+        with ck.open_dataset(src, comm=MPI.COMM_SELF) as ds:
+            got = grid_mapping(ds, "tos")
+        if not found:
+            assert got is None, text
+            continue
+        assert got[0] == text and list(got[1]) == ["crs"]
+        attrs = got[1]["crs"]
+        assert attr_str(attrs, "grid_mapping_name") == "rotated_latitude_longitude"
+        assert float(np.ravel(attrs["grid_north_pole_latitude"])[0]) == 39.25
+
+
+@pytest.mark.skipif(not shutil.which("ncdump"), reason="ncdump (netcdf-bin) not installed")
+def test_dimensions_without_coordinates_stay_without(tmp_path):
+    """NEMO's y, x have no coordinate variables (nor a bounds' vertex dimension): the
+    outputs keep them as netCDF dimensions without variables, as netCDF-C writes them,
+    so xarray lists them under "Dimensions without coordinates" as for the input (they
+    used to be written as coordinates 0..n-1)."""
+    import netCDF4
+    src = write_curvilinear(str(tmp_path / "tos.nc"), "nemo", area=False)
+    stats, anom, _ = run(tmp_path, [src])
+    for ds in (stats, anom):
+        assert "y" not in ds.variables and "x" not in ds.variables
+        assert (ds.sizes["y"], ds.sizes["x"]) == (13, 17)
+    for name in ("out.nc", "anom-out.nc"):
+        path = str(tmp_path / name)
+        with netCDF4.Dataset(path) as f:
+            assert "y" in f.dimensions and "y" not in f.variables
+        header = subprocess.run(["ncdump", "-h", path], capture_output=True, text=True,
+                                check=True, timeout=60).stdout
+        assert "\ty = 13 ;" in header and " y(y)" not in header and " x(x)" not in header
+    src = write_curvilinear(str(tmp_path / "tripolar.nc"), "tripolar")
+    stats, _, _ = run(tmp_path, [src], anomalies=False, name="tripolar-out.nc")
+    assert "vertices" not in stats.variables and stats.sizes["vertices"] == 4
+    assert stats["j"].attrs["long_name"] == "cell index along j"   # these have variables
+
+
+def test_coordinates_have_no_fill_value(tmp_path):
+    """CF: coordinates hold no missing values, so the written ones (time, the index
+    coordinates, the 2-D latitude/longitude and their vertex bounds, month, pct) carry no
+    _FillValue; the statistics keep their NaN _FillValue."""
+    import netCDF4
+    src = write_curvilinear(str(tmp_path / "tos.nc"), "tripolar")
+    monthly = str(tmp_path / "monthly.nc")
+    run(tmp_path, [src], "--weights", "area", "--monthly", monthly)
+    coords = {"time", "j", "i", "lat", "lon", "vertices_latitude", "vertices_longitude",
+              "vertices", "month", "pct"}
+    for path in (str(tmp_path / "out.nc"), str(tmp_path / "anom-out.nc"), monthly):
+        with netCDF4.Dataset(path) as f:
+            for name, v in f.variables.items():
+                if name in coords:
+                    assert "_FillValue" not in v.ncattrs(), (path, name)
+                else:
+                    assert np.isnan(v.getncattr("_FillValue")), (path, name)
 
 
 def _split(tmp_path, parts, order, **kw):

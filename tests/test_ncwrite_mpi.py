@@ -1,7 +1,8 @@
 """MPI tests of NCWriter: its fill behaviour (prefilled variables show _FillValue where no
 rank wrote; ``prefill=False`` skips writing the fill value first and reads back exactly),
-its temporary's name, and failures on one rank (the same error on every rank, no hang,
-no temporary left)."""
+dimensions without coordinate variables, scalars and variables without _FillValue as
+netCDF readers see them, its temporary's name, and failures on one rank (the same error
+on every rank, no hang, no temporary left)."""
 
 import errno
 import os
@@ -13,7 +14,7 @@ import pytest
 
 from clusterkit.grid import Grid
 from clusterkit.io.parallel import parallel_io
-from clusterkit.io.ncwrite import NCWriter
+from clusterkit.io.ncwrite import NO_FILL, NCWriter
 from clusterkit.io.staged import StagedFile
 from clusterkit.io.temporaries import temporary_name
 from clusterkit.testing import assert_all, assert_equal_all
@@ -48,6 +49,43 @@ def test_prefill_choice(comm, shared_dir, shape):
     assert_equal_all(partial[:n0], G[:n0], comm)
     assert_all(np.isnan(partial[n0:]).all() and (n0 < shape[0]) == (comm.Get_size() > 1),
                "rows no rank wrote read as NaN", comm)
+
+
+def test_index_dimensions_scalars_and_no_fill_as_netcdf_reads_them(comm, shared_dir):
+    """A dimension without a coordinate variable is netCDF-C's placeholder (netCDF4 and
+    xarray list no variable for it), a scalar keeps its attributes, ``NO_FILL`` leaves no
+    _FillValue; netCDF-C (netCDF4-python) reads the file back exactly."""
+    netCDF4 = pytest.importorskip("netCDF4")
+    grid = Grid((6, 5), comm=comm, dims=(comm.Get_size(), 1))
+    G = np.arange(30, dtype="f8").reshape(6, 5)
+    path = f"{shared_dir}/out.nc"
+    with NCWriter(path, comm=comm) as w:
+        w.index_dimension("y", 6)
+        w.dimension("x", np.arange(5.0), {"units": "m"})
+        w.index_dimension("nv", 4)
+        w.scalar("crs", np.int32(0), {"grid_mapping_name": "rotated_latitude_longitude",
+                                      "grid_north_pole_latitude": 39.25})
+        w.variable("lat", ("y", "x"), attrs={"units": "degrees_north"}, fill_value=NO_FILL,
+                   prefill=False)
+        w.variable("lat_bnds", ("y", "x", "nv"), fill_value=NO_FILL, prefill=False)
+        w.variable("v", ("y", "x"), attrs={"grid_mapping": "crs"}, prefill=False)
+        for name in ("lat", "v"):
+            w.write(name, G[grid.local_slices], grid.local_start)
+        w.write("lat_bnds", np.repeat(G[grid.local_slices][..., None], 4, axis=2),
+                grid.local_start + (0,))
+    comm.Barrier()
+    with netCDF4.Dataset(path) as f:
+        seen = (sorted(f.dimensions), {k: len(d) for k, d in f.dimensions.items()},
+                sorted(f.variables), f["crs"].dimensions, f["crs"].ncattrs(),
+                float(f["crs"].grid_north_pole_latitude), f["lat"].ncattrs(),
+                f["lat_bnds"].ncattrs(), bool(np.isnan(f["v"]._FillValue)),
+                np.array_equal(f["lat"][...], G), np.array_equal(f["v"][...], G),
+                f["lat_bnds"].dimensions)
+    want = (["nv", "x", "y"], {"y": 6, "x": 5, "nv": 4},
+            ["crs", "lat", "lat_bnds", "v", "x"], (), ["grid_mapping_name",
+                                                       "grid_north_pole_latitude"],
+            39.25, ["units"], [], True, True, True, ("y", "x", "nv"))
+    assert_all(seen == want, f"netCDF4 read {seen}", comm)
 
 
 # -- failures: agreed on every rank, never a hang, no temporary --------------------------

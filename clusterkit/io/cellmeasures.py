@@ -7,13 +7,17 @@ or in the input itself; else the exact areas of the cells between the coordinate
 ``bounds``; else those of bounds derived from the cell centres as CDO does
 (:mod:`clusterkit.kernels.cellarea`). Whatever the source, the result is a (ny, nx)
 float64 field of weights for the rank's (rows, columns) block, which is all a weighted
-sum needs (a curvilinear grid's area variable gives the same).
+sum needs (a curvilinear grid's area variable gives the same). An area variable may miss
+areas (NaN or _FillValue, e.g. CMIP ocean areas over land): those cells get weight 0.
 """
+
+import sys
 
 import numpy as np
 
 from .. import comm as _comm
 from ..errors import InputError
+from ..log import rprint
 from ..kernels.cellarea import bounds_from_centres, lat_lon_cell_areas
 from . import cf
 
@@ -131,6 +135,34 @@ def _read_area(src, name, transposed, rows, cols):
     return np.ascontiguousarray(block.T if transposed else block)
 
 
+def _missing_areas(block, name, src, rows, cols, comm):
+    """``block`` with its missing areas (NaN) set to 0, after one warning line on rank 0
+    counting them over the whole grid. Collective.
+
+    Raises
+    ------
+    InputError
+        On every rank: an area is negative or infinite, or every area is missing.
+    """
+    what = f"area variable {name!r} in {src.path!r}"
+    missing = np.isnan(block)
+    _comm.check(bool(np.all(missing | (np.isfinite(block) & (block >= 0)))),
+                lambda: f"{what} has negative or infinite cell areas; cell areas must be "
+                ">= 0 (missing ones, NaN or _FillValue, get weight 0)", comm=comm)
+    # ranks that differ in other dimensions share a block: count each block once
+    key = (rows.start, rows.stop, cols.start, cols.stop)
+    counts = dict(comm.allgather((key, (int(missing.sum()), int(block.size)))))
+    nmissing, ncells = (sum(c) for c in zip(*counts.values()))
+    _comm.check(nmissing < ncells, lambda: f"{what} has no cell area anywhere (every value "
+                "NaN or _FillValue); give an area variable with areas, or use --weights "
+                "coslat", comm=comm)
+    if nmissing:
+        rprint(f"warning: {what} has no area for {nmissing} of {ncells} cells (NaN or "
+               "_FillValue, e.g. over land): they get weight 0 in the area-weighted mean",
+               file=sys.stderr, comm=comm)
+    return np.where(missing, 0.0, block)
+
+
 def cell_area_weights(ds, var, lat_dim, lon_dim, rows, cols, area_path=None,
                       curvilinear=None):
     """Cell areas of this rank's block of ``var``'s grid, and where they came from.
@@ -157,7 +189,8 @@ def cell_area_weights(ds, var, lat_dim, lon_dim, rows, cols, area_path=None,
     Returns
     -------
     (numpy.ndarray, str or None)
-        (ny, nx) float64 areas (any unit: only ratios matter), and the source for
+        (ny, nx) float64 areas (any unit: only ratios matter; 0 where the area variable
+        has none, with one warning line on rank 0 counting them), and the source for
         output metadata and messages: ``"areacella"``, ``"areacella in FILE"``,
         ``"lat_bnds and lon_bnds"``, or ``"bounds derived from the cell centres"``
         (None: cos(latitude) of a curvilinear grid without cell areas).
@@ -167,7 +200,7 @@ def cell_area_weights(ds, var, lat_dim, lon_dim, rows, cols, area_path=None,
     InputError
         On every rank: the ``--area`` file is missing or not NetCDF, its area variable
         is not on the data's grid, the cell measure is in neither file, areas are
-        negative or NaN, bounds are malformed.
+        negative or infinite or all missing, bounds are malformed.
     """
     grid = [(ds.shape(var)[list(ds.dims(var)).index(d)],
              ds.coordinate(d) if ds.has_coordinate(d) else None) for d in (lat_dim, lon_dim)]
@@ -182,11 +215,7 @@ def cell_area_weights(ds, var, lat_dim, lon_dim, rows, cols, area_path=None,
             block = _read_area(src, name, _grid_order(src, name, lat_dim, lon_dim, *grid),
                                rows, cols)
             label = name if src is ds else f"{name} in {src.path}"
-            _comm.check(bool(np.all(np.isfinite(block) & (block >= 0))),
-                        lambda: f"area variable {name!r} in {src.path!r} has negative or "
-                        "missing (NaN/_FillValue) cell areas; cell areas must be finite and "
-                        ">= 0", comm=ds.comm)
-            return block, label
+            return _missing_areas(block, name, src, rows, cols, ds.comm), label
     finally:
         if area_ds is not None:
             area_ds.close()

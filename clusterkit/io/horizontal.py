@@ -5,7 +5,8 @@ dimensions. Ocean models' grids (``(j, i)``, ``(y, x)``), projected grids and ro
 grids are curvilinear: the latitude and longitude of each point are 2-D auxiliary
 coordinate variables named by the data variable's ``coordinates`` attribute, and their two
 dimensions are the grid's rows and columns. This module finds them, or says why the ones a
-variable declares cannot be used, in a :class:`~clusterkit.io.dataset.Dataset` or a
+variable declares cannot be used, and the variable's CF grid mapping (what outputs copy to
+stay georeferenced), in a :class:`~clusterkit.io.dataset.Dataset` or a
 :class:`~clusterkit.io.multifile.MultiFileDataset` (through their metadata methods only).
 """
 
@@ -13,7 +14,7 @@ from ..errors import InputError
 from . import cf
 from .groups import group_of, in_group, path_of, scopes
 
-__all__ = ["horizontal_coordinates", "curvilinear"]
+__all__ = ["horizontal_coordinates", "curvilinear", "grid_mapping"]
 
 #: ``grid_mapping_name`` of the grid mappings whose grids are curvilinear for analysis
 _CURVILINEAR_MAPPINGS = ("rotated_latitude_longitude",)
@@ -26,12 +27,46 @@ def _resolve(ds, var, name):
                  if path in ds), None)
 
 
+def _mapping_names(text):
+    """The grid-mapping variables a CF ``grid_mapping`` attribute names: ``"crs"``, or
+    the first word of each ``"name:"`` group of its extended form (``"crsOSGB: x y
+    crsWGS84: lat lon"``)."""
+    words = text.split()
+    if any(w.endswith(":") for w in words):
+        return [w[:-1] for w in words if w.endswith(":")]
+    return words[:1]
+
+
 def _grid_mapping(ds, var):
-    """The ``grid_mapping_name`` of ``var``'s grid mapping variable (CF ``grid_mapping``,
-    also in its ``"crs: lat lon"`` form), or ""."""
-    words = cf.attr_str(ds.attrs(var), "grid_mapping").split()
-    path = _resolve(ds, var, words[0].rstrip(":")) if words else None
+    """The ``grid_mapping_name`` of ``var``'s (first) grid mapping variable, or ""."""
+    names = _mapping_names(cf.attr_str(ds.attrs(var), "grid_mapping"))
+    path = _resolve(ds, var, names[0]) if names else None
     return cf.attr_str(ds.attrs(path), "grid_mapping_name").strip() if path else ""
+
+
+def grid_mapping(ds, var):
+    """The CF grid mapping of variable ``var``, for outputs on its grid to copy.
+
+    Parameters
+    ----------
+    ds : Dataset or MultiFileDataset
+    var : str
+
+    Returns
+    -------
+    tuple or None
+        ``(attribute, {name: attributes})``: the ``grid_mapping`` text to give the
+        outputs' variables on the grid, and the grid-mapping variables it names (plain
+        names, outside any group) with their attributes, to copy as scalar variables.
+        None when ``var`` has no ``grid_mapping`` or one of the variables it names is
+        not in the file (an output must not name a variable it lacks).
+    """
+    text = cf.attr_str(ds.attrs(var), "grid_mapping").strip()
+    names = _mapping_names(text)
+    paths = [_resolve(ds, var, n) for n in names]
+    if not names or None in paths:
+        return None
+    return text, {n: ds.attrs(p) for n, p in zip(names, paths)}
 
 
 def curvilinear(ds, var):

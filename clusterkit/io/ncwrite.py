@@ -1,10 +1,10 @@
 """Write NetCDF-4 files collectively from DistArray blocks, atomically (temporary, then rename).
 
 The files are plain HDF5 laid out as netCDF-C expects (dimension scales with
-``_Netcdf4Dimid``, coordinate variables, fixed-length string attributes,
-``_FillValue``), so xarray, CDO and ``ncdump`` read them. The temporary file, the
-agreement of every collective HDF5 step across the ranks and the space reservation are
-:class:`~clusterkit.io.staged.StagedFile`'s.
+``_Netcdf4Dimid``, coordinate variables, netCDF-C's placeholder datasets for dimensions
+without one, fixed-length string attributes, ``_FillValue``), so xarray, CDO and
+``ncdump`` read them. The temporary file, the agreement of every collective HDF5 step
+across the ranks and the space reservation are :class:`~clusterkit.io.staged.StagedFile`'s.
 """
 
 import os
@@ -18,7 +18,13 @@ from .staged import StagedFile
 from .temporaries import remove_stale_temporaries, temporary_name
 from ..trace import traced
 
-__all__ = ["NCWriter"]
+__all__ = ["NCWriter", "NO_FILL"]
+
+#: ``fill_value`` of :meth:`NCWriter.variable` for a variable without ``_FillValue``
+NO_FILL = object()
+
+#: the ``NAME`` netCDF-C gives the dataset standing for a dimension without a variable
+_PHONY = "This is a netCDF dimension but not a netCDF variable.{:10d}"
 
 
 # -- NetCDF-4 ----------------------------------------------------------------------------
@@ -111,6 +117,49 @@ class NCWriter:
                 self.file[name][...] = values
         self._staged.step(fill)
 
+    def index_dimension(self, name, size):
+        """Create dimension ``name`` of ``size`` without a coordinate variable. Collective.
+
+        For dimensions the input has no coordinate variable for (an ocean grid's rows and
+        columns, a bounds variable's vertices): CF and xarray keep them without one.
+        Written as netCDF-C does, a dimension scale named :data:`_PHONY` that netCDF
+        readers do not list as a variable.
+        """
+        dimid = len(self._dimids)
+
+        def define():
+            if self.file is not None:
+                self._phony(name, size, dimid)
+        self._staged.step(define)
+        self._dimids[name] = int(size)
+        self._names.append(name)
+        self._staged.reserve(self._datasets)
+
+    def _phony(self, name, size, dimid):
+        """netCDF-C's placeholder dataset of a dimension without a coordinate variable."""
+        d = self.file.create_dataset(name, shape=(size,), dtype="f4", track_order=True)
+        d.make_scale(_PHONY.format(size))
+        d.attrs["_Netcdf4Dimid"] = np.int32(dimid)
+
+    def scalar(self, name, value, attrs=None):
+        """Create the scalar variable ``name`` holding ``value``, without ``_FillValue``
+        (e.g. a CF grid-mapping variable, whose attributes are what matters). Collective."""
+        value = np.asarray(value)
+
+        def define():
+            if self.file is not None:
+                ds = self.file.create_dataset(name, shape=(), dtype=value.dtype,
+                                              track_order=True)
+                _set_attrs(ds, attrs or {})
+        self._staged.step(define)
+        self._names.append(name)
+        self._staged.reserve(self._datasets)
+
+        def fill():
+            if self.file is not None and self.comm.Get_rank() == 0:
+                self.file[name][()] = value
+        self._staged.step(fill)
+
     def label_dimension(self, name, labels, attrs=None):
         """Create dimension ``name`` whose coordinate holds the strings ``labels`` (e.g.
         seasons). Collective.
@@ -129,9 +178,7 @@ class NCWriter:
         def define():
             if self.file is None:
                 return
-            d = self.file.create_dataset(strlen, shape=(n,), dtype="f4", track_order=True)
-            d.make_scale(f"This is a netCDF dimension but not a netCDF variable.{n:10d}")
-            d.attrs["_Netcdf4Dimid"] = np.int32(first)
+            self._phony(strlen, n, first)
             c = self.file.create_dataset(name, shape=chars.shape, dtype="S1",
                                          track_order=True)
             c.make_scale(name)
@@ -151,9 +198,11 @@ class NCWriter:
 
     def variable(self, name, dims, dtype="f8", attrs=None, fill_value=None, chunks=None,
                  compression=None, prefill=True):
-        """Create data variable ``name`` over existing ``dims``. Collective.
+        """Create variable ``name`` over existing ``dims``. Collective.
 
-        Floating-point variables get ``_FillValue`` NaN unless ``fill_value`` is given.
+        Floating-point variables get ``_FillValue`` NaN unless ``fill_value`` is given;
+        ``fill_value=NO_FILL``: none (CF: coordinates, auxiliary ones and their bounds
+        included, hold no missing values).
         With ``prefill=False`` the caller promises to write every element: HDF5 then
         does not write the fill value into the whole variable first (parallel HDF5
         allocates at creation, so prefilling costs a full extra write of the variable).
@@ -163,7 +212,9 @@ class NCWriter:
                 raise ValueError(f"variable {name!r} uses dimension {d!r}, which was not "
                                  "created with dimension()")
         dtype = np.dtype(dtype)
-        if fill_value is None and dtype.kind == "f":
+        if fill_value is NO_FILL:
+            fill_value = None
+        elif fill_value is None and dtype.kind == "f":
             fill_value = np.nan
         shape = tuple(self._dimids[d] for d in dims)
         # parallel HDF5 allocates (and, prefilled, writes) the variable when creating it
