@@ -122,3 +122,23 @@ def test_exit_job_under_plain_mpirun_exits_with_the_status_itself(test_job):
                           text=True, timeout=60)
     assert proc.returncode == 3, proc.stderr
     assert "atexit ran on rank 1" in proc.stdout
+
+
+@pytest.mark.parametrize("nranks", [2, 4])
+def test_exception_on_one_rank_while_restoring_a_checkpoint_ends_the_job(nranks, tmp_path):
+    # the other ranks wait in the restore's agreement; the failing rank must not wait for
+    # them in the checkpoint file's collective close
+    import os
+    ck = str(tmp_path / "ck")
+    args = ["--shape", "19,24", "--steps", "8", "--every", "0", "--checkpoint-dir", ck,
+            "--checkpoint-every", "4"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERKIT_TEST_")}
+    first = run_mpi(2, "clusterkit.jobs.diffusion", args, timeout=60, env=env)
+    assert first.returncode == 0, first.stderr
+    res = run_mpi(nranks, "clusterkit.jobs.diffusion", [*args, "--restart"], timeout=60,
+                  env={**env, "CLUSTERKIT_TEST_FAIL_LOAD": f"8:{nranks - 1}",
+                       "CLUSTERKIT_AGREE_TIMEOUT": "1"})
+    assert res.returncode != 0
+    assert res.elapsed < 20, f"took {res.elapsed:.1f} s"
+    assert f"[rank {nranks - 1}/{nranks}] RuntimeError: injected failure while reading " \
+        f"checkpoint 8 on rank {nranks - 1}" in res.stderr

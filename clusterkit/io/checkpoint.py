@@ -36,13 +36,14 @@ import signal
 import sys
 import time
 from collections import namedtuple
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
 
 from .. import comm as _comm
 from ..comm import MPI, check
-from .parallel import funnel_write, parallel_io
+from .parallel import close_files, funnel_write, parallel_io
 from ..faultinject import fault_point
 from .staged import StagedFile, fsync_path
 from ..errors import InputError
@@ -360,13 +361,19 @@ class Checkpointer:
         return "ok", {"step": int(a["step"]), "state": json.loads(a["state"]), "meta": meta,
                       "sums": sums}
 
-    def _load(self, path, arrays, sums):
+    def _load(self, path, step, arrays, sums):
         """Read every rank's hyperslabs into ``arrays``; True if all checksums match."""
         c = self.comm
+        parallel = parallel_io(c)
         # serial h5py: every rank opens the finished file read-only on its own
-        f = h5py.File(path, "r", driver="mpio", comm=c) if parallel_io(c) else \
-            h5py.File(path, "r")
+        f = h5py.File(path, "r", driver="mpio", comm=c) if parallel else h5py.File(path, "r")
+        # an exception on this rank alone must not wait for the others in the collective
+        # close (see close_files): they meet on a private communicator first
+        reader = SimpleNamespace(file=f, parallel=parallel, close=f.close)
+        guard = c.Dup() if parallel else None
+        failed = False
         try:
+            fault_point("load", step, c.Get_rank())
             ok = True
             for name, arr in arrays.items():
                 buf = np.empty(arr.grid.local_shape, arr.dtype)
@@ -382,8 +389,13 @@ class Checkpointer:
                     return False
                 arr.interior[...] = buf
             return True
+        except BaseException:
+            failed = True
+            raise
         finally:
-            f.close()
+            close_files([reader], failed, guard)
+            if guard is not None and not failed:
+                guard.Free()
 
     def restore(self, arrays):
         """Load the newest valid checkpoint into ``arrays`` (collective).
@@ -420,7 +432,7 @@ class Checkpointer:
             verdict, info = c.bcast((verdict, info), root=0)
             if verdict == "foreign":
                 raise InputError(f"--restart: {info}")
-            if verdict == "ok" and self._load(path, arrays, info["sums"]):
+            if verdict == "ok" and self._load(path, step, arrays, info["sums"]):
                 self.restored = Restored(info["step"], info["state"], info["meta"], path)
                 if rank == 0:
                     for bad, why in skipped:
