@@ -91,3 +91,35 @@ def test_climate_stats_two_files_tiny(tmp_path):
     assert doc["ratios"]["warm"]["clusterkit_over_io_floor"] > 0
     series = tmp_path / "data" / "climate-series-2x20x91x180"
     assert sorted(p.name for p in series.glob("*.nc")) == ["tas-2001.nc", "tas-2002.nc"]
+
+
+def test_climate_periods_tiny(tmp_path):
+    """benchmarks/climate_periods.py on a tiny year, one warm round, no warm-up runs, with
+    the box crossing the 0 meridian: the year and the start-up file are generated, every
+    case runs, the base period is the whole (two-month) series, the region's output has
+    the cells the benchmark counted, and the JSON has the samples and the ratios."""
+    out = tmp_path / "cp.json"
+    res = run_command([sys.executable, os.path.join(ROOT, "benchmarks", "climate_periods.py"),
+                       "--shape", "40,19,36", "--repeat", "1", "--no-warmup",
+                       "--cases", "startup,plain,periods,region_seam",
+                       "--data-dir", str(tmp_path / "data"), "--out", str(out)],
+                      timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    doc = json.loads(out.read_text())
+    assert doc["benchmark"] == "climate_periods" and doc["cache_modes"] == ["warm"]
+    assert doc["base_period"] == "2001-01,2001-02" and doc["base_period_is_whole_series"]
+    assert len(doc["load_average_before"]) == 3 and len(doc["load_average_after"]) == 3
+    assert doc["regions"]["region_seam"]["crosses_0_meridian"] is True
+    assert (tmp_path / "data" / "climate-series-1x40x19x36" / "tas-2001.nc").exists()
+    warm = doc["samples_s"]["warm"]
+    assert doc["skipped"] == {} and set(warm) == {"startup", "plain", "periods", "region_seam"}
+    assert all(len(v) == 1 and v[0] > 0 for v in warm.values())
+    assert all(len(v) == 1 and v[0] > 0 for v in doc["job_s"]["warm"].values())
+    assert all(v[0] > 0 for v in doc["peak_mib_per_rank"]["warm"].values())
+    ratios = doc["ratios"]["warm"]
+    assert ratios["periods_over_plain"]["median"] > 0 and "periods_net_over_plain" in ratios
+    assert doc["outputs"]["periods_variables"] == ["annual_count", "annual_mean",
+                                                   "seasonal_climatology"]
+    assert doc["outputs"]["monthly_file"] is True
+    assert doc["outputs"]["region_seam_cells_match"] is True
+    assert "region_seam_net_over_plain" in ratios
