@@ -76,17 +76,48 @@ def compare(out_path, ref):
     return out
 
 
-@pytest.mark.parametrize("name", list(DATASETS))
-@pytest.mark.parametrize("nranks", [1, 2, 3, 4])
-def test_statistics_match_xarray(tmp_path, name, nranks):
-    src = make(tmp_path, name, DATASETS[name])
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """``dataset(name)``: the path of the file made with ``DATASETS[name]``, made once
+    for the module (the jobs only read it)."""
+    folder, made = tmp_path_factory.mktemp("datasets"), {}
+
+    def get(name):
+        if name not in made:
+            made[name] = make(folder, name, DATASETS[name])
+        return made[name]
+    return get
+
+
+@pytest.fixture(scope="module")
+def expected(dataset):
+    """``expected(name)``: xarray's statistics of ``dataset(name)`` with percentiles 5, 50
+    and 95, computed once for every rank count."""
+    done = {}
+
+    def get(name):
+        if name not in done:
+            done[name] = reference(dataset(name), [5, 50, 95])
+        return done[name]
+    return get
+
+
+#: The rank counts of each dataset: every one at 1-4 ranks but all_leap, whose one quirk
+#: (the calendar of the time axis, which no rank count splits) is checked at 1 and 4.
+STATISTICS_RANKS = {name: (1, 4) if name == "all_leap" else (1, 2, 3, 4) for name in DATASETS}
+
+
+@pytest.mark.parametrize("nranks, name", [
+    pytest.param(n, name, id=f"{n}-{name}") for n in (1, 2, 3, 4) for name in DATASETS
+    if n in STATISTICS_RANKS[name]])
+def test_statistics_match_xarray(tmp_path, dataset, expected, name, nranks):
+    src = dataset(name)
     out = str(tmp_path / "stats.nc")
-    q = [5, 50, 95]
     res = run_mpi(nranks, "clusterkit.jobs.climate_stats",
                   [src, out, "--percentiles", "5,50,95", "--chunk-mb", "0.001"], timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.count("climate-stats:") == 1
-    ds = compare(out, reference(src, q))
+    ds = compare(out, expected(name))
     assert ds["time"].attrs.get("units") is None  # decoded by xarray: units moved to encoding
     assert ds["time"].encoding["units"] == "days since 2000-01-01 00:00:00"
     assert [f for f in os.listdir(tmp_path) if f.startswith(".")] == []
@@ -104,8 +135,8 @@ def test_whole_time_chunks_match_xarray(tmp_path, name):
     compare(out, reference(src, [5, 95]))
 
 
-def test_anomalies_are_value_minus_monthly_climatology(tmp_path):
-    src = make(tmp_path, "a", DATASETS["standard-land-desc"])
+def test_anomalies_are_value_minus_monthly_climatology(tmp_path, dataset):
+    src = dataset("standard-land-desc")
     out, anom = str(tmp_path / "s.nc"), str(tmp_path / "anom.nc")
     res = run_mpi(3, "clusterkit.jobs.climate_stats", [src, out, "--anomalies", anom],
                   timeout=120)
@@ -116,8 +147,8 @@ def test_anomalies_are_value_minus_monthly_climatology(tmp_path):
     np.testing.assert_allclose(got.values, want.values, rtol=1e-5, atol=1e-4)
 
 
-def test_output_opens_with_netcdf_c_and_ncdump(tmp_path):
-    src = make(tmp_path, "c", DATASETS["noleap-packed-levels"])
+def test_output_opens_with_netcdf_c_and_ncdump(tmp_path, dataset):
+    src = dataset("noleap-packed-levels")
     out = str(tmp_path / "s.nc")
     assert run_mpi(2, "clusterkit.jobs.climate_stats", [src, out, "--percentiles", "50"],
                    timeout=120).returncode == 0
@@ -145,9 +176,9 @@ def test_output_opens_with_netcdf_c_and_ncdump(tmp_path):
     (["{badcal}", "{out}"], "unsupported calendar 'martian'"),
     (["{nocoords}", "{out}"], "no variable in"),
 ])
-def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, args, needle):
+def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, dataset, args, needle):
     import h5py
-    src = make(tmp_path, "b", DATASETS["360day-tiny"])
+    src = dataset("360day-tiny")
     notnc = tmp_path / "notnc.nc"
     notnc.write_text("hello")
     existing = tmp_path / "existing.nc"
@@ -222,10 +253,10 @@ with Dataset(sys.argv[1], comm) as ds:
 """
 
 
-def test_misspelled_variable_in_the_library_api_is_an_input_error(tmp_path):
+def test_misspelled_variable_in_the_library_api_is_an_input_error(tmp_path, dataset):
     """``Dataset`` methods given a variable the file does not have raise InputError (on
     every rank) listing the variables, as the CLI does, instead of h5py's KeyError."""
-    src = make(tmp_path, "api", DATASETS["360day-tiny"])
+    src = dataset("360day-tiny")
     script = tmp_path / "api.py"
     script.write_text(LIBRARY_API)
     res = run_mpi(2, str(script), [src], module=False, timeout=120)
@@ -304,10 +335,10 @@ def test_file_written_by_netcdf_c_with_other_names_and_packing(tmp_path):
 
 
 @pytest.mark.parametrize("nranks", [2, 3])
-def test_serial_hdf5_fallback_gives_the_same_file(tmp_path, nranks):
+def test_serial_hdf5_fallback_gives_the_same_file(tmp_path, dataset, nranks):
     """CLUSTERKIT_SERIAL_IO=1: the path taken with a serial h5py (independent reads,
     writes through rank 0) must produce the same statistics as parallel HDF5."""
-    src = make(tmp_path, "s", DATASETS["noleap-packed-levels"])
+    src = dataset("noleap-packed-levels")
     outs = {}
     for mode in ("0", "1"):
         outs[mode] = str(tmp_path / f"out-{mode}.nc")

@@ -173,11 +173,17 @@ def run_split(paths, tmp_path, nranks, chunk, *extra):
     return res, out, anom
 
 
-@pytest.mark.parametrize("nranks", [1, 2, 3, 4])
-@pytest.mark.parametrize("source, nfiles", [("float-land-desc", 1), ("float-land-desc", 2),
-                                            ("float-land-desc", 7),
-                                            ("packed-noleap-levels", 2),
-                                            ("packed-noleap-levels", 7)])
+# Each split at an odd and an even rank count (the two chunkings below); each source at
+# 1, 2, 3 and 4 ranks; the 7-file split of the float source at every rank count.
+SPLIT_CASES = [("float-land-desc", 1, 1), ("float-land-desc", 1, 4),
+               ("float-land-desc", 2, 3), ("float-land-desc", 2, 2),
+               *[("float-land-desc", 7, n) for n in (1, 2, 3, 4)],
+               ("packed-noleap-levels", 2, 1), ("packed-noleap-levels", 2, 4),
+               ("packed-noleap-levels", 7, 3), ("packed-noleap-levels", 7, 2)]
+
+
+@pytest.mark.parametrize("source, nfiles, nranks", SPLIT_CASES,
+                         ids=["-".join(map(str, c)) for c in SPLIT_CASES])
 def test_a_split_series_is_bitwise_the_single_file_result(sources, single, tmp_path, source,
                                                           nfiles, nranks):
     """Files given out of order, later files' times in other units. At an odd rank count
