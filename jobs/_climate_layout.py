@@ -39,13 +39,16 @@ class Layout:
     ``--base-period``) takes the climatology from its steps only: every calendar month of
     the selection must have base steps. The pass reads ``window``, the file steps from the
     first to the last step of the selection and the base period (the selection itself
-    without a base period). ``seasonal`` and ``annual`` ask for the groupings ``groups``:
-    name → ``(timesel.Groups over the selected steps, their ids over the window (-1
-    outside the selection), extremes)``, fed by one pass beside the time statistics; the
-    base period is the grouping ``"base"`` (calendar months over its steps), and
-    ``monthly`` asks for ``"month"`` (``resample(time="1MS")`` of the selection: labels
-    the month starts encoded in the time coordinate's units). ``groups`` is empty when
-    none is asked. ``clim_months`` are the months (0..11) the climatology
+    without a base period). ``seasonal`` and ``annual`` ask for the groupings
+    ``groupings`` (name → ``timesel.Groups`` over the selected steps: labels, steps per
+    group); the base period is the grouping ``"base"`` (calendar months over its steps),
+    and ``monthly`` asks for ``"month"`` (``resample(time="1MS")`` of the selection:
+    labels the month starts encoded in the time coordinate's units). A grouping whose
+    groups are unions of whole calendar months of the selection is ``derived`` (name →
+    ``(calendar-month sets, extremes)``: its means come from the time statistics'
+    monthly sums); the others are in ``groups`` (name → ``(Groups, their ids over the
+    window (-1 outside the selection), extremes)``), fed by one pass beside the time
+    statistics. All are empty when none is asked. ``clim_months`` are the months (0..11) the climatology
     has: those of the selection, or of the base period.
 
     ``index_dims`` are the dimensions but time without a coordinate variable in the input
@@ -111,7 +114,7 @@ class Layout:
         self.t0 = self.steps.start
         self.months = np.array([d.month for d in dates], dtype=np.int64) - 1
         self.clim_months = np.unique(self.months)
-        self.groups = {}
+        self.groups, self.groupings, self.derived = {}, {}, {}
         if seasonal:
             self._group("season", timesel.season_ids(dates), self.steps, False)
         if annual:
@@ -162,10 +165,34 @@ class Layout:
 
     def _group(self, name, groups, steps, extremes):
         """Add the grouping ``name``: ``groups`` of the file steps ``steps``, their ids
-        placed in the window (-1 on the window's other steps)."""
+        placed in the window (-1 on the window's other steps); or, when its means follow
+        from the time statistics' monthly sums, a derived grouping (:meth:`_month_sets`)."""
+        self.groupings[name] = groups
+        sets = self._month_sets(groups, steps, extremes)
+        if sets is not None:
+            self.derived[name] = (sets, extremes)
+            return
         ids = np.full(self.window.stop - self.window.start, -1, dtype=np.int64)
         ids[steps.start - self.window.start:steps.stop - self.window.start] = groups.ids
         self.groups[name] = (groups, ids, extremes)
+
+    def _month_sets(self, groups, steps, extremes):
+        """The calendar months (0..11) of each group, when every step of the selection
+        is in a group and no calendar month is in two groups: each group's mean is then
+        the mean over its calendar months of the selection, which the time statistics'
+        monthly sums give (``TimeStats.pooled_means``) without feeding the pass
+        (seasons always; a base period that is the selection; ``--monthly`` or
+        ``--annual`` over at most a year). Extremes follow only for one group (the time
+        minimum and maximum). Else None."""
+        if steps != self.steps or groups.ids.size != self.months.size or \
+                np.any(groups.ids < 0):
+            return None
+        sets = [tuple(int(m) for m in np.unique(self.months[groups.ids == g]))
+                for g in range(len(groups.labels))]
+        taken = [m for months in sets for m in months]
+        if len(taken) != len(set(taken)) or (extremes and len(sets) != 1):
+            return None
+        return sets
 
     def reader(self, ds, elements, start=None):
         """``(decode, read)`` of ``ds.chunk_reader`` for the variable, ``read`` taking

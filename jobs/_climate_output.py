@@ -194,19 +194,19 @@ def write_statistics(path, overwrite, grid, layout, results, zonal, glob, q,
 
 
 def _define_groups(w, layout, units, point):
-    """Define the coordinates and variables of the groupings of ``layout.groups``
+    """Define the coordinates and variables of the groupings of ``layout.groupings``
     (``--seasonal``, ``--annual``); return ``[(variable, values or results key, per
     point)]`` of what :func:`write_statistics` writes. Collective."""
     E, lat, lon, name = layout.extra, layout.lat_dim, layout.lon_dim, layout.name
     out, specs = [], []
-    if "season" in layout.groups:
-        g = layout.groups["season"][0]
+    if "season" in layout.groupings:
+        g = layout.groupings["season"]
         w.label_dimension("season", g.labels, {"long_name": "season"})
         specs.append(("seasonal_climatology", "season", "mean", "mean per season (DJF, "
                       "MAM, JJA, SON; pooled over years)",
                       "time: mean (interval: season, pooled over years)"))
-    if "year" in layout.groups:
-        g = layout.groups["year"][0]
+    if "year" in layout.groupings:
+        g = layout.groupings["year"]
         w.dimension("year", g.labels.astype(np.int64), {"long_name": "year"})
         for stat, what, method in (("mean", "mean", "mean"), ("min", "minimum", "minimum"),
                                    ("max", "maximum", "maximum")):
@@ -225,9 +225,9 @@ def _define_groups(w, layout, units, point):
 
 def write_monthly(path, overwrite, grid, layout, means):
     """Write ``monthly_mean(time, extra..., lat, lon)``: ``means`` (G, Z, Y, X), this
-    rank's block of the means per month (``layout.groups["month"]``), its time the month
+    rank's block of the means per month (``layout.groupings["month"]``), its time the month
     starts in the input's time units and calendar. Collective."""
-    labels = layout.groups["month"][0].labels
+    labels = layout.groupings["month"].labels
     time_attrs = {k: v for k, v in layout.coords[layout.time_dim][1].items()
                   if k not in _COORD_SKIP}
     curv = layout.curvilinear

@@ -130,6 +130,8 @@ def _memory_needed(grid, layout, chunk, itemsize, nq, rows_mb, weighted=False):
     per_point = 7 + 24 + 5 + 12           # TimeStats fields and months, results, climatology
     for groups, _, extremes in layout.groups.values():   # accumulators, then results
         per_point += len(groups.labels) * (8 if extremes else 4)
+    for name, (sets, extremes) in layout.derived.items():   # results only
+        per_point += len(sets) * (3 if extremes else 1)
     zonal = 5 * nt * z * ny               # zonal sums and counts, their combined copy, means
     if weighted:
         zonal += 2 * nt * z * ny + ny * nx   # weighted row sums (Σ w·x, Σ w), the weights
@@ -190,6 +192,22 @@ def _stream(ds, grid, layout, chunk, progress, weights=None):
                             decode=decode, parallel=parallel)
         progress.advance(b - a)
     return stats, zs, zc, (None if ws is None else (ws, wc)), groups
+
+
+def _group_results(stats, groups, layout, results):
+    """name → {"mean"(, "min", "max")} of every grouping asked: those the pass fed
+    (``groups``), and the derived ones from the time statistics' monthly sums (one group
+    with extremes: the time minimum and maximum)."""
+    out = {} if groups is None else groups.results()
+    for name, (sets, extremes) in layout.derived.items():
+        if sets == [(m,) for m in range(12)]:    # the calendar months: the climatology
+            out[name] = {"mean": results["climatology"]}
+        else:
+            out[name] = {"mean": stats.pooled_means(sets)}
+        if extremes:
+            out[name]["min"] = results["time_min"][None]
+            out[name]["max"] = results["time_max"][None]
+    return out
 
 
 def _grid(layout, comm):
@@ -358,10 +376,9 @@ def main(argv=None, comm=None):
         with region("climate.combine"):
             zonal, glob = _zonal_and_global(grid, layout, zs, zc, wsums)
             results = stats.results()
-            if groups is not None:
-                results["groups"] = groups.results()
-                if "base" in results["groups"]:   # --base-period: its months' means
-                    results["climatology"] = results["groups"]["base"]["mean"]
+            results["groups"] = _group_results(stats, groups, layout, results)
+            if "base" in results["groups"]:   # --base-period: its months' means
+                results["climatology"] = results["groups"]["base"]["mean"]
         if q is not None:
             with region("climate.percentiles"):
                 results["percentile"] = _percentiles(ds, grid, layout, q, args.chunk_mb)

@@ -317,6 +317,23 @@ class TimeStats:
         return out
 
 
+    def pooled_means(self, month_sets):
+        """NaN-skipping means over the steps of each set of calendar months (0..11), from
+        the monthly sums (e.g. seasons pooled over the years: ``[(11, 0, 1), (2, 3, 4),
+        ...]``): (len(month_sets), Z, Y, X), NaN where a set has no valid value."""
+        out = np.full((len(month_sets),) + self.shape, np.nan)
+        for i, months in enumerate(month_sets):
+            if not len(months):
+                continue
+            rows = list(months)
+            s, c = (self.msum[rows[0]], self.mcnt[rows[0]]) if len(rows) == 1 else \
+                (self.msum[rows].sum(axis=0), self.mcnt[rows].sum(axis=0))
+            with np.errstate(invalid="ignore", divide="ignore"):   # 0 / 0: NaN
+                np.divide(s, c, out=out[i])
+            out[i] += self.shift
+        return out
+
+
 def accumulate_time_stats(x, month, tc, stats, zsum, zcnt, *, decode=None, parallel=False,
                           weights=None, wsum=None, wcnt=None):
     """Fold the chunk ``x`` (T, Z, Y, X) into ``stats`` (a :class:`TimeStats`).

@@ -222,6 +222,7 @@ class GroupStats:
             if extremes:
                 self._xrows[name] = h_all
                 h_all += g
+        self._done = False
         self.sum = np.zeros((g_all,) + self.shape)
         self.cnt = np.zeros((g_all,) + self.shape)
         self.min = self.max = None
@@ -238,6 +239,9 @@ class GroupStats:
     def feed(self, x, ids, *, decode=None, parallel=False):
         """Fold the chunk ``x`` (T, Z, Y, X) in: ``ids`` maps every grouping's name to the
         (T,) group index (0..G-1, -1: none) of each of the chunk's steps."""
+        if self._done:
+            raise RuntimeError("GroupStats.feed() after results(): the accumulators hold "
+                               "the results")
         if set(ids) != set(self.groupings):
             raise ValueError(f"ids must name the groupings {sorted(self.groupings)}, got "
                              f"{sorted(ids)}")
@@ -258,17 +262,27 @@ class GroupStats:
 
     def results(self):
         """name → {"mean", "count"(, "min", "max")}: (G, Z, Y, X) float64 arrays, NaN
-        where a group has no valid value at a point."""
+        where a group has no valid value at a point.
+
+        Computed in place, in the accumulators' memory (no copies: they are the largest
+        arrays of a grouped pass), so it ends the accumulation: call it once, after the
+        last :meth:`feed`.
+        """
+        if self._done:
+            raise RuntimeError("GroupStats.results() was already called: the accumulators "
+                               "hold the results")
+        self._done = True
         out = {}
         for name, (g, extremes) in self.groupings.items():
             r = self._rows[name]
-            cnt = self.cnt[r:r + g]
+            cnt, mean = self.cnt[r:r + g], self.sum[r:r + g]
             with np.errstate(invalid="ignore", divide="ignore"):
-                res = {"mean": np.where(cnt > 0, self.sum[r:r + g] / cnt, np.nan),
-                       "count": cnt.copy()}
+                np.divide(mean, cnt, out=mean)   # sums are 0 where counts are: 0/0 = NaN
+            res = {"mean": mean, "count": cnt}
             if extremes:
                 h = self._xrows[name]
-                res["min"] = np.where(cnt > 0, self.min[h:h + g], np.nan)
-                res["max"] = np.where(cnt > 0, self.max[h:h + g], np.nan)
+                res["min"], res["max"] = self.min[h:h + g], self.max[h:h + g]
+                for a in (res["min"], res["max"]):
+                    np.copyto(a, np.nan, where=cnt == 0)
             out[name] = res
         return out

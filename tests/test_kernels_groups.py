@@ -52,9 +52,14 @@ def _feed(x, ids, xids, g, h, rng, parallel, decode=None):
     return gsum, gcnt, gmin, gmax
 
 
+# The kernels' code does not depend on the dtype (it only changes the signature): each
+# dtype with one variant, each variant with one dtype (float32 serial, float64 threaded),
+# every shape, with and without extremes, with both.
+VARIANT_DTYPES = [(False, "f4"), (True, "f8")]
+
+
 @pytest.mark.parametrize("shape", [(17, 1, 5, 7), (30, 2, 3, 11), (5, 1, 1, 1), (40, 3, 2, 13)])
-@pytest.mark.parametrize("dtype", ["f4", "f8"])
-@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("parallel, dtype", VARIANT_DTYPES)
 @pytest.mark.parametrize("extremes", [False, True])
 def test_grouped_sums_match_numpy(shape, dtype, parallel, extremes):
     """Three groupings at once: runs (monthly-like, with steps in no group), shuffled ids
@@ -160,6 +165,10 @@ def test_group_stats_results():
             np.testing.assert_array_equal(out["year"]["min"][k], np.nanmin(v[year == k], 0))
             np.testing.assert_array_equal(out["year"]["max"][k], np.nanmax(v[year == k], 0))
     assert "min" not in out["season"]
+    with pytest.raises(RuntimeError, match="already called"):
+        gs.results()
+    with pytest.raises(RuntimeError, match="after results"):
+        gs.feed(x[:1], {"season": season[:1], "year": year[:1], "base": month[:1]})
     assert np.isnan(out["year"]["mean"][:, :, 0, 0]).all()
     assert np.isnan(out["year"]["min"][:, :, 0, 0]).all()
     assert GroupStats.nbytes((2, 3, 4), gs.groupings) == 8 * 24 * (2 * 4 + 4 * 3 + 2 * 10)
