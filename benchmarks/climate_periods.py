@@ -139,6 +139,12 @@ def _output_check(names, outdir, regions, outputs):
     return check
 
 
+def _net(a, b, s):
+    """(a - s) / (b - s): NaN where the plain run is no longer than the start-up (tiny
+    inputs, times printed to 0.01 s)."""
+    return (a - s) / (b - s) if b > s else float("nan")
+
+
 def ratios(wall, job):
     """Per round: periods/plain and each region/plain, of the wall clock, net of the
     start-up case's wall clock, and of the job's own seconds."""
@@ -149,9 +155,9 @@ def ratios(wall, job):
         out[f"{n}_over_plain"] = [a / b for a, b in zip(wall[n], wall["plain"])]
         out[f"{n}_job_over_plain"] = [a / b for a, b in zip(job[n], job["plain"])]
         if "startup" in wall:
-            out[f"{n}_net_over_plain"] = [(a - s) / (b - s) for a, b, s in
+            out[f"{n}_net_over_plain"] = [_net(a, b, s) for a, b, s in
                                           zip(wall[n], wall["plain"], wall["startup"])]
-            out[f"{n}_job_net_over_plain"] = [(a - s) / (b - s) for a, b, s in
+            out[f"{n}_job_net_over_plain"] = [_net(a, b, s) for a, b, s in
                                               zip(job[n], job["plain"], job["startup"])]
     return out
 

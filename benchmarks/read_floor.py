@@ -6,8 +6,8 @@
 INPUTs are one file or several forming one time series (files or quoted glob patterns),
 opened as climate-stats opens them (``clusterkit.io.dataset.open_dataset``: several files
 through the multi-file dataset), split over the ranks and streamed in the same time
-chunks through the same chunk reader (raw values into one reused buffer), with no
-statistics computed. Rank 0 prints one line: the slowest rank's read time
+chunks through the same chunk reader (raw values into one reused buffer), with the same
+read-ahead hint of the next chunk after each read, and no statistics computed. Rank 0 prints one line: the slowest rank's read time
 (``read_floor_s``), the peak resident memory of the largest rank (``peak_mib``), one
 chunk of a rank's block as read (``chunk_mib``) and what climate-stats itself allocates
 per rank for this input (``job_need_mib``, its memory check's estimate).
@@ -46,6 +46,8 @@ def main(argv=None):
         _, read = ds.chunk_reader(layout.var, min(chunk, nt) * points)
         for a in range(0, nt, chunk):
             read((slice(a, min(nt, a + chunk)),) + sel[1:])
+            if a + chunk < nt:     # the job's read-ahead hint of the next chunk
+                ds.advise(layout.var, (slice(a + chunk, min(nt, a + 2 * chunk)),) + sel[1:])
         itemsize = ds.dtype(layout.var).itemsize
     dt = comm.allreduce(MPI.Wtime() - t0, op=MPI.MAX)
     need = _memory_needed(grid, layout, chunk, itemsize, 0, args.chunk_mb) \

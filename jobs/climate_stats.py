@@ -174,8 +174,10 @@ def _stream(ds, grid, layout, chunk, progress, weights=None):
             k: (len(g.labels), e) for k, (g, _, e) in layout.groups.items()})
     # chunk edges at s0 + k·chunk: the selected steps are chunked as without a base period
     edges = [0, *range(s0 % chunk or chunk, hi - lo, chunk), hi - lo]
-    for a, b in zip(edges[:-1], edges[1:]):
+    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
         x = read((slice(a, b),) + tuple(sel[1:])).reshape((b - a, z) + local[-2:])
+        if i + 2 < len(edges):   # the disk reads the next chunk while this one is computed
+            ds.advise(layout.var, (slice(lo + b, lo + edges[i + 2]),) + tuple(sel[1:]))
         t0, t1 = max(a, s0) - s0, min(b, s0 + nt) - s0    # the chunk's selected steps
         with region("climate.kernel"):
             if t1 > t0:

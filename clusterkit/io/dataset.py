@@ -16,6 +16,7 @@ from .inputs import expand_inputs
 from .multifile import MultiFileDataset
 from .nc3 import NC3File, is_netcdf3
 from .parallel import close_files, parallel_io
+from .readahead import advise, byte_ranges
 from ..errors import InputError, InputFileNotFoundError, InputPermissionError
 
 __all__ = ["Dataset", "open_dataset", "INTERNAL_ATTRS", "public_attrs"]
@@ -114,6 +115,7 @@ class Dataset:
         self.guard = self.comm.Dup() if self.parallel else None
         self._coords = {}
         self._memo = {}   # metadata read once: the file is open read-only
+        self._fd = None   # the file opened for read-ahead hints (see advise)
 
     def _once(self, kind, name, read):
         """``read()``, remembered per ``(kind, name)`` (metadata is looked up many times
@@ -125,6 +127,9 @@ class Dataset:
 
     def close(self):
         """Close the file (collective)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         self.file.close()
         if self.guard is not None:
             self.guard.Free()
@@ -433,6 +438,24 @@ class Dataset:
         def read(selection):
             return self.read(name, selection, decode=decode is None, out=buf)
         return decode, read
+
+    def advise(self, name, selection):
+        """Hint that this rank will soon read the hyperslab ``selection`` of ``name``, so
+        the OS reads it from disk meanwhile (:mod:`clusterkit.io.readahead`: contiguous,
+        unfiltered variables only). Not collective; never raises."""
+        if self.netcdf3:
+            return
+        ds = self._var(name)
+        offset = ds.id.get_offset() if ds.chunks is None else None
+        ranges = None if offset is None else \
+            byte_ranges(ds.shape, ds.dtype.itemsize, offset, selection)
+        if ranges:
+            if self._fd is None:
+                try:
+                    self._fd = os.open(self.path, os.O_RDONLY)
+                except OSError:
+                    return
+            advise(self._fd, ranges)
 
     def dtype(self, name):
         """The stored dtype of variable ``name``."""

@@ -367,6 +367,23 @@ class MultiFileDataset:
             parts.append((i, tuple(sel), slice(k0, k1)))
         return parts
 
+    def advise(self, name, selection):
+        """Hint that this rank will soon read ``selection`` of ``name``: each file's part
+        (:meth:`Dataset.advise`). Not collective."""
+        s = self._series(name)
+        if s is None:
+            return self.first.advise(name, selection)
+        start, stop, step = selection[s.axis].indices(s.shape[s.axis])
+        if s.times is not None or step != 1:
+            return None
+        for f, offset, steps, _, _ in s.files:
+            a, b = max(start, offset), min(stop, offset + steps)
+            if b > a:
+                sel = list(selection)
+                sel[s.axis] = slice(a - offset, b - offset)
+                f.advise(s.name, tuple(sel))
+        return None
+
     def _fill(self, s, selection, dest, dest_selection, decoded):
         """Read ``selection`` of ``s`` into ``dest[dest_selection]`` file by file, each
         part as stored (``decoded`` false) or decoded with its file's attributes."""

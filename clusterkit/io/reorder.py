@@ -127,6 +127,12 @@ class Reordered:
                                   decode=decode)
         return self._into(block, None if decode else out)
 
+    def advise(self, name, selection):
+        """Read-ahead hint for ``selection`` (in the view's order) of ``name``."""
+        if name != self.name:
+            return self.dataset.advise(name, selection)
+        return self.dataset.advise(name, self._file_selection(selection))
+
     def read_into(self, name, selection, dest, dest_selection):
         """Read the hyperslab ``selection`` (in the view's order) of ``name`` as stored,
         converted to ``dest``'s dtype, into ``dest[dest_selection]``. Collective."""

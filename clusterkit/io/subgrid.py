@@ -144,6 +144,16 @@ class Subgrid:
             self.dataset.read_into(name, lead + (file_lat, file_lon), block,
                                    whole + (dest_lon,))
 
+    def advise(self, name, selection):
+        """Read-ahead hint for ``selection`` (region coordinates) of ``name``."""
+        if name != self.name:
+            return self.dataset.advise(name, selection)
+        lead, file_lat, runs = self._split(selection)
+        for file_lon, _ in runs:
+            if file_lon.stop > file_lon.start:
+                self.dataset.advise(name, lead + (file_lat, file_lon))
+        return None
+
     def read_into(self, name, selection, dest, dest_selection):
         """Read the hyperslab ``selection`` (region coordinates) of ``name`` as stored,
         converted to ``dest``'s dtype, into ``dest[dest_selection]``. Collective."""
