@@ -12,6 +12,8 @@ wrapped dataset's.
 
 import numpy as np
 
+from .view import VariableView
+
 __all__ = ["Reordered", "reordered", "copy_bytes"]
 
 
@@ -43,7 +45,7 @@ def copy_bytes(dataset, name, elements):
     return int(elements) * np.dtype(dataset.dtype(name)).itemsize
 
 
-class Reordered:
+class Reordered(VariableView):
     """A dataset whose variable ``name`` is seen with its axes in the order ``axes``.
 
     ``dims``, ``shape``, ``read``, ``read_into`` and ``chunk_reader`` of ``name`` take and
@@ -60,24 +62,11 @@ class Reordered:
     """
 
     def __init__(self, dataset, name, axes):
-        self.dataset = dataset
-        self.name = name
+        super().__init__(dataset, name)
         self.axes = tuple(int(a) for a in axes)
         if sorted(self.axes) != list(range(len(dataset.dims(name)))):
             raise ValueError(f"axes {self.axes} are not a permutation of the "
                              f"{len(dataset.dims(name))} axes of {name!r}")
-
-    def __getattr__(self, attr):
-        return getattr(self.dataset, attr)
-
-    def __contains__(self, name):
-        return name in self.dataset
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return self.dataset.__exit__(*exc)
 
     def __repr__(self):
         return f"<Reordered {self.name!r} axes {self.axes} of {self.dataset!r}>"

@@ -14,6 +14,8 @@ Every other name and method is the wrapped dataset's.
 
 import numpy as np
 
+from .view import VariableView
+
 __all__ = ["Subgrid", "subgrid"]
 
 
@@ -28,7 +30,7 @@ def subgrid(dataset, name, lat, lon_runs):
     return Subgrid(dataset, name, lat, lon_runs)
 
 
-class Subgrid:
+class Subgrid(VariableView):
     """A dataset whose variable ``name`` is seen on a region of its (lat, lon) axes.
 
     ``shape``, ``read``, ``read_into`` and ``chunk_reader`` of ``name`` take and give
@@ -48,8 +50,7 @@ class Subgrid:
     """
 
     def __init__(self, dataset, name, lat, lon_runs):
-        self.dataset = dataset
-        self.name = name
+        super().__init__(dataset, name)
         ny, nx = tuple(dataset.shape(name))[-2:]
         self.lat = slice(*lat.indices(ny)[:2])
         self.lon_runs = tuple(slice(*r.indices(nx)[:2]) for r in lon_runs)
@@ -57,18 +58,6 @@ class Subgrid:
             raise ValueError(f"empty region {lat}, {lon_runs} of {name!r}")
         self._widths = [r.stop - r.start for r in self.lon_runs]
         self._offsets = np.concatenate([[0], np.cumsum(self._widths)]).astype(int)
-
-    def __getattr__(self, attr):
-        return getattr(self.dataset, attr)
-
-    def __contains__(self, name):
-        return name in self.dataset
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return self.dataset.__exit__(*exc)
 
     def __repr__(self):
         return (f"<Subgrid {self.name!r} lat {self.lat} lon {self.lon_runs} of "
