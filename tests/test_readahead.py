@@ -40,3 +40,18 @@ def test_no_ranges_for_steps_empty_or_too_many():
                        max_ranges=999) is None
     assert byte_ranges((100, 100, 3), 4, 16, (slice(0, 100), slice(0, 100), slice(0, 3))) \
         == [(16, 120000)]
+
+
+def test_hint_opens_the_file_once_and_skips_chunked_variables(tmp_path):
+    import os
+    from clusterkit.io.readahead import hint
+    path = tmp_path / "h.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("flat", data=np.zeros((6, 5), "f4"))
+        f.create_dataset("chunked", data=np.zeros((6, 5), "f4"), chunks=(2, 5))
+    with h5py.File(path, "r") as f:
+        assert hint(f["chunked"], (slice(0, 2), slice(0, 5)), str(path)) is None
+        fd = hint(f["flat"], (slice(0, 2), slice(0, 5)), str(path))
+        assert isinstance(fd, int)
+        assert hint(f["flat"], (slice(2, 4), slice(0, 5)), str(path), fd) == fd
+        os.close(fd)

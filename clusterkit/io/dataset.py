@@ -16,7 +16,7 @@ from .inputs import expand_inputs
 from .multifile import MultiFileDataset
 from .nc3 import NC3File, is_netcdf3
 from .parallel import close_files, parallel_io
-from .readahead import advise, byte_ranges
+from .readahead import hint
 from ..errors import InputError, InputFileNotFoundError, InputPermissionError
 
 __all__ = ["Dataset", "open_dataset", "INTERNAL_ATTRS", "public_attrs"]
@@ -443,19 +443,8 @@ class Dataset:
         """Hint that this rank will soon read the hyperslab ``selection`` of ``name``, so
         the OS reads it from disk meanwhile (:mod:`clusterkit.io.readahead`: contiguous,
         unfiltered variables only). Not collective; never raises."""
-        if self.netcdf3:
-            return
-        ds = self._var(name)
-        offset = ds.id.get_offset() if ds.chunks is None else None
-        ranges = None if offset is None else \
-            byte_ranges(ds.shape, ds.dtype.itemsize, offset, selection)
-        if ranges:
-            if self._fd is None:
-                try:
-                    self._fd = os.open(self.path, os.O_RDONLY)
-                except OSError:
-                    return
-            advise(self._fd, ranges)
+        if not self.netcdf3:
+            self._fd = hint(self._var(name), selection, self.path, self._fd)
 
     def dtype(self, name):
         """The stored dtype of variable ``name``."""

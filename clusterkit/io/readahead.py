@@ -11,7 +11,7 @@ is read, never blocks on the data and never raises; where the OS has no
 import math
 import os
 
-__all__ = ["byte_ranges", "advise"]
+__all__ = ["byte_ranges", "advise", "hint"]
 
 #: at most this many ranges a hint (a time chunk of a rank's block is one range a step)
 MAX_RANGES = 4096
@@ -69,3 +69,21 @@ def advise(fd, ranges):
     except OSError:
         return False
     return True
+
+
+def hint(dataset, selection, path, fd=None):
+    """Hint the OS to read the hyperslab ``selection`` of the h5py ``dataset`` of the file
+    ``path`` ahead, if the dataset is contiguous and unfiltered; ``fd``: the file opened
+    for hints by an earlier call, or None (then opened here). Returns the descriptor to
+    pass next time (the caller closes it), or None."""
+    offset = dataset.id.get_offset() if dataset.chunks is None else None
+    ranges = None if offset is None else \
+        byte_ranges(dataset.shape, dataset.dtype.itemsize, offset, selection)
+    if ranges:
+        if fd is None:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                return None
+        advise(fd, ranges)
+    return fd
