@@ -50,8 +50,9 @@ from clusterkit.io.inputs import expand_inputs
 from clusterkit.io.multifile import OPEN_FILE_BYTES
 from clusterkit.io.output_path import check_output_path
 from clusterkit.io.region import parse_region
-from clusterkit.io.reorder import copy_bytes, reordered
+from clusterkit.io.reorder import reordered
 from clusterkit.io.subgrid import Subgrid, subgrid
+from clusterkit.io.view import copy_bytes
 from clusterkit.memory import check_fits_in_memory
 from clusterkit.kernels import GroupStats, TimeStats, accumulate_time_stats, nan_percentiles
 from clusterkit.log import rprint
@@ -364,8 +365,8 @@ def main(argv=None, comm=None):
                               weighted=args.weights == "area" or curv is not None)
         if curv is not None:      # the 2-D coordinates (and bounds), held whole
             need += curv.nbytes
-        need += copy_bytes(ds, layout.var, chunk *    # chunk <= the steps read
-                           math.prod(grid.local_shape[1:]))   # reordered: a chunk as read
+        need += copy_bytes(ds, layout.var, chunk *    # chunk <= the steps read; the
+                           math.prod(grid.local_shape[1:]))   # views' copies of a chunk
         need += (len(inputs) - 1) * OPEN_FILE_BYTES    # the other input files, kept open
         check_fits_in_memory(need, f"climate-stats of {layout.var}{layout.shape} on "
                              f"{comm.Get_size()} rank{'s' * (comm.Get_size() > 1)}", comm)

@@ -214,3 +214,23 @@ def test_region_on_a_curvilinear_grid_is_refused(tmp_path):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "curvilinear" in lines[0], res.stderr
     assert not out.exists()
+
+
+def test_views_count_their_buffers_in_the_memory_estimate(tmp_path):
+    # the transposed copy (reordered) and the block a seam-crossing region is assembled in
+    from clusterkit.io.dataset import open_dataset
+    from clusterkit.io.reorder import reordered
+    from clusterkit.io.subgrid import subgrid
+    from clusterkit.io.view import copy_bytes
+    from ncfiles import write_transposed
+    src = make(str(tmp_path), "in.nc")
+    t = write_transposed(src, str(tmp_path / "t.nc"), ("lat", "lon", "time"))
+    with open_dataset([t]) as ds:
+        assert copy_bytes(ds, "tas", 1000) == 0
+        view = reordered(ds, "tas", (2, 0, 1))
+        assert copy_bytes(view, "tas", 1000) == 4000
+        one = subgrid(view, "tas", slice(2, 5), (slice(3, 9),))
+        two = subgrid(view, "tas", slice(2, 5), (slice(30, 36), slice(0, 2)))
+        assert copy_bytes(one, "tas", 1000) == 4000
+        assert copy_bytes(two, "tas", 1000) == 8000
+        assert copy_bytes(two, "lat", 1000) == 0

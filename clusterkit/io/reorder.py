@@ -14,7 +14,7 @@ import numpy as np
 
 from .view import VariableView
 
-__all__ = ["Reordered", "reordered", "copy_bytes"]
+__all__ = ["Reordered", "reordered"]
 
 
 def reordered(dataset, name, axes):
@@ -34,15 +34,6 @@ def reordered(dataset, name, axes):
     if axes == tuple(range(len(axes))):
         return dataset
     return Reordered(dataset, name, axes)
-
-
-def copy_bytes(dataset, name, elements):
-    """Bytes a read of up to ``elements`` values of ``name`` from ``dataset`` holds
-    beyond the file's own read buffer: the copy in the view's order (0 unless
-    ``dataset`` is a :class:`Reordered` view of ``name``)."""
-    if not isinstance(dataset, Reordered) or name != dataset.name:
-        return 0
-    return int(elements) * np.dtype(dataset.dtype(name)).itemsize
 
 
 class Reordered(VariableView):
@@ -70,6 +61,10 @@ class Reordered(VariableView):
 
     def __repr__(self):
         return f"<Reordered {self.name!r} axes {self.axes} of {self.dataset!r}>"
+
+    def buffer_bytes(self, elements):
+        """Bytes of the copy in the view's order a read of ``elements`` values holds."""
+        return int(elements) * np.dtype(self.dataset.dtype(self.name)).itemsize
 
     # -- structure -------------------------------------------------------------------
     def dims(self, name):

@@ -63,6 +63,13 @@ class Subgrid(VariableView):
         return (f"<Subgrid {self.name!r} lat {self.lat} lon {self.lon_runs} of "
                 f"{self.dataset!r}>")
 
+    def buffer_bytes(self, elements):
+        """Bytes of the block a read of ``elements`` values is assembled in (across the
+        seam only)."""
+        if len(self.lon_runs) == 1:
+            return 0
+        return int(elements) * np.dtype(self.dataset.dtype(self.name)).itemsize
+
     def shape(self, name):
         """Shape of variable ``name`` (``self.name``: the region's)."""
         shape = tuple(self.dataset.shape(name))
