@@ -284,12 +284,18 @@ def _weights(ds, grid, layout, args):
                                    rows, f, area_path=args.area) for f, _ in runs]
         return np.ascontiguousarray(np.concatenate([w for w, _ in parts], axis=1)), \
             parts[0][1]
+    vertices = None     # a curvilinear grid's cell corners, if both coordinates have them
+    if curv is not None and all(n in curv.bounds_values for n in curv.names):
+        vertices = tuple((curv.bounds[n][0].rsplit("/", 1)[-1],
+                          curv.bounds_values[n][rows, cols]) for n in curv.names)
     weights, source = cell_area_weights(ds, layout.var, layout.lat_dim, layout.lon_dim,
-                                        rows, cols, area_path=args.area, curvilinear=lat)
+                                        rows, cols, area_path=args.area, curvilinear=lat,
+                                        vertices=vertices)
     if source is None:
         rprint(f"climate-stats: warning: {layout.var!r} is on a curvilinear grid without "
-               f"cell areas (no cell_measures variable, no --area): global_mean is "
-               f"weighted by cos of the 2-D latitude {curv.names[0]!r}; cell areas are "
+               f"cell areas (no cell_measures variable, no --area, no vertex bounds): "
+               f"global_mean is weighted by cos of the 2-D latitude {curv.names[0]!r}; "
+               "cell areas are "
                "better: give the file holding them with --area FILE (CMIP's areacello) "
                "and name the variable in cell_measures (\"area: areacello\") if the "
                "file has several", file=sys.stderr, comm=grid.comm)
@@ -328,7 +334,8 @@ def main(argv=None, comm=None):
     p.add_argument("--weights", choices=("coslat", "area"), default="coslat",
                    help="global_mean weights: cos(latitude) (default) or cell area (from "
                    "the cell_measures variable, else the coordinates' bounds, else the "
-                   "cell centres as CDO does)")
+                   "cell centres as CDO does; curvilinear: the cell-measure variable, else "
+                   "the vertex bounds)")
     p.add_argument("--area", metavar="FILE", help="with --weights area: the file holding "
                    "the cell-area variable (CMIP's areacella/areacello)")
     args = p.parse_args(argv)

@@ -337,6 +337,48 @@ def write_curvilinear(path, kind="tripolar", *, nt=29, ny=13, nx=17, area=True,
     return path
 
 
+def curvilinear_corners(kind, ny, nx):
+    """``(lat, lon)`` (ny, nx, 4) corners of the cells of :func:`curvilinear_grid`,
+    counter-clockwise from (row − ½, column − ½) (CMIP's order): the grid's own formula
+    at half indices (rlat/rlon midpoints rotated, for "rotated"); the warped grids' top
+    row ends at its centres (half cells: the formula half a row further would cross the
+    pole), so every cell is convex."""
+    dj, di = np.array([-0.5, -0.5, 0.5, 0.5]), np.array([-0.5, 0.5, 0.5, -0.5])
+    j, i = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+    j, i = j[:, :, None] + dj, i[:, :, None] + di
+    if kind == "rotated":
+        rlat = -20 + j * 42 / (ny - 1)
+        rlon = -28 + i * 53 / (nx - 1)
+        return _rotated_to_geographic(rlat, rlon, 39.25, -162.0)
+    j = np.minimum(j, ny - 1)
+    north = (j / (ny - 1)) ** 2
+    lat = -78 + 160 * j / (ny - 1) + 6 * north * np.sin(2 * np.pi * i / nx)
+    lon = ((i + 0.5) * 360 / nx + 20 * north * np.cos(2 * np.pi * i / nx)) % 360
+    return lat, lon - 180.0 if kind == "projected" else lon
+
+
+def write_curvilinear_vertices(path, kind="tripolar", **kw):
+    """:func:`write_curvilinear` without an area variable, with CMIP-style vertex bounds
+    ``vertices_latitude``/``vertices_longitude`` (row, column, vertices) that are the
+    cells' corners (:func:`curvilinear_corners`), named by the 2-D coordinates'
+    ``bounds`` attribute: the areas come from the vertices only."""
+    import netCDF4
+    write_curvilinear(path, kind, area=False, **kw)
+    _, ydim, xdim = CURVILINEAR_KINDS[kind]
+    names = ("nav_lat", "nav_lon") if kind == "nemo" else ("lat", "lon")
+    with netCDF4.Dataset(path, "a") as f:
+        ny, nx = f.dimensions[ydim].size, f.dimensions[xdim].size
+        if "vertices" not in f.dimensions:
+            f.createDimension("vertices", 4)
+        for coord, name, values in zip(names, ("vertices_latitude", "vertices_longitude"),
+                                       curvilinear_corners(kind, ny, nx)):
+            v = f.variables.get(name) or f.createVariable(name, "f8", (ydim, xdim,
+                                                                       "vertices"))
+            v[:] = values
+            f[coord].bounds = name
+    return path
+
+
 def write_ocean_levels(path, *, nt=14, levels=3, ny=11, nx=13, area_fill=True, seed=0):
     """A CMIP-ocean style ``thetao`` (time, lev, j, i) float32 (``levels=0``: (time, j,
     i)) on the tripolar test grid (:func:`curvilinear_grid`), ``j`` and ``i`` without

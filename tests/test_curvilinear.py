@@ -1,7 +1,8 @@
 """climate-stats on curvilinear grids (2-D latitude/longitude named by the variable's
 coordinates attribute: an ocean model's (j, i) or NEMO's (y, x), a rotated pole, a
-projected (x, y) grid in metres): the global mean weighted by the cell-measure variable
-or cos of the 2-D latitude (with a warning under --weights area), every per-point
+projected (x, y) grid in metres): the global mean weighted by the cell-measure variable,
+the cells' polygons from CMIP-style vertex bounds, or cos of the 2-D latitude (with a
+warning under --weights area), every per-point
 statistic on the native grid against xarray at 1, 2 and 4 ranks, the 2-D coordinates
 copied to the outputs, no zonal_mean (an attribute says why), a series of files, and
 bad 2-D coordinates refused in one line."""
@@ -16,9 +17,10 @@ import pytest
 import clusterkit as ck
 from clusterkit.comm import MPI
 from clusterkit.io.cf import YEAR_DAYS, attr_str
+from clusterkit.kernels.cellarea import polygon_cell_areas
 from clusterkit.testing import run_mpi
-from ncfiles import (CURVILINEAR_KINDS, write_curvilinear, write_ocean_levels,
-                     write_transposed)
+from ncfiles import (CURVILINEAR_KINDS, write_curvilinear, write_curvilinear_vertices,
+                     write_ocean_levels, write_transposed)
 from test_climate_stats import trend_reference
 
 xr = pytest.importorskip("xarray")
@@ -123,6 +125,34 @@ def test_nemo_without_areas_falls_back_to_cos_latitude_with_one_warning(tmp_path
     warnings = [line for line in err.splitlines() if WARNING in line]
     assert len(warnings) == 1 and "--area FILE" in warnings[0], err
     assert "cos(latitude)" in stats["global_mean"].attrs["cell_methods"]
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 4])
+def test_vertices_without_areas_weight_by_the_cells_polygons(tmp_path, nranks):
+    """CMIP-ocean (time, j, i) with vertices_latitude/vertices_longitude (the cells'
+    corners) and no areacello: the global mean is weighted by the areas of the cells'
+    great-circle polygons, as xarray's ``x.weighted(areas).mean(("j", "i"))`` and, where
+    CDO is installed, as ``cdo fldmean`` (which takes the same cells); no warning."""
+    src = write_curvilinear_vertices(str(tmp_path / "tos.nc"), "tripolar")
+    stats, _, err = run(tmp_path, [src], "--weights", "area", nranks=nranks,
+                        anomalies=False)
+    with xr.open_dataset(src, engine="h5netcdf", decode_times=CODER) as ds:
+        x = ds["tos"].astype(np.float64).load()
+        areas = polygon_cell_areas(ds["vertices_latitude"].values,
+                                   ds["vertices_longitude"].values)
+    want = x.weighted(xr.DataArray(areas, dims=("j", "i"))).mean(("j", "i"))
+    got = stats["global_mean"]
+    np.testing.assert_allclose(got.values, want.values, rtol=1e-12)
+    source = "cell area from vertices_latitude and vertices_longitude"
+    assert got.attrs["weights"] == source
+    assert got.attrs["cell_methods"] == f"area: mean (weights: {source})"
+    assert WARNING not in err and "warning" not in err, err
+    if shutil.which("cdo"):
+        dst = str(tmp_path / "fldmean.nc")
+        subprocess.run(["cdo", "-s", "-O", "fldmean", src, dst], check=True, timeout=120)
+        with xr.open_dataset(dst, engine="h5netcdf", decode_times=False) as d:
+            cdo = np.squeeze(d["tos"].values).astype(np.float64)
+        np.testing.assert_allclose(got.values, cdo, rtol=1e-6)
 
 
 def test_coslat_on_a_curvilinear_grid_is_cos_of_the_2d_latitude_without_warning(tmp_path):

@@ -5,10 +5,14 @@ The sources, in order: the data variable's ``cell_measures = "area: NAME"`` with
 in the file given as ``area_path`` (CMIP's separate ``areacella``/``areacello`` files)
 or in the input itself; else the exact areas of the cells between the coordinates'
 ``bounds``; else those of bounds derived from the cell centres as CDO does
-(:mod:`clusterkit.kernels.cellarea`). Whatever the source, the result is a (ny, nx)
-float64 field of weights for the rank's (rows, columns) block, which is all a weighted
-sum needs (a curvilinear grid's area variable gives the same). An area variable may miss
-areas (NaN or _FillValue, e.g. CMIP ocean areas over land): those cells get weight 0.
+(:mod:`clusterkit.kernels.cellarea`). A curvilinear grid's cells are not between
+parallels and meridians: after the area variable come the spherical polygons of its
+vertex bounds (CMIP's ``vertices_latitude``/``vertices_longitude``, great-circle edges as
+CDO's ``gridarea``), else nothing (the caller weights by cos of the 2-D latitude).
+Whatever the source, the result is a (ny, nx) float64 field of weights for the rank's
+(rows, columns) block, which is all a weighted sum needs (a curvilinear grid's area
+variable gives the same). An area variable may miss areas (NaN or _FillValue, e.g. CMIP
+ocean areas over land): those cells get weight 0.
 """
 
 import sys
@@ -18,10 +22,10 @@ import numpy as np
 from .. import comm as _comm
 from ..errors import InputError
 from ..log import rprint
-from ..kernels.cellarea import bounds_from_centres, lat_lon_cell_areas
+from ..kernels.cellarea import bounds_from_centres, lat_lon_cell_areas, polygon_cell_areas
 from . import cf
 
-__all__ = ["cell_measure", "coordinate_bounds", "cell_area_weights"]
+__all__ = ["cell_measure", "coordinate_bounds", "cell_area_weights", "vertex_cell_areas"]
 
 #: degrees: coordinates of an area variable's grid that differ by more are another grid
 _COORD_TOLERANCE = 1e-5
@@ -163,8 +167,61 @@ def _missing_areas(block, name, src, rows, cols, comm):
     return np.where(missing, 0.0, block)
 
 
+def vertex_cell_areas(vertices, rows, cols, comm):
+    """Areas of this rank's block of a curvilinear grid's cells from their corners.
+    Collective.
+
+    Parameters
+    ----------
+    vertices : tuple
+        ``((lat bounds name, lat corners), (lon bounds name, lon corners))``: the block's
+        (ny, nx, nv) corner latitudes and longitudes (degrees), e.g. CMIP's
+        ``vertices_latitude``/``vertices_longitude``.
+    rows, cols : slice
+        The block's place in the grid (for messages).
+    comm : mpi4py.MPI.Intracomm
+
+    Returns
+    -------
+    numpy.ndarray
+        (ny, nx) float64 areas (metres², Earth's radius) of the spherical polygons with
+        great-circle edges between the corners (0 for a cell whose corners coincide).
+
+    Raises
+    ------
+    InputError
+        On every rank: the two variables differ in shape or have fewer than 3 corners, a
+        corner is NaN or infinite or a latitude beyond ±90, or no cell has an area.
+    """
+    (lat_name, lat_v), (lon_name, lon_v) = vertices
+    lat_v = np.asarray(lat_v, dtype=np.float64)
+    lon_v = np.asarray(lon_v, dtype=np.float64)
+    names = f"{lat_name!r} and {lon_name!r}"
+    _comm.check(lat_v.shape == lon_v.shape and lat_v.ndim == 3 and lat_v.shape[2] >= 3,
+                lambda: f"vertex bounds {names} have shapes {lat_v.shape} and "
+                f"{lon_v.shape}; expected one shape (rows, columns, vertices) with at "
+                "least 3 vertices", comm=comm)
+    for name, v, limit in ((lat_name, lat_v, 90.0 + 1e-6), (lon_name, lon_v, np.inf)):
+        bad = ~np.isfinite(v) | (np.abs(v) > limit)
+
+        def message(name=name, v=v, bad=bad, limit=limit):
+            j, i, k = (int(n) for n in np.argwhere(bad)[0])
+            valid = "finite latitudes within [-90, 90]" if limit < np.inf else \
+                "finite longitudes"
+            return (f"vertex bounds {name!r} must hold {valid}; {int(bad.sum())} value(s) "
+                    f"do not, first: {float(v[j, i, k])!r} at index ({(rows.start or 0) + j}, "
+                    f"{(cols.start or 0) + i}, {k})")
+        _comm.check(not bad.any(), message, comm=comm)
+    areas = polygon_cell_areas(np.clip(lat_v, -90.0, 90.0), lon_v)
+    _comm.check(_comm.any_rank(bool(np.any(areas > 0)), comm=comm),
+                f"vertex bounds {names} give no cell an area (the corners of every cell "
+                "coincide or lie on one great circle); give cell corners or an area "
+                "variable (--area FILE)", comm=comm)
+    return np.ascontiguousarray(areas)
+
+
 def cell_area_weights(ds, var, lat_dim, lon_dim, rows, cols, area_path=None,
-                      curvilinear=None):
+                      curvilinear=None, vertices=None):
     """Cell areas of this rank's block of ``var``'s grid, and where they came from.
     Collective (every rank calls it, each with its own block).
 
@@ -183,8 +240,13 @@ def cell_area_weights(ds, var, lat_dim, lon_dim, rows, cols, area_path=None,
         A file holding the area variable (``--area``).
     curvilinear : numpy.ndarray, optional
         The block's 2-D latitudes (degrees) on a curvilinear grid. Its cells are not
-        between parallels and meridians: the areas come from the cell-measure variable
-        only, else the weights are cos(latitude) of the block and the source is None.
+        between parallels and meridians: the areas come from the cell-measure variable,
+        else from ``vertices``, else the weights are cos(latitude) of the block and the
+        source is None.
+    vertices : tuple, optional
+        On a curvilinear grid, the block's corners ``((lat bounds name, (ny, nx, nv)
+        latitudes), (lon bounds name, longitudes))`` (see :func:`vertex_cell_areas`),
+        used when there is no area variable.
 
     Returns
     -------
@@ -192,15 +254,16 @@ def cell_area_weights(ds, var, lat_dim, lon_dim, rows, cols, area_path=None,
         (ny, nx) float64 areas (any unit: only ratios matter; 0 where the area variable
         has none, with one warning line on rank 0 counting them), and the source for
         output metadata and messages: ``"areacella"``, ``"areacella in FILE"``,
-        ``"lat_bnds and lon_bnds"``, or ``"bounds derived from the cell centres"``
-        (None: cos(latitude) of a curvilinear grid without cell areas).
+        ``"lat_bnds and lon_bnds"``, ``"bounds derived from the cell centres"``, or
+        ``"vertices_latitude and vertices_longitude"`` (None: cos(latitude) of a
+        curvilinear grid without an area variable or vertices).
 
     Raises
     ------
     InputError
         On every rank: the ``--area`` file is missing or not NetCDF, its area variable
         is not on the data's grid, the cell measure is in neither file, areas are
-        negative or infinite or all missing, bounds are malformed.
+        negative or infinite or all missing, bounds or vertices are malformed.
     """
     grid = [(ds.shape(var)[list(ds.dims(var)).index(d)],
              ds.coordinate(d) if ds.has_coordinate(d) else None) for d in (lat_dim, lon_dim)]
@@ -220,6 +283,9 @@ def cell_area_weights(ds, var, lat_dim, lon_dim, rows, cols, area_path=None,
         if area_ds is not None:
             area_ds.close()
     if curvilinear is not None:
+        if vertices is not None:
+            return vertex_cell_areas(vertices, rows, cols, ds.comm), \
+                f"{vertices[0][0]} and {vertices[1][0]}"
         return np.ascontiguousarray(np.cos(np.deg2rad(curvilinear))), None
     lat = np.asarray(grid[0][1], dtype=np.float64)
     lon = np.asarray(grid[1][1], dtype=np.float64)
