@@ -175,3 +175,14 @@ def outputs(path, skip=("climatology", "month")):
     """The datasets of the HDF5 file ``path`` but ``skip``, read: ``{name: array}``."""
     with h5py.File(path, "r") as f:
         return {k: f[k][...] for k in f if isinstance(f[k], h5py.Dataset) and k not in skip}
+
+
+def assert_refused(res, *needles):
+    """climate-stats refused the input: exit status 2 and one line on stderr,
+    ``climate-stats: error: ...``, holding every one of ``needles``; returns the line."""
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("climate-stats: error:"), res.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
